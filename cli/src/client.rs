@@ -1,0 +1,163 @@
+//! [`BraidClient`]: a Flight SQL client of the coordinator, with its own session.
+
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow_flight::Action;
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use futures::{Stream, StreamExt, TryStreamExt};
+use tonic::transport::{Channel, Endpoint};
+
+/// Errors talking to the coordinator.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: tonic::transport::Error,
+    },
+    #[error("{0}")]
+    Query(String),
+}
+
+impl From<arrow::error::ArrowError> for ClientError {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        ClientError::Query(clean_error(&e.to_string()))
+    }
+}
+
+impl From<arrow_flight::error::FlightError> for ClientError {
+    fn from(e: arrow_flight::error::FlightError) -> Self {
+        ClientError::Query(clean_error(&e.to_string()))
+    }
+}
+
+/// Strips the gRPC wrapping so the server's message reads first.
+fn clean_error(message: &str) -> String {
+    if let Some(start) = message.find("message: \"") {
+        let rest = &message[start + 10..];
+        if let Some(end) = rest.find("\", details") {
+            return rest[..end].replace("\\\"", "\"").replace("\\n", "\n");
+        }
+    }
+    message.to_string()
+}
+
+/// A connection to a Braid coordinator, with its own session (`USE`, `SET`).
+#[derive(Debug, Clone)]
+pub struct BraidClient {
+    client: FlightSqlServiceClient<Channel>,
+    session_id: String,
+}
+
+impl BraidClient {
+    /// Connects to the coordinator's Flight SQL address (`host:port`).
+    pub async fn connect(addr: &str) -> Result<Self, ClientError> {
+        let url = if addr.starts_with("http") {
+            addr.to_string()
+        } else {
+            format!("http://{addr}")
+        };
+        let connect_error = |source| ClientError::Connect {
+            addr: addr.to_string(),
+            source,
+        };
+        let channel = Endpoint::from_shared(url)
+            .map_err(connect_error)?
+            .connect_timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .map_err(connect_error)?;
+        let session_id = uuid::Uuid::new_v4().to_string();
+        let mut client = FlightSqlServiceClient::new(channel);
+        client.set_header("x-braid-session", &session_id);
+        Ok(Self { client, session_id })
+    }
+
+    /// Runs one statement; the stream yields its rows as they arrive.
+    pub async fn query(
+        &mut self,
+        sql: &str,
+    ) -> Result<
+        (
+            SchemaRef,
+            impl Stream<Item = Result<RecordBatch, ClientError>> + use<>,
+        ),
+        ClientError,
+    > {
+        let info = self.client.execute(sql.to_string(), None).await?;
+        let schema = std::sync::Arc::new(info.clone().try_decode_schema()?);
+        let mut streams = Vec::new();
+        for endpoint in info.endpoint {
+            let Some(ticket) = endpoint.ticket else {
+                continue;
+            };
+            streams.push(self.client.do_get(ticket).await?);
+        }
+        let batches = futures::stream::iter(streams)
+            .flatten()
+            .map_err(ClientError::from);
+        Ok((schema, batches))
+    }
+
+    /// Runs one statement and collects its rows.
+    pub async fn query_all(
+        &mut self,
+        sql: &str,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), ClientError> {
+        let (schema, batches) = self.query(sql).await?;
+        Ok((schema, batches.try_collect().await?))
+    }
+
+    /// A custom coordinator action's JSON answer.
+    pub async fn action(
+        &mut self,
+        name: &str,
+        body: &str,
+    ) -> Result<serde_json::Value, ClientError> {
+        let action = Action::new(name, body.as_bytes().to_vec());
+        let mut results = self
+            .client
+            .inner_mut()
+            .do_action(action)
+            .await
+            .map_err(|s| ClientError::Query(s.message().to_string()))?
+            .into_inner();
+        let Some(result) = results.next().await else {
+            return Ok(serde_json::Value::Null);
+        };
+        let result = result.map_err(|s| ClientError::Query(s.message().to_string()))?;
+        serde_json::from_slice(&result.body).map_err(|e| ClientError::Query(e.to_string()))
+    }
+
+    /// Progress of this session's running query.
+    pub async fn progress(&mut self) -> Result<serde_json::Value, ClientError> {
+        let session = self.session_id.clone();
+        self.action(braid_scheduler::flight_sql::PROGRESS_ACTION, &session)
+            .await
+    }
+
+    /// Waits until the cluster has at least `workers` live workers.
+    pub async fn wait_for_workers(
+        &mut self,
+        workers: u64,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let status = self
+                .action(braid_scheduler::flight_sql::WORKERS_ACTION, "")
+                .await?;
+            if status["workers"].as_u64().unwrap_or(0) >= workers {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(ClientError::Query(format!(
+                    "no {workers} workers registered after {timeout:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

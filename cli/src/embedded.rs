@@ -1,0 +1,75 @@
+//! The embedded cluster: a coordinator and one worker in this process, on loopback ports,
+//! used through Flight SQL exactly like a remote cluster.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use braid_executor::{WorkerSettings, run_worker};
+use braid_scheduler::{Coordinator, CoordinatorSettings};
+
+use crate::client::{BraidClient, ClientError};
+
+/// A running embedded cluster; dropping it leaves the tasks to end with the process.
+pub struct EmbeddedCluster {
+    pub flight_sql_addr: String,
+    _work_dir: tempfile::TempDir,
+}
+
+impl EmbeddedCluster {
+    /// Starts a coordinator and one worker with the catalogs of `catalog_dir`.
+    pub async fn start(catalog_dir: Option<PathBuf>) -> Result<Self, String> {
+        let coordinator = Coordinator::start(CoordinatorSettings {
+            port: 0,
+            flight_sql_port: 0,
+            catalog_dir: catalog_dir.clone(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let work_dir = tempfile::Builder::new()
+            .prefix("braid-embedded-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a work directory: {e}"))?;
+        let worker = WorkerSettings {
+            scheduler: coordinator.scheduler_addr.to_string(),
+            port: free_port()?,
+            grpc_port: free_port()?,
+            work_dir: Some(work_dir.path().to_path_buf()),
+            catalog_dir,
+            ..Default::default()
+        };
+        tokio::spawn(async move {
+            if let Err(e) = run_worker(worker).await {
+                eprintln!("braid: embedded worker stopped: {e}");
+            }
+        });
+        let flight_sql_addr = coordinator.flight_sql_addr.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = coordinator.wait().await {
+                eprintln!("braid: embedded coordinator stopped: {e}");
+            }
+        });
+        let cluster = Self {
+            flight_sql_addr,
+            _work_dir: work_dir,
+        };
+        let mut client = cluster.client().await.map_err(|e| e.to_string())?;
+        client
+            .wait_for_workers(1, Duration::from_secs(30))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(cluster)
+    }
+
+    pub async fn client(&self) -> Result<BraidClient, ClientError> {
+        BraidClient::connect(&self.flight_sql_addr).await
+    }
+}
+
+/// A free loopback port (bound and released; Ballista binds its ports itself).
+pub fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}

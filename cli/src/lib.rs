@@ -1,0 +1,12 @@
+//! # braid-cli
+//!
+//! The `braid` client: a Flight SQL [`client::BraidClient`] with its own session, the
+//! [`embedded::EmbeddedCluster`] it starts when no `--connect` is given, the [`repl`], the
+//! statement [`runner`] behind `-c`/`-f`, result [`output`] formats, and the TPC-H [`bench`].
+
+pub mod bench;
+pub mod client;
+pub mod embedded;
+pub mod output;
+pub mod repl;
+pub mod runner;

@@ -1,0 +1,112 @@
+//! `braid`: the Braid REPL and one-shot client.
+//!
+//! With no `--connect`, starts an embedded cluster (a coordinator and one worker in this
+//! process, on loopback ports) and talks to it over Flight SQL, as to a remote one.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use braid_cli::client::BraidClient;
+use braid_cli::embedded::EmbeddedCluster;
+use braid_cli::output::Format;
+use braid_cli::runner::Runner;
+use braid_cli::{bench, repl};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "braid",
+    version,
+    about = "Braid: one SQL query over data where it lives"
+)]
+struct Cli {
+    /// Coordinator Flight SQL address (host:port); default: an embedded cluster.
+    #[arg(long)]
+    connect: Option<String>,
+    /// Run these statements and exit.
+    #[arg(short = 'c', long = "command", conflicts_with = "file")]
+    command: Option<String>,
+    /// Run the statements of this file and exit.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Catalog files for the embedded cluster (default: ./etc/catalog if present).
+    #[arg(long)]
+    catalog_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    subcommand: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        bench: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The 22 TPC-H queries: embedded cluster vs plain DataFusion.
+    Tpch(bench::BenchArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "error".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Query failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let catalog_dir = cli.catalog_dir.or_else(|| {
+        let default = PathBuf::from("etc/catalog");
+        default.is_dir().then_some(default)
+    });
+    // Kept alive for the whole run when embedded.
+    let mut _cluster = None;
+    let client = match &cli.connect {
+        Some(addr) => BraidClient::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?,
+        None => {
+            let cluster = EmbeddedCluster::start(catalog_dir).await?;
+            let client = cluster.client().await.map_err(|e| e.to_string())?;
+            _cluster = Some(cluster);
+            client
+        }
+    };
+    if let Some(Command::Bench {
+        bench: BenchCommand::Tpch(args),
+    }) = &cli.subcommand
+    {
+        let mut client = client;
+        return bench::run(&mut client, args).await;
+    }
+    let mut runner = Runner::new(client, cli.format);
+    if let Some(sql) = &cli.command {
+        return runner.run_script(sql).await;
+    }
+    if let Some(file) = &cli.file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        return runner.run_script(&text).await;
+    }
+    repl::run(&mut runner).await
+}

@@ -1,0 +1,101 @@
+//! # braid-executor
+//!
+//! A Braid worker: the Ballista 53 executor with Braid's pieces plugged in.
+//!
+//! - [`WorkerSettings`] (`settings.rs`): flags > `BRAID_EXECUTOR_*` env > `[executor]` in
+//!   `braid.toml` > defaults.
+//! - [`run_worker`]: loads the worker's own copy of the catalog files (credentials stay on the
+//!   worker), installs the Braid codec, the full function registry and one bounded memory pool
+//!   shared by all tasks ([`braid_optimizer_rules::memory::WorkerMemoryPool`]), registers with the
+//!   coordinator and runs tasks until shut down.
+
+mod settings;
+
+use std::sync::Arc;
+
+use ballista_core::RuntimeProducer;
+use ballista_core::config::TaskSchedulingPolicy;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use braid_catalogs::{ConnectorRegistry, Role, bootstrap};
+use braid_optimizer_rules::memory::{WorkerMemoryPool, parse_size};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+
+pub use settings::{WorkerFlags, WorkerSettings};
+
+/// Why a worker could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("invalid worker setting: {0}")]
+    Settings(String),
+    #[error(transparent)]
+    Catalog(#[from] braid_catalogs::CatalogError),
+    #[error("cannot create work directory {path}: {source}")]
+    WorkDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("worker failed: {0}")]
+    Ballista(String),
+}
+
+/// Runs a worker until it is shut down (SIGTERM, Ctrl-C, or the coordinator's stop request).
+pub async fn run_worker(settings: WorkerSettings) -> Result<(), WorkerError> {
+    let config = executor_config(&settings)?;
+    tracing::info!(
+        scheduler = %settings.scheduler,
+        flight_port = settings.port,
+        work_dir = ?config.work_dir,
+        "starting Braid worker"
+    );
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|e| WorkerError::Ballista(e.to_string()))
+}
+
+/// The Ballista executor configuration for `settings`.
+pub fn executor_config(settings: &WorkerSettings) -> Result<ExecutorProcessConfig, WorkerError> {
+    let registry = ConnectorRegistry::load(settings.catalog_dir.as_deref(), &Role::Worker)?;
+    let (scheduler_host, scheduler_port) = settings.scheduler_host_port()?;
+
+    let memory_limit = match &settings.memory_limit {
+        Some(size) => parse_size(size).map_err(WorkerError::Settings)?,
+        None => WorkerMemoryPool::default_limit(),
+    };
+    let pool = WorkerMemoryPool::new(memory_limit);
+
+    let work_dir = match &settings.work_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!("braid-worker-{}", settings.port)),
+    };
+    std::fs::create_dir_all(&work_dir).map_err(|source| WorkerError::WorkDir {
+        path: work_dir.display().to_string(),
+        source,
+    })?;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(pool.pool())
+        .with_temp_file_path(&work_dir)
+        .build_arc()
+        .map_err(|e| WorkerError::Settings(e.to_string()))?;
+    // Ballista asks for a runtime per task; every task shares the worker's one pool and disk.
+    let runtime_producer: RuntimeProducer = Arc::new(move |_| Ok(runtime.clone()));
+
+    Ok(ExecutorProcessConfig {
+        bind_host: settings.bind_host.clone(),
+        external_host: settings.external_host.clone(),
+        port: settings.port,
+        grpc_port: settings.grpc_port,
+        scheduler_host,
+        scheduler_port,
+        scheduler_connect_timeout_seconds: 30,
+        concurrent_tasks: settings.concurrent_tasks,
+        task_scheduling_policy: TaskSchedulingPolicy::PushStaged,
+        work_dir: Some(work_dir.display().to_string()),
+        executor_heartbeat_interval_seconds: settings.heartbeat_interval_seconds,
+        print_thread_info: false,
+        override_function_registry: Some(bootstrap::function_registry()),
+        override_runtime_producer: Some(runtime_producer),
+        override_config_producer: Some(Arc::new(bootstrap::session_config)),
+        override_physical_codec: Some(Arc::new(registry.codec())),
+        ..Default::default()
+    })
+}

@@ -1,0 +1,135 @@
+//! Worker settings. Precedence: command-line flags, then `BRAID_EXECUTOR_*` environment
+//! variables, then the `[executor]` table of `braid.toml`, then the defaults below.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::WorkerError;
+
+/// Everything a worker can be configured with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// The coordinator's scheduler address, `host:port`.
+    pub scheduler: String,
+    /// Address to listen on.
+    pub bind_host: String,
+    /// Host name the coordinator and other workers use to reach this worker.
+    pub external_host: Option<String>,
+    /// Arrow Flight port (shuffle data).
+    pub port: u16,
+    /// gRPC port (task launches).
+    pub grpc_port: u16,
+    /// Task slots; 0 means one per core.
+    pub concurrent_tasks: usize,
+    /// Where shuffle files and spills go.
+    pub work_dir: Option<PathBuf>,
+    /// The worker's copy of the catalog files.
+    pub catalog_dir: Option<PathBuf>,
+    /// The worker's memory pool, e.g. `8GB`; default 60% of the machine's memory.
+    pub memory_limit: Option<String>,
+    /// Seconds between heartbeats to the coordinator.
+    pub heartbeat_interval_seconds: u64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            scheduler: "127.0.0.1:50050".into(),
+            bind_host: "127.0.0.1".into(),
+            external_host: None,
+            port: 50051,
+            grpc_port: 50052,
+            concurrent_tasks: 0,
+            work_dir: None,
+            catalog_dir: Path::new("etc/catalog")
+                .is_dir()
+                .then(|| PathBuf::from("etc/catalog")),
+            memory_limit: None,
+            heartbeat_interval_seconds: 5,
+        }
+    }
+}
+
+/// Command-line flags of `braid-executor`.
+#[derive(Debug, Clone, Default, Serialize, clap::Args)]
+pub struct WorkerFlags {
+    /// Settings file (default: ./braid.toml if present); its [executor] table applies.
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Coordinator scheduler address, host:port.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<String>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_host: Option<String>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_host: Option<String>,
+    /// Arrow Flight port.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// gRPC port.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_port: Option<u16>,
+    /// Task slots (0 = one per core).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrent_tasks: Option<usize>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_dir: Option<PathBuf>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog_dir: Option<PathBuf>,
+    /// Memory pool size, e.g. 8GB.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<String>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval_seconds: Option<u64>,
+}
+
+impl WorkerSettings {
+    /// Defaults, overridden by `braid.toml`'s `[executor]`, `BRAID_EXECUTOR_*`, then `flags`.
+    pub fn resolve(flags: &WorkerFlags) -> Result<Self, WorkerError> {
+        let file = flags
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("braid.toml"));
+        if flags.config.is_some() && !file.is_file() {
+            return Err(WorkerError::Settings(format!(
+                "settings file {} does not exist",
+                file.display()
+            )));
+        }
+        Figment::from(Serialized::defaults(WorkerSettings::default()))
+            .merge(Toml::file(&file).nested())
+            // Env and flags are global: they win over the selected [executor] profile.
+            .merge(Env::prefixed("BRAID_EXECUTOR_").global())
+            .merge(Serialized::globals(flags))
+            .select("executor")
+            .extract()
+            .map_err(|e| WorkerError::Settings(format!("{} ({})", e, file.display())))
+    }
+
+    /// The scheduler address split into host and port.
+    pub fn scheduler_host_port(&self) -> Result<(String, u16), WorkerError> {
+        let bad = || {
+            WorkerError::Settings(format!(
+                "scheduler address '{}' is not host:port",
+                self.scheduler
+            ))
+        };
+        let (host, port) = self.scheduler.rsplit_once(':').ok_or_else(bad)?;
+        Ok((host.to_string(), port.parse().map_err(|_| bad())?))
+    }
+}

@@ -1,0 +1,191 @@
+//! # braid-integration-tests
+//!
+//! [`Cluster`] starts a real Braid cluster for tests: `braid-scheduler` and N `braid-executor`
+//! processes on free loopback ports, each with its own work directory, killed on drop. The
+//! binaries come from the same target directory as the test (build them first:
+//! `cargo build --release --bins`, which `scripts/test.sh` does).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+use braid_cli::client::BraidClient;
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The path of a Braid binary built next to this test.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the binaries first (cargo build --release --bins)",
+        path.display()
+    );
+    path
+}
+
+/// A coordinator and workers, each a separate OS process.
+pub struct Cluster {
+    pub flight_sql_addr: String,
+    pub scheduler_addr: String,
+    scheduler: Child,
+    workers: Vec<Child>,
+    /// Each worker's work directory (shuffle files, by job id).
+    pub work_dirs: Vec<PathBuf>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts a coordinator and `workers` workers with `slots` task slots each, with the
+    /// catalog files of `catalog_dir` (if any), and waits until every worker registered.
+    pub async fn start(workers: usize, slots: usize, catalog_dir: Option<&Path>) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (port, flight_port) = (free_port(), free_port());
+        let mut scheduler = Command::new(binary("braid-scheduler"));
+        scheduler
+            .args([
+                "--port",
+                &port.to_string(),
+                "--flight-sql-port",
+                &flight_port.to_string(),
+            ])
+            .args(["--worker-timeout-seconds", "10"])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(log_file(dir.path(), "scheduler.log"));
+        if let Some(catalogs) = catalog_dir {
+            scheduler.arg("--catalog-dir").arg(catalogs);
+        }
+        let scheduler = scheduler.spawn().expect("start braid-scheduler");
+        let mut cluster = Cluster {
+            flight_sql_addr: format!("127.0.0.1:{flight_port}"),
+            scheduler_addr: format!("127.0.0.1:{port}"),
+            scheduler,
+            workers: Vec::new(),
+            work_dirs: Vec::new(),
+            dir,
+        };
+        for i in 0..workers {
+            cluster.add_worker(i, slots, catalog_dir);
+        }
+        let mut client = cluster.connect_retrying().await;
+        client
+            .wait_for_workers(workers as u64, Duration::from_secs(60))
+            .await
+            .expect("workers register with the coordinator");
+        cluster
+    }
+
+    fn add_worker(&mut self, i: usize, slots: usize, catalog_dir: Option<&Path>) {
+        let work_dir = self.dir.path().join(format!("worker-{i}"));
+        std::fs::create_dir_all(&work_dir).expect("worker work dir");
+        let mut worker = Command::new(binary("braid-executor"));
+        worker
+            .args(["--scheduler", &self.scheduler_addr])
+            .args([
+                "--port",
+                &free_port().to_string(),
+                "--grpc-port",
+                &free_port().to_string(),
+            ])
+            .args(["--concurrent-tasks", &slots.to_string()])
+            .args(["--heartbeat-interval-seconds", "2"])
+            .arg("--work-dir")
+            .arg(&work_dir)
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(log_file(self.dir.path(), &format!("worker-{i}.log")));
+        if let Some(catalogs) = catalog_dir {
+            worker.arg("--catalog-dir").arg(catalogs);
+        }
+        self.workers
+            .push(worker.spawn().expect("start braid-executor"));
+        self.work_dirs.push(work_dir);
+    }
+
+    async fn connect_retrying(&self) -> BraidClient {
+        for _ in 0..300 {
+            if let Ok(client) = BraidClient::connect(&self.flight_sql_addr).await {
+                return client;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "coordinator did not come up; see {}",
+            self.dir.path().join("scheduler.log").display()
+        );
+    }
+
+    /// A new client session.
+    pub async fn client(&self) -> BraidClient {
+        BraidClient::connect(&self.flight_sql_addr)
+            .await
+            .expect("connect to the coordinator")
+    }
+
+    /// Kills worker `i` (SIGKILL).
+    pub fn kill_worker(&mut self, i: usize) {
+        let _ = self.workers[i].kill();
+        let _ = self.workers[i].wait();
+    }
+
+    /// Job ids (directories) a worker wrote shuffle output for.
+    pub fn jobs_on_worker(&self, i: usize) -> Vec<String> {
+        std::fs::read_dir(&self.work_dirs[i])
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for worker in &mut self.workers {
+            let _ = worker.kill();
+            let _ = worker.wait();
+        }
+        let _ = self.scheduler.kill();
+        let _ = self.scheduler.wait();
+    }
+}
+
+fn log_file(dir: &Path, name: &str) -> Stdio {
+    std::fs::File::create(dir.join(name)).map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
+/// Rows rendered one line each, for row-for-row comparison.
+pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for batch in batches {
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = batch
+                .columns()
+                .iter()
+                .map(|c| {
+                    arrow::util::display::array_value_to_string(c, row)
+                        .unwrap_or_else(|e| format!("<{e}>"))
+                })
+                .collect();
+            lines.push(cells.join("|"));
+        }
+    }
+    lines
+}

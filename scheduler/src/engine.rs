@@ -1,0 +1,595 @@
+//! [`Engine`]: plans each statement against the coordinator's catalogs and runs it, on the
+//! coordinator (metadata, DDL, `SET`, `EXPLAIN`) or as a Ballista job on the workers.
+
+use std::sync::Arc;
+
+use ballista_core::extension::{
+    ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
+};
+use ballista_core::serde::protobuf::executor_status;
+use ballista_scheduler::planner::{DefaultDistributedPlanner, DistributedPlanner};
+use braid_catalogs::ConnectorRegistry;
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProviderList, MemTable};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{TableReference, not_impl_err, plan_err};
+use datafusion::datasource::source_as_provider;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{
+    CreateMemoryTable, DdlStatement, DmlStatement, LogicalPlan, Statement as PlanStatement, WriteOp,
+};
+use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+
+use crate::job::{OneShotExec, Scheduler, StageSummary, job_stages, run_job};
+use crate::session::Session;
+use crate::trino::{self, MetadataStatement};
+
+/// A planned statement: what it returns and where it runs.
+#[derive(Debug, Clone)]
+pub enum Planned {
+    /// Rows known at planning (`SHOW ...`).
+    Rows(RecordBatch),
+    /// `USE catalog.schema`.
+    Use { catalog: String, schema: String },
+    /// Runs on the coordinator: `SET`, DDL, `information_schema`, queries without tables.
+    Local(LogicalPlan),
+    /// Runs as a Ballista job.
+    Distributed(LogicalPlan),
+    /// `CREATE TABLE [AS SELECT]`: the table is created here, the rows come from a job.
+    CreateTable(CreateMemoryTable),
+    /// `INSERT INTO`: the rows come from a job and go to the table's sink here.
+    Insert(DmlStatement),
+    /// `EXPLAIN`: logical, physical and distributed plans.
+    Explain(Arc<LogicalPlan>),
+    /// `EXPLAIN ANALYZE`: runs the query, then reports each stage's metrics.
+    ExplainAnalyze(Arc<LogicalPlan>),
+}
+
+impl Planned {
+    /// The schema of the statement's result.
+    pub fn schema(&self) -> SchemaRef {
+        match self {
+            Planned::Rows(batch) => batch.schema(),
+            Planned::Use { .. } => Arc::new(Schema::empty()),
+            Planned::Local(plan) | Planned::Distributed(plan) => {
+                Arc::new(plan.schema().as_arrow().clone())
+            }
+            Planned::CreateTable(_) | Planned::Insert(_) => rows_schema(),
+            Planned::Explain(_) | Planned::ExplainAnalyze(_) => query_plan_schema(),
+        }
+    }
+}
+
+fn rows_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "rows",
+        DataType::Int64,
+        false,
+    )]))
+}
+
+fn query_plan_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "Query Plan",
+        DataType::Utf8,
+        false,
+    )]))
+}
+
+/// Plans and runs statements for every session of the coordinator.
+pub struct Engine {
+    registry: ConnectorRegistry,
+    catalogs: Arc<dyn CatalogProviderList>,
+    scheduler: Scheduler,
+}
+
+impl Engine {
+    pub fn new(registry: ConnectorRegistry, scheduler: Scheduler) -> Self {
+        let catalogs = registry.catalog_list();
+        Self {
+            registry,
+            catalogs,
+            scheduler,
+        }
+    }
+
+    pub fn registry(&self) -> &ConnectorRegistry {
+        &self.registry
+    }
+
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// The catalogs, for the session builder Ballista calls on its own gRPC path.
+    pub fn catalogs(&self) -> Arc<dyn CatalogProviderList> {
+        self.catalogs.clone()
+    }
+
+    /// A planning context for `session`: its settings, with target partitions sized to the
+    /// cluster's task slots unless the session fixed them.
+    pub async fn context(&self, session: &Session) -> SessionContext {
+        let mut config = session.config();
+        if !session.fixed_partitions() {
+            let slots = self.task_slots().await;
+            if slots > 0 {
+                config = config.with_target_partitions(slots);
+            }
+        }
+        self.context_with(config)
+    }
+
+    /// A planning context with exactly `config`.
+    pub fn context_with(&self, config: SessionConfig) -> SessionContext {
+        SessionContext::new_with_state(session_state(config, self.catalogs.clone()))
+    }
+
+    /// Task slots of the live workers.
+    pub async fn task_slots(&self) -> usize {
+        self.live_workers().await.1
+    }
+
+    /// The live workers and their task slots.
+    pub async fn live_workers(&self) -> (usize, usize) {
+        let manager = &self.scheduler.state.executor_manager;
+        let Ok(executors) = manager.get_executors_state().await else {
+            return (0, 0);
+        };
+        let live: Vec<_> = executors
+            .iter()
+            .filter(|(meta, _, _)| {
+                manager.get_executor_hearbeat(&meta.id).is_some_and(|hb| {
+                    matches!(
+                        hb.status.and_then(|s| s.status),
+                        Some(executor_status::Status::Active(_))
+                    )
+                })
+            })
+            .collect();
+        let slots = live
+            .iter()
+            .map(|(meta, _, _)| meta.specification.task_slots as usize)
+            .sum();
+        (live.len(), slots)
+    }
+
+    /// Plans one statement.
+    pub async fn plan(&self, session: &Session, sql: &str) -> Result<Planned> {
+        let ctx = self.context(session).await;
+        if let Some(statement) = trino::parse(sql)? {
+            return self.plan_metadata(&ctx, statement).await;
+        }
+        let state = ctx.state();
+        let statement =
+            state.sql_to_statement(sql, &state.config().options().sql_parser.dialect)?;
+        for reference in state.resolve_table_references(&statement)? {
+            let resolved = trino::resolve(&state, reference);
+            trino::check_exists(&ctx, &resolved.catalog, Some(&resolved.schema))?;
+        }
+        let plan = state
+            .statement_to_plan(statement)
+            .await
+            .map_err(trino_error)?;
+        classify(plan)
+    }
+
+    async fn plan_metadata(
+        &self,
+        ctx: &SessionContext,
+        statement: MetadataStatement,
+    ) -> Result<Planned> {
+        let defaults = ctx.state().config().options().catalog.clone();
+        let batch = match statement {
+            MetadataStatement::ShowCatalogs { like } => {
+                trino::names_batch("Catalog", ctx.catalog_names(), like.as_deref())?
+            }
+            MetadataStatement::ShowSchemas { catalog, like } => {
+                let catalog = catalog.map_or(defaults.default_catalog, normalize);
+                trino::check_exists(ctx, &catalog, None)?;
+                let mut names = ctx
+                    .catalog(&catalog)
+                    .map(|c| c.schema_names())
+                    .unwrap_or_default();
+                names.push("information_schema".into());
+                trino::names_batch("Schema", names, like.as_deref())?
+            }
+            MetadataStatement::ShowTables { schema, like } => {
+                let (catalog, schema) = match schema {
+                    None => (defaults.default_catalog, defaults.default_schema),
+                    Some(name) => split_schema_name(&name, &defaults.default_catalog)?,
+                };
+                trino::check_exists(ctx, &catalog, Some(&schema))?;
+                let provider = ctx
+                    .state()
+                    .schema_for_ref(format!("{catalog}.{schema}.x").as_str())?;
+                trino::names_batch("Table", provider.table_names(), like.as_deref())?
+            }
+            MetadataStatement::ShowColumns { table } => trino::describe(ctx, &table).await?,
+            MetadataStatement::Use { target } => {
+                let (catalog, schema) = split_schema_name(&target, &defaults.default_catalog)?;
+                trino::check_exists(ctx, &catalog, Some(&schema))?;
+                return Ok(Planned::Use { catalog, schema });
+            }
+        };
+        Ok(Planned::Rows(batch))
+    }
+
+    /// Runs a planned statement; the stream yields its result rows.
+    pub async fn execute(
+        &self,
+        session: &Session,
+        planned: Planned,
+    ) -> Result<SendableRecordBatchStream> {
+        let ctx = self.context(session).await;
+        match planned {
+            Planned::Rows(batch) => Ok(batches_stream(batch.schema(), vec![batch])),
+            Planned::Use { catalog, schema } => {
+                let mut config = session.config();
+                config.options_mut().catalog.default_catalog = catalog;
+                config.options_mut().catalog.default_schema = schema;
+                session.update_config(config, false);
+                Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+            }
+            Planned::Local(plan) => {
+                let is_set = matches!(
+                    plan,
+                    LogicalPlan::Statement(
+                        PlanStatement::SetVariable(_) | PlanStatement::ResetVariable(_)
+                    )
+                );
+                let fixes_partitions = sets_target_partitions(&plan);
+                let stream = ctx
+                    .execute_logical_plan(plan)
+                    .await?
+                    .execute_stream()
+                    .await?;
+                if is_set {
+                    // SET / RESET changed the context's config: keep it for the session, but
+                    // not the cluster-sized partition count the context was made with.
+                    let mut config = ctx.copied_config();
+                    if !fixes_partitions && !session.fixed_partitions() {
+                        config =
+                            config.with_target_partitions(session.config().target_partitions());
+                    }
+                    session.update_config(config, fixes_partitions);
+                }
+                Ok(stream)
+            }
+            Planned::Distributed(plan) => self.run(session, ctx, &plan).await,
+            Planned::CreateTable(create) => self.create_table(session, ctx, create).await,
+            Planned::Insert(insert) => self.insert(session, ctx, insert).await,
+            Planned::Explain(plan) => self.explain(ctx, &plan).await,
+            Planned::ExplainAnalyze(plan) => self.explain_analyze(session, ctx, &plan).await,
+        }
+    }
+
+    async fn run(
+        &self,
+        session: &Session,
+        ctx: SessionContext,
+        plan: &LogicalPlan,
+    ) -> Result<SendableRecordBatchStream> {
+        let (_, stream) = run_job(&self.scheduler, ctx, plan, |job| {
+            session.set_current_job(Some(job.to_string()))
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    async fn create_table(
+        &self,
+        session: &Session,
+        ctx: SessionContext,
+        create: CreateMemoryTable,
+    ) -> Result<SendableRecordBatchStream> {
+        let state = ctx.state();
+        let resolved = trino::resolve(&state, create.name.clone());
+        let schema = state.schema_for_ref(create.name.clone())?;
+        if schema.table_exist(&resolved.table) {
+            if create.if_not_exists {
+                return Ok(rows_stream(0));
+            }
+            if !create.or_replace {
+                return plan_err!("Table '{resolved}' already exists");
+            }
+            schema.deregister_table(&resolved.table)?;
+        }
+        let columns = Arc::new(create.input.schema().as_arrow().clone());
+        schema.register_table(
+            resolved.table.to_string(),
+            Arc::new(MemTable::try_new(columns, vec![vec![]])?),
+        )?;
+        if matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(e) if !e.produce_one_row) {
+            return Ok(rows_stream(0));
+        }
+        let Some(table) = schema.table(&resolved.table).await? else {
+            return plan_err!("Table '{resolved}' vanished while it was created");
+        };
+        let result = self
+            .write(session, ctx, &create.input, table, InsertOp::Append)
+            .await;
+        if result.is_err() {
+            // A failed CREATE TABLE AS leaves no table behind, as in Trino.
+            let _ = schema.deregister_table(&resolved.table);
+        }
+        result
+    }
+
+    async fn insert(
+        &self,
+        session: &Session,
+        ctx: SessionContext,
+        insert: DmlStatement,
+    ) -> Result<SendableRecordBatchStream> {
+        let WriteOp::Insert(op) = insert.op else {
+            return not_impl_err!("{} is not supported", insert.op);
+        };
+        let table = source_as_provider(&insert.target)?;
+        self.write(session, ctx, &insert.input, table, op).await
+    }
+
+    /// Runs `input` as a job and feeds its rows to `table`'s sink on the coordinator.
+    async fn write(
+        &self,
+        session: &Session,
+        ctx: SessionContext,
+        input: &LogicalPlan,
+        table: Arc<dyn datafusion::catalog::TableProvider>,
+        op: InsertOp,
+    ) -> Result<SendableRecordBatchStream> {
+        let state = ctx.state();
+        let rows = self.run(session, ctx.clone(), input).await?;
+        let sink = table
+            .insert_into(&state, Arc::new(OneShotExec::new(rows)), op)
+            .await?;
+        let counts = collect(sink, ctx.task_ctx()).await?;
+        let written: u64 = counts
+            .iter()
+            .filter_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<UInt64Array>()
+                    .map(|a| a.values().iter().sum::<u64>())
+            })
+            .sum();
+        Ok(rows_stream(written as i64))
+    }
+
+    async fn explain(
+        &self,
+        ctx: SessionContext,
+        plan: &LogicalPlan,
+    ) -> Result<SendableRecordBatchStream> {
+        let state = ctx.state();
+        let logical = state.optimize(plan)?;
+        let physical = state.create_physical_plan(plan).await?;
+        let mut text = format!(
+            "Logical plan:\n{}\n\nPhysical plan:\n{}\nDistributed plan:\n",
+            logical.display_indent(),
+            displayable(physical.as_ref()).indent(false)
+        );
+        let stages = DefaultDistributedPlanner::new()
+            .plan_query_stages("explain", physical, state.config().options())
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        for stage in stages {
+            let stage_id = stage.stage_id();
+            text.push_str(&format!(
+                "Stage {stage_id}:\n{}\n",
+                displayable(stage.as_ref() as &dyn ExecutionPlan).indent(false)
+            ));
+        }
+        Ok(text_stream(text))
+    }
+
+    async fn explain_analyze(
+        &self,
+        session: &Session,
+        ctx: SessionContext,
+        plan: &LogicalPlan,
+    ) -> Result<SendableRecordBatchStream> {
+        let started = std::time::Instant::now();
+        let (job_id, mut rows) = run_job(&self.scheduler, ctx, plan, |job| {
+            session.set_current_job(Some(job.to_string()))
+        })
+        .await?;
+        let mut result_rows = 0;
+        while let Some(batch) = rows.next().await {
+            result_rows += batch?.num_rows();
+        }
+        let stages = job_stages(&self.scheduler, &job_id).await;
+        Ok(text_stream(render_analyze(
+            &job_id,
+            &stages,
+            result_rows,
+            started.elapsed(),
+        )))
+    }
+}
+
+fn render_analyze(
+    job_id: &str,
+    stages: &[StageSummary],
+    rows: usize,
+    elapsed: std::time::Duration,
+) -> String {
+    let mut text = format!(
+        "Query {job_id}: {rows} rows in {:.3}s, {} stages\n",
+        elapsed.as_secs_f64(),
+        stages.len()
+    );
+    let mut stages: Vec<_> = stages.iter().collect();
+    stages.sort_by_key(|s| s.stage_id.parse::<usize>().unwrap_or(usize::MAX));
+    for stage in stages {
+        let tasks: Vec<_> = stage.tasks.iter().flatten().collect();
+        let durations: Vec<u64> = tasks.iter().map(|t| t.exec_duration).collect();
+        let max = durations.iter().max().copied().unwrap_or(0);
+        let total: u64 = durations.iter().sum();
+        text.push_str(&format!(
+            "\nStage {} [{}]: tasks={}, input_rows={}, output_rows={}, elapsed_compute={}, task time total={}ms max={}ms\n",
+            stage.stage_id,
+            stage.stage_status,
+            tasks.len(),
+            stage.input_rows,
+            stage.output_rows,
+            stage.elapsed_compute.as_deref().unwrap_or("-"),
+            total,
+            max,
+        ));
+        if let Some(plan) = &stage.stage_plan {
+            text.push_str(plan);
+        }
+    }
+    text
+}
+
+/// Where a logical plan runs.
+fn classify(plan: LogicalPlan) -> Result<Planned> {
+    Ok(match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => Planned::CreateTable(create),
+        LogicalPlan::Ddl(
+            DdlStatement::DropTable(_)
+            | DdlStatement::CreateCatalogSchema(_)
+            | DdlStatement::DropCatalogSchema(_),
+        ) => Planned::Local(plan),
+        LogicalPlan::Ddl(other) => return not_impl_err!("{} is not supported", other.name()),
+        LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => Planned::Insert(dml),
+        LogicalPlan::Dml(dml) => return not_impl_err!("{} is not supported", dml.op),
+        LogicalPlan::Statement(PlanStatement::SetVariable(_) | PlanStatement::ResetVariable(_)) => {
+            Planned::Local(plan)
+        }
+        LogicalPlan::Statement(other) => return not_impl_err!("{} is not supported", other.name()),
+        LogicalPlan::Explain(explain) => Planned::Explain(explain.plan),
+        LogicalPlan::Analyze(analyze) => Planned::ExplainAnalyze(analyze.input),
+        LogicalPlan::DescribeTable(_) => Planned::Local(plan),
+        query if runs_on_coordinator(&query)? => Planned::Local(query),
+        query => Planned::Distributed(query),
+    })
+}
+
+/// Plans that read no table, or only `information_schema` (not serializable), run locally.
+fn runs_on_coordinator(plan: &LogicalPlan) -> Result<bool> {
+    let mut scans = 0;
+    let mut remote = 0;
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            scans += 1;
+            if scan.table_name.schema() != Some("information_schema") {
+                remote += 1;
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(scans == 0 || remote == 0)
+}
+
+fn sets_target_partitions(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Statement(PlanStatement::SetVariable(set)) if set.variable.ends_with("target_partitions"))
+}
+
+/// Trino's wording for DataFusion's "table not found".
+fn trino_error(error: DataFusionError) -> DataFusionError {
+    let message = error.to_string();
+    if let Some(rest) = message.strip_prefix("Error during planning: table '")
+        && let Some(name) = rest.strip_suffix("' not found")
+    {
+        return DataFusionError::Plan(format!("Table '{name}' does not exist"));
+    }
+    error
+}
+
+/// `catalog.schema` or `schema` (in the current catalog); quoted parts keep their case.
+fn split_schema_name(name: &str, default_catalog: &str) -> Result<(String, String)> {
+    match TableReference::parse_str(name) {
+        TableReference::Bare { table } => Ok((default_catalog.to_string(), table.to_string())),
+        TableReference::Partial { schema, table } => Ok((schema.to_string(), table.to_string())),
+        TableReference::Full { .. } => plan_err!("'{name}' is not a schema name (catalog.schema)"),
+    }
+}
+
+/// One identifier, normalized as the SQL planner does.
+fn normalize(ident: String) -> String {
+    TableReference::parse_str(&ident).table().to_string()
+}
+
+fn batches_stream(schema: SchemaRef, batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
+    Box::pin(
+        datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter(batches.into_iter().map(Ok)),
+        ),
+    )
+}
+
+fn rows_stream(rows: i64) -> SendableRecordBatchStream {
+    let schema = rows_schema();
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![rows]))]);
+    match batch {
+        Ok(batch) => batches_stream(schema, vec![batch]),
+        Err(e) => Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::iter([Err(e.into())]),
+            ),
+        ),
+    }
+}
+
+fn text_stream(text: String) -> SendableRecordBatchStream {
+    let schema = query_plan_schema();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(StringArray::from(vec![text]))],
+    );
+    match batch {
+        Ok(batch) => batches_stream(schema, vec![batch]),
+        Err(e) => Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::iter([Err(e.into())]),
+            ),
+        ),
+    }
+}
+
+/// The coordinator's planning state: Braid's catalogs, every function, DataFusion's planner.
+pub fn session_state(
+    config: SessionConfig,
+    catalogs: Arc<dyn CatalogProviderList>,
+) -> datafusion::execution::SessionState {
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_catalog_list(catalogs)
+        .with_scalar_functions(ballista_scalar_functions())
+        .with_aggregate_functions(ballista_aggregate_functions())
+        .with_window_functions(ballista_window_functions())
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_split_and_normalize() {
+        assert_eq!(
+            split_schema_name("TPCH.Tiny", "x").unwrap(),
+            ("tpch".into(), "tiny".into())
+        );
+        assert_eq!(
+            split_schema_name("tpch.\"sf0.1\"", "x").unwrap(),
+            ("tpch".into(), "sf0.1".into())
+        );
+        assert_eq!(
+            split_schema_name("tiny", "tpch").unwrap(),
+            ("tpch".into(), "tiny".into())
+        );
+        assert!(split_schema_name("a.b.c", "x").is_err());
+        assert_eq!(normalize("MEMORY".into()), "memory");
+    }
+}

@@ -1,0 +1,236 @@
+//! Running a logical plan as a Ballista job and streaming its result back; job progress and
+//! per-stage metrics for the REPL and `EXPLAIN ANALYZE`.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use ballista_core::client::BallistaClient;
+use ballista_core::serde::protobuf::{PartitionLocation, SuccessfulJob, job_status};
+use ballista_scheduler::api::get_routes;
+use ballista_scheduler::scheduler_server::SchedulerServer;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::{exec_datafusion_err, internal_err};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use datafusion::prelude::SessionContext;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use futures::{StreamExt, TryStreamExt};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use tower::ServiceExt;
+
+/// The Ballista scheduler as Braid uses it.
+pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
+
+const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// Submits `plan` as a job and returns its id and result stream once the job has finished
+/// (Ballista writes final-stage output on the workers; the coordinator streams it on,
+/// partition after partition, never holding the whole result).
+pub async fn run_job(
+    scheduler: &Scheduler,
+    ctx: SessionContext,
+    plan: &LogicalPlan,
+    on_submit: impl FnOnce(&str),
+) -> Result<(String, SendableRecordBatchStream)> {
+    let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let job_id = scheduler
+        .submit_job("braid", Arc::new(ctx), plan, Some(tx))
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    on_submit(&job_id);
+    let locations = loop {
+        let Some(status) = rx.recv().await else {
+            return Err(exec_datafusion_err!(
+                "query {job_id} ended without a result"
+            ));
+        };
+        match status.status {
+            Some(job_status::Status::Successful(SuccessfulJob {
+                partition_location, ..
+            })) => {
+                break partition_location;
+            }
+            Some(job_status::Status::Failed(failed)) => {
+                return Err(DataFusionError::Execution(clean_job_error(
+                    &job_id,
+                    &failed.error,
+                )));
+            }
+            _ => continue,
+        }
+    };
+    let streams = locations
+        .into_iter()
+        .map(|location| futures::stream::once(fetch_partition(location)).try_flatten());
+    let stream = futures::stream::iter(streams).flatten();
+    Ok((
+        job_id,
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+    ))
+}
+
+/// Ballista reports failures with escaped debug formatting; unescape so the message reads.
+fn clean_job_error(job_id: &str, error: &str) -> String {
+    let message = error.trim().replace("\\\"", "\"").replace("\\n", "\n");
+    format!("query {job_id} failed: {message}")
+}
+
+async fn fetch_partition(location: PartitionLocation) -> Result<SendableRecordBatchStream> {
+    let executor = location
+        .executor_meta
+        .ok_or_else(|| exec_datafusion_err!("result partition without a worker"))?;
+    let partition_id = location
+        .partition_id
+        .ok_or_else(|| exec_datafusion_err!("result partition without an id"))?;
+    let mut client = BallistaClient::try_new(
+        &executor.host,
+        executor.port as u16,
+        MAX_MESSAGE_SIZE,
+        false,
+        None,
+        3,
+        100,
+    )
+    .await
+    .map_err(|e| {
+        exec_datafusion_err!(
+            "cannot reach worker {}:{} for query results: {e}",
+            executor.host,
+            executor.port
+        )
+    })?;
+    client
+        .fetch_partition(
+            &executor.id,
+            &partition_id.into(),
+            location.file_id,
+            location.is_sort_shuffle,
+            true,
+        )
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+/// One stage of a job as the scheduler's REST API describes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StageSummary {
+    pub stage_id: String,
+    pub stage_status: String,
+    pub input_rows: usize,
+    pub output_rows: usize,
+    pub elapsed_compute: Option<String>,
+    #[serde(default)]
+    pub stage_plan: Option<String>,
+    #[serde(default)]
+    pub tasks: Vec<Option<TaskSummary>>,
+}
+
+/// One task of a stage.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskSummary {
+    pub status: String,
+    pub exec_duration: u64,
+    pub input_rows: usize,
+    pub output_rows: usize,
+}
+
+#[derive(Deserialize)]
+struct StagesResponse {
+    stages: Vec<StageSummary>,
+}
+
+/// The stages of a job, running or finished; empty if the scheduler no longer knows it.
+/// Read through the scheduler's REST routes, in process.
+pub async fn job_stages(scheduler: &Scheduler, job_id: &str) -> Vec<StageSummary> {
+    let router = get_routes(Arc::new(scheduler.clone()));
+    let Ok(request) = axum::http::Request::get(format!("/api/job/{job_id}/stages"))
+        .body(axum::body::Body::empty())
+    else {
+        return vec![];
+    };
+    let Ok(response) = router.oneshot(request).await;
+    if !response.status().is_success() {
+        return vec![];
+    }
+    let Ok(bytes) = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024).await else {
+        return vec![];
+    };
+    serde_json::from_slice::<StagesResponse>(&bytes)
+        .map(|r| r.stages)
+        .unwrap_or_default()
+}
+
+/// A plan that yields one given stream once: it feeds a finished job's rows to a sink
+/// (`INSERT`, `CREATE TABLE AS`) on the coordinator.
+pub struct OneShotExec {
+    stream: Mutex<Option<SendableRecordBatchStream>>,
+    properties: Arc<PlanProperties>,
+}
+
+impl OneShotExec {
+    pub fn new(stream: SendableRecordBatchStream) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(stream.schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Self {
+            stream: Mutex::new(Some(stream)),
+            properties,
+        }
+    }
+}
+
+impl fmt::Debug for OneShotExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OneShotExec")
+    }
+}
+
+impl DisplayAs for OneShotExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OneShotExec")
+    }
+}
+
+impl ExecutionPlan for OneShotExec {
+    fn name(&self) -> &str {
+        "OneShotExec"
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+    fn execute(
+        &self,
+        partition: usize,
+        _ctx: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        match (partition, self.stream.lock().take()) {
+            (0, Some(stream)) => Ok(stream),
+            _ => internal_err!("OneShotExec: the stream was already taken"),
+        }
+    }
+}

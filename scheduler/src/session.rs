@@ -1,0 +1,105 @@
+//! Client sessions: a connection's `USE` and `SET` persist across its statements and stay
+//! invisible to other connections. A client names its session with the `x-braid-session`
+//! gRPC header; requests without one get a fresh session each.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::prelude::SessionConfig;
+use parking_lot::Mutex;
+
+/// The gRPC metadata key that names a client session.
+pub const SESSION_HEADER: &str = "x-braid-session";
+
+/// Sessions idle longer than this are forgotten.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+
+/// One client session.
+#[derive(Debug)]
+pub struct Session {
+    pub id: String,
+    state: Mutex<SessionState>,
+}
+
+#[derive(Debug)]
+struct SessionState {
+    config: SessionConfig,
+    /// `SET datafusion.execution.target_partitions` was used: keep it instead of sizing
+    /// partitions to the cluster.
+    fixed_partitions: bool,
+    current_job: Option<String>,
+    last_used: Instant,
+}
+
+impl Session {
+    fn new(id: String, config: SessionConfig) -> Self {
+        Self {
+            id,
+            state: Mutex::new(SessionState {
+                config,
+                fixed_partitions: false,
+                current_job: None,
+                last_used: Instant::now(),
+            }),
+        }
+    }
+
+    /// The session's settings now.
+    pub fn config(&self) -> SessionConfig {
+        self.state.lock().config.clone()
+    }
+
+    /// Whether the session fixed its own target partitions.
+    pub fn fixed_partitions(&self) -> bool {
+        self.state.lock().fixed_partitions
+    }
+
+    /// Keeps the settings a statement changed (`USE`, `SET`).
+    pub fn update_config(&self, config: SessionConfig, fixed_partitions: bool) {
+        let mut state = self.state.lock();
+        state.config = config;
+        state.fixed_partitions |= fixed_partitions;
+    }
+
+    /// The job the session is running, for progress reports.
+    pub fn current_job(&self) -> Option<String> {
+        self.state.lock().current_job.clone()
+    }
+
+    pub fn set_current_job(&self, job: Option<String>) {
+        self.state.lock().current_job = job;
+    }
+}
+
+/// Every session of the coordinator.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+impl Sessions {
+    /// The session called `id` (created on first use), or a fresh anonymous one.
+    pub fn get(
+        &self,
+        id: Option<&str>,
+        new_config: impl FnOnce() -> SessionConfig,
+    ) -> Arc<Session> {
+        let Some(id) = id else {
+            return Arc::new(Session::new(uuid::Uuid::new_v4().to_string(), new_config()));
+        };
+        let mut sessions = self.sessions.lock();
+        sessions.retain(|_, s| s.state.lock().last_used.elapsed() < IDLE_TIMEOUT);
+        let session = sessions
+            .entry(id.to_string())
+            .or_insert_with(|| Arc::new(Session::new(id.to_string(), new_config())))
+            .clone();
+        session.state.lock().last_used = Instant::now();
+        session
+    }
+
+    /// The session called `id`, if it exists.
+    pub fn find(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions.lock().get(id).cloned()
+    }
+}

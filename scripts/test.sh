@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds, runs every test.
+#
+#   scripts/test.sh            all tests
+#   scripts/test.sh -E 'package(braid-catalogs)'   extra arguments go to cargo nextest
+#
+# The build goes to $CARGO_TARGET_DIR (default: ~/.cache/braid/target) so that repeated runs,
+# CI's included, reuse it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/braid/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+missing=()
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== building (release)"
+cargo build --release --workspace --bins --tests
+
+echo "== running tests"
+cargo nextest run --release --workspace --profile ci --no-fail-fast "$@"

@@ -5,19 +5,31 @@
 //! binaries come from the same target directory as the test (build them first:
 //! `cargo build --release --bins`, which `scripts/test.sh` does).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use braid_cli::client::BraidClient;
 
-/// A free loopback port.
+/// A free loopback port, never the same twice in this test process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port");
+        if GIVEN
+            .lock()
+            .map(|mut given| given.insert(port))
+            .unwrap_or(true)
+        {
+            return port;
+        }
+    }
 }
 
 /// The path of a Braid binary built next to this test.
@@ -82,10 +94,12 @@ impl Cluster {
             cluster.add_worker(i, slots, catalog_dir);
         }
         let mut client = cluster.connect_retrying().await;
-        client
+        if let Err(e) = client
             .wait_for_workers(workers as u64, Duration::from_secs(60))
             .await
-            .expect("workers register with the coordinator");
+        {
+            panic!("workers did not register: {e}\n{}", cluster.logs());
+        }
         cluster
     }
 
@@ -127,6 +141,26 @@ impl Cluster {
             "coordinator did not come up; see {}",
             self.dir.path().join("scheduler.log").display()
         );
+    }
+
+    /// The tail of every process's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.retain(|p: &PathBuf| p.extension().is_some_and(|e| e == "log"));
+        names.sort();
+        for path in names {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<_> = text.lines().rev().take(30).collect();
+            out.push_str(&format!("--- {}\n", path.display()));
+            for line in tail.into_iter().rev() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// A new client session.

@@ -10,10 +10,23 @@ async fn a_killed_worker_does_not_take_the_cluster_down() {
     let mut cluster = Cluster::start(2, 2, None).await;
     let mut client = cluster.client().await;
     let sql = "SELECT l_returnflag, l_linestatus, count(*) AS n, sum(l_quantity) AS q \
-               FROM tpch.sf1.lineitem GROUP BY l_returnflag, l_linestatus ORDER BY 1, 2";
+               FROM tpch.sf5.lineitem GROUP BY l_returnflag, l_linestatus ORDER BY 1, 2";
+    let mut watcher = client.clone();
     let query = tokio::spawn(async move { client.query_all(sql).await });
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Kill a worker once the job's tasks are running.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let progress = watcher.progress().await.expect("progress");
+        if progress["tasks_total"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started: {progress}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(
         !query.is_finished(),
         "the query should still be running when the worker is killed"

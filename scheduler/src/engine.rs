@@ -1,12 +1,12 @@
 //! [`Engine`]: plans each statement against the coordinator's catalogs and runs it, on the
 //! coordinator (metadata, DDL, `SET`, `EXPLAIN`) or as a Ballista job on the workers.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ballista_core::extension::{
     ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
 };
-use ballista_core::serde::protobuf::executor_status;
 use ballista_scheduler::planner::{DefaultDistributedPlanner, DistributedPlanner};
 use braid_catalogs::ConnectorRegistry;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, UInt64Array};
@@ -25,7 +25,9 @@ use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
-use crate::job::{OneShotExec, Scheduler, StageSummary, job_stages, run_job};
+use crate::job::{
+    OneShotExec, Scheduler, StageSummary, job_operator_metrics, job_stages, live_executors, run_job,
+};
 use crate::session::Session;
 use crate::trino::{self, MetadataStatement};
 
@@ -136,24 +138,10 @@ impl Engine {
 
     /// The live workers and their task slots.
     pub async fn live_workers(&self) -> (usize, usize) {
-        let manager = &self.scheduler.state.executor_manager;
-        let Ok(executors) = manager.get_executors_state().await else {
-            return (0, 0);
-        };
-        let live: Vec<_> = executors
-            .iter()
-            .filter(|(meta, _, _)| {
-                manager.get_executor_hearbeat(&meta.id).is_some_and(|hb| {
-                    matches!(
-                        hb.status.and_then(|s| s.status),
-                        Some(executor_status::Status::Active(_))
-                    )
-                })
-            })
-            .collect();
+        let live = live_executors(&self.scheduler).await;
         let slots = live
             .iter()
-            .map(|(meta, _, _)| meta.specification.task_slots as usize)
+            .map(|meta| meta.specification.task_slots as usize)
             .sum();
         (live.len(), slots)
     }
@@ -402,9 +390,11 @@ impl Engine {
             result_rows += batch?.num_rows();
         }
         let stages = job_stages(&self.scheduler, &job_id).await;
+        let operators = job_operator_metrics(&self.scheduler, &job_id).await;
         Ok(text_stream(render_analyze(
             &job_id,
             &stages,
+            &operators,
             result_rows,
             started.elapsed(),
         )))
@@ -414,6 +404,7 @@ impl Engine {
 fn render_analyze(
     job_id: &str,
     stages: &[StageSummary],
+    operators: &BTreeMap<u32, Vec<String>>,
     rows: usize,
     elapsed: std::time::Duration,
 ) -> String {
@@ -423,25 +414,23 @@ fn render_analyze(
         stages.len()
     );
     let mut stages: Vec<_> = stages.iter().collect();
-    stages.sort_by_key(|s| s.stage_id.parse::<usize>().unwrap_or(usize::MAX));
+    stages.sort_by_key(|s| s.stage_id.parse::<u32>().unwrap_or(u32::MAX));
     for stage in stages {
         let tasks: Vec<_> = stage.tasks.iter().flatten().collect();
         let durations: Vec<u64> = tasks.iter().map(|t| t.exec_duration).collect();
-        let max = durations.iter().max().copied().unwrap_or(0);
-        let total: u64 = durations.iter().sum();
         text.push_str(&format!(
-            "\nStage {} [{}]: tasks={}, input_rows={}, output_rows={}, elapsed_compute={}, task time total={}ms max={}ms\n",
+            "\nStage {} [{}]: tasks={}, task time total={}ms max={}ms, elapsed={}\n",
             stage.stage_id,
             stage.stage_status,
             tasks.len(),
-            stage.input_rows,
-            stage.output_rows,
+            durations.iter().sum::<u64>(),
+            durations.iter().max().copied().unwrap_or(0),
             stage.elapsed_compute.as_deref().unwrap_or("-"),
-            total,
-            max,
         ));
-        if let Some(plan) = &stage.stage_plan {
-            text.push_str(plan);
+        let id = stage.stage_id.parse::<u32>().ok();
+        for line in id.and_then(|id| operators.get(&id)).into_iter().flatten() {
+            text.push_str(line);
+            text.push('\n');
         }
     }
     text

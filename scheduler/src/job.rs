@@ -6,7 +6,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use ballista_core::client::BallistaClient;
-use ballista_core::serde::protobuf::{PartitionLocation, SuccessfulJob, job_status};
+use std::collections::BTreeMap;
+
+use ballista_core::serde::protobuf::operator_metric::Metric;
+use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpc;
+use ballista_core::serde::protobuf::{
+    GetJobMetricsParams, OperatorMetric, PartitionLocation, SuccessfulJob, UpdateTaskStatusParams,
+    executor_status, job_status,
+};
+use ballista_core::serde::scheduler::ExecutorMetadata;
 use ballista_scheduler::api::get_routes;
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -121,6 +129,54 @@ async fn fetch_partition(location: PartitionLocation) -> Result<SendableRecordBa
         .map_err(|e| DataFusionError::External(Box::new(e)))
 }
 
+/// The workers whose last heartbeat says they are active.
+pub async fn live_executors(scheduler: &Scheduler) -> Vec<ExecutorMetadata> {
+    let manager = &scheduler.state.executor_manager;
+    let Ok(executors) = manager.get_executors_state().await else {
+        return vec![];
+    };
+    executors
+        .into_iter()
+        .map(|(meta, _, _)| meta)
+        .filter(|meta| {
+            manager.get_executor_hearbeat(&meta.id).is_some_and(|hb| {
+                matches!(
+                    hb.status.and_then(|s| s.status),
+                    Some(executor_status::Status::Active(_))
+                )
+            })
+        })
+        .collect()
+}
+
+/// Keeps tasks moving after a worker is lost.
+///
+/// Ballista 53 resets the tasks of a lost worker to pending but does not ask for task slots
+/// again (no `ReviveOffers` after `ExecutorLost`), so with push scheduling they would wait
+/// forever. While jobs run, this nudges the scheduler every second with an empty task-status
+/// update from a live worker, which Ballista answers by offering free slots to pending tasks.
+pub fn spawn_revive_watchdog(scheduler: Scheduler) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if scheduler.running_job_number() == 0 {
+                continue;
+            }
+            let Some(live) = live_executors(&scheduler).await.into_iter().next() else {
+                continue;
+            };
+            let nudge = tonic::Request::new(UpdateTaskStatusParams {
+                executor_id: live.id.clone(),
+                task_status: vec![],
+            });
+            if let Err(e) = scheduler.update_task_status(nudge).await {
+                tracing::debug!("reviving task offers failed: {e}");
+            }
+        }
+    })
+}
+
 /// One stage of a job as the scheduler's REST API describes it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StageSummary {
@@ -168,6 +224,71 @@ pub async fn job_stages(scheduler: &Scheduler, job_id: &str) -> Vec<StageSummary
     serde_json::from_slice::<StagesResponse>(&bytes)
         .map(|r| r.stages)
         .unwrap_or_default()
+}
+
+/// Per-operator metrics of a finished job's stages, rendered as indented plan lines:
+/// `Stage 2 (4 tasks):` then `  AggregateExec: ..., output_rows=3, elapsed_compute=1.2ms`.
+pub async fn job_operator_metrics(
+    scheduler: &Scheduler,
+    job_id: &str,
+) -> BTreeMap<u32, Vec<String>> {
+    let request = tonic::Request::new(GetJobMetricsParams {
+        job_id: job_id.to_string(),
+    });
+    let Ok(response) = scheduler.get_job_metrics(request).await else {
+        return BTreeMap::new();
+    };
+    response
+        .into_inner()
+        .stages
+        .into_iter()
+        .map(|stage| {
+            let lines = stage
+                .operators
+                .iter()
+                .map(|op| {
+                    let indent = "  ".repeat(op.depth as usize + 1);
+                    format!(
+                        "{indent}{}{}",
+                        op.operator_desc,
+                        render_metrics(&op.metrics)
+                    )
+                })
+                .collect();
+            (stage.stage_id, lines)
+        })
+        .collect()
+}
+
+/// The operator's metrics summed over its tasks.
+fn render_metrics(metrics: &[OperatorMetric]) -> String {
+    let (mut rows, mut nanos, mut spills, mut spilled_bytes) = (None, None, 0, 0);
+    for metric in metrics.iter().filter_map(|m| m.metric.as_ref()) {
+        match metric {
+            Metric::OutputRows(n) => *rows.get_or_insert(0) += n,
+            Metric::ElapseTime(n) => *nanos.get_or_insert(0) += n,
+            Metric::SpillCount(n) => spills += n,
+            Metric::SpilledBytes(n) => spilled_bytes += n,
+            _ => {}
+        }
+    }
+    let mut parts = Vec::new();
+    if let Some(rows) = rows {
+        parts.push(format!("output_rows={rows}"));
+    }
+    if let Some(nanos) = nanos {
+        parts.push(format!("elapsed_compute={:.3}ms", nanos as f64 / 1e6));
+    }
+    if spills > 0 {
+        parts.push(format!(
+            "spill_count={spills}, spilled_bytes={spilled_bytes}"
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", metrics=[{}]", parts.join(", "))
+    }
 }
 
 /// A plan that yields one given stream once: it feeds a finished job's rows to a sink

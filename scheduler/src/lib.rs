@@ -120,6 +120,7 @@ impl Coordinator {
                 .map_err(|e| CoordinatorError::Scheduler(e.to_string()))
         });
 
+        job::spawn_revive_watchdog(scheduler.clone());
         let engine = Arc::new(engine::Engine::new(registry, scheduler));
         let service = FlightServiceServer::new(flight_sql::BraidFlightSql::new(engine))
             .max_decoding_message_size(MAX_MESSAGE_SIZE)

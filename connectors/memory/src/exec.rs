@@ -8,12 +8,13 @@ use std::sync::Arc;
 use arrow_flight::{FlightClient, Ticket};
 use braid_connector_spi::ConnectorError;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::internal_err;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -92,6 +93,7 @@ pub struct MemoryScanExec {
     endpoint: String,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl MemoryScanExec {
@@ -128,6 +130,7 @@ impl MemoryScanExec {
             endpoint,
             schema,
             properties,
+            metrics: ExecutionPlanMetricsSet::new(),
         })
     }
 
@@ -241,11 +244,19 @@ impl ExecutionPlan for MemoryScanExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            internal_err!("MemoryScanExec has no children")
+        if !children.is_empty() {
+            return internal_err!("MemoryScanExec has no children");
         }
+        // A fresh copy with its own metrics: Ballista rebuilds a stage's plan per task, and
+        // shared metrics would count one task's rows in another's.
+        Ok(Arc::new(Self {
+            metrics: ExecutionPlanMetricsSet::new(),
+            ..self.as_ref().clone()
+        }))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn execute(
@@ -258,11 +269,15 @@ impl ExecutionPlan for MemoryScanExec {
         }
         let ticket = self.ticket(partition).to_flight_ticket()?;
         let schema = self.schema.clone();
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
         let fut = fetch(self.endpoint.clone(), self.catalog.clone(), ticket);
         let stream = futures::stream::once(fut).try_flatten().map(move |batch| {
             // Flight may hand back a schema with other metadata; rows keep the scan's schema.
             let batch = batch?;
-            RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(Into::into)
+            baseline.record_output(batch.num_rows());
+            let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            RecordBatch::try_new_with_options(schema.clone(), batch.columns().to_vec(), &options)
+                .map_err(Into::into)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),

@@ -11,6 +11,7 @@ use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
@@ -36,6 +37,7 @@ pub struct TpchScanExec {
     limit: Option<usize>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl TpchScanExec {
@@ -73,6 +75,7 @@ impl TpchScanExec {
             limit,
             schema,
             properties,
+            metrics: ExecutionPlanMetricsSet::new(),
         })
     }
 
@@ -154,10 +157,10 @@ impl DisplayAs for TpchScanExec {
             .collect();
         write!(
             f,
-            "TpchScanExec: table={}.sf{}.{}, splits={}, columns=[{}]",
+            "TpchScanExec: table={}.{}, scale_factor={}, splits={}, columns=[{}]",
             self.catalog,
-            self.scale_factor,
             self.table.name(),
+            self.scale_factor,
             self.parts,
             columns.join(", ")
         )?;
@@ -189,11 +192,15 @@ impl ExecutionPlan for TpchScanExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            internal_err!("TpchScanExec has no children")
+        if !children.is_empty() {
+            return internal_err!("TpchScanExec has no children");
         }
+        // A fresh copy with its own metrics: Ballista rebuilds a stage's plan per task, and
+        // shared metrics would count one task's rows in another's.
+        Ok(Arc::new(Self {
+            metrics: ExecutionPlanMetricsSet::new(),
+            ..self.as_ref().clone()
+        }))
     }
 
     fn execute(
@@ -208,11 +215,25 @@ impl ExecutionPlan for TpchScanExec {
             );
         }
         let batch_size = context.session_config().batch_size();
-        let batches = self.generate(partition, batch_size);
+        let mut batches = self.generate(partition, batch_size);
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        // Generation happens in `next()`: time it as this operator's compute.
+        let metered = std::iter::from_fn(move || {
+            let _timer = baseline.elapsed_compute().timer();
+            let batch = batches.next();
+            if let Some(Ok(batch)) = &batch {
+                baseline.record_output(batch.num_rows());
+            }
+            batch
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
-            futures::stream::iter(batches),
+            futures::stream::iter(metered),
         )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
     }
 
     fn partition_statistics(&self, partition: Option<usize>) -> Result<Statistics> {

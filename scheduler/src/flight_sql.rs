@@ -200,7 +200,7 @@ impl FlightSqlService for BraidFlightSql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         self.info_for(query, &schema, request.into_inner())
     }
 

@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::WorkerError;
@@ -101,24 +99,13 @@ pub struct WorkerFlags {
 impl WorkerSettings {
     /// Defaults, overridden by `braid.toml`'s `[executor]`, `BRAID_EXECUTOR_*`, then `flags`.
     pub fn resolve(flags: &WorkerFlags) -> Result<Self, WorkerError> {
-        let file = flags
-            .config
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("braid.toml"));
-        if flags.config.is_some() && !file.is_file() {
-            return Err(WorkerError::Settings(format!(
-                "settings file {} does not exist",
-                file.display()
-            )));
-        }
-        Figment::from(Serialized::defaults(WorkerSettings::default()))
-            .merge(Toml::file(&file).nested())
-            // Env and flags are global: they win over the selected [executor] profile.
-            .merge(Env::prefixed("BRAID_EXECUTOR_").global())
-            .merge(Serialized::globals(flags))
-            .select("executor")
-            .extract()
-            .map_err(|e| WorkerError::Settings(format!("{} ({})", e, file.display())))
+        braid_catalogs::bootstrap::layered_settings(
+            WorkerSettings::default(),
+            flags,
+            flags.config.as_deref(),
+            "executor",
+        )
+        .map_err(WorkerError::Settings)
     }
 
     /// The scheduler address split into host and port.

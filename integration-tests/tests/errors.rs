@@ -91,6 +91,15 @@ async fn metadata_statements_behave_as_in_trino() {
         .await
         .expect("information_schema");
     assert_eq!(rows(&n), vec!["8"]);
+    client
+        .query_all("SET datafusion.execution.batch_size = 1234")
+        .await
+        .expect("SET");
+    let (_, setting) = client
+        .query_all("SHOW datafusion.execution.batch_size")
+        .await
+        .expect("SHOW setting");
+    assert_eq!(rows(&setting), vec!["datafusion.execution.batch_size|1234"]);
     // Another connection has its own session.
     let mut other = cluster.client().await;
     let err = other.query_all("SELECT count(*) FROM customer").await;

@@ -514,10 +514,12 @@ fn batches_stream(schema: SchemaRef, batches: Vec<RecordBatch>) -> SendableRecor
     )
 }
 
-fn rows_stream(rows: i64) -> SendableRecordBatchStream {
-    let schema = rows_schema();
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![rows]))]);
-    match batch {
+/// A one-row, one-column result.
+fn single_value_stream(
+    schema: SchemaRef,
+    value: datafusion::arrow::array::ArrayRef,
+) -> SendableRecordBatchStream {
+    match RecordBatch::try_new(schema.clone(), vec![value]) {
         Ok(batch) => batches_stream(schema, vec![batch]),
         Err(e) => Box::pin(
             datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
@@ -528,21 +530,12 @@ fn rows_stream(rows: i64) -> SendableRecordBatchStream {
     }
 }
 
+fn rows_stream(rows: i64) -> SendableRecordBatchStream {
+    single_value_stream(rows_schema(), Arc::new(Int64Array::from(vec![rows])))
+}
+
 fn text_stream(text: String) -> SendableRecordBatchStream {
-    let schema = query_plan_schema();
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![Arc::new(StringArray::from(vec![text]))],
-    );
-    match batch {
-        Ok(batch) => batches_stream(schema, vec![batch]),
-        Err(e) => Box::pin(
-            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-                schema,
-                futures::stream::iter([Err(e.into())]),
-            ),
-        ),
-    }
+    single_value_stream(query_plan_schema(), Arc::new(StringArray::from(vec![text])))
 }
 
 /// The coordinator's planning state: Braid's catalogs, every function, DataFusion's planner.

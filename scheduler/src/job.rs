@@ -22,12 +22,8 @@ use datafusion::common::{exec_datafusion_err, internal_err};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_expr::EquivalenceProperties;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion::prelude::SessionContext;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use futures::{StreamExt, TryStreamExt};
@@ -300,12 +296,7 @@ pub struct OneShotExec {
 
 impl OneShotExec {
     pub fn new(stream: SendableRecordBatchStream) -> Self {
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(stream.schema()),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
+        let properties = braid_connector_spi::scan_properties(stream.schema(), 1);
         Self {
             stream: Mutex::new(Some(stream)),
             properties,

@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::CoordinatorError;
@@ -74,23 +72,12 @@ pub struct CoordinatorFlags {
 impl CoordinatorSettings {
     /// Defaults, overridden by `braid.toml`'s `[scheduler]`, `BRAID_SCHEDULER_*`, then `flags`.
     pub fn resolve(flags: &CoordinatorFlags) -> Result<Self, CoordinatorError> {
-        let file = flags
-            .config
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("braid.toml"));
-        if flags.config.is_some() && !file.is_file() {
-            return Err(CoordinatorError::Settings(format!(
-                "settings file {} does not exist",
-                file.display()
-            )));
-        }
-        Figment::from(Serialized::defaults(CoordinatorSettings::default()))
-            .merge(Toml::file(&file).nested())
-            // Env and flags are global: they win over the selected [scheduler] profile.
-            .merge(Env::prefixed("BRAID_SCHEDULER_").global())
-            .merge(Serialized::globals(flags))
-            .select("scheduler")
-            .extract()
-            .map_err(|e| CoordinatorError::Settings(format!("{e} ({})", file.display())))
+        braid_catalogs::bootstrap::layered_settings(
+            CoordinatorSettings::default(),
+            flags,
+            flags.config.as_deref(),
+            "scheduler",
+        )
+        .map_err(CoordinatorError::Settings)
     }
 }

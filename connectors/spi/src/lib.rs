@@ -11,6 +11,7 @@
 //!   bytes in an envelope tagged with [`Connector::kind`] and dispatches on that tag.
 //! - [`Split`]: one unit of parallel reading. Partition *i* of a scan reads split *i*.
 //! - [`Capabilities`]: what a connector pushes down and supports, for docs and `EXPLAIN`.
+//! - [`scan_properties`]: the plan properties every scan node shares.
 //! - [`ConnectorError`]: the typed errors a connector reports, each naming what the user must fix.
 //!
 //! A connector never reaches Ballista: it is testable on a plain `SessionContext`.
@@ -18,10 +19,13 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::CatalogProvider;
 use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::{ExecutionPlan, Partitioning, PlanProperties};
 
 mod error;
 pub use error::ConnectorError;
@@ -77,6 +81,17 @@ impl Split {
     pub fn all(count: usize) -> impl Iterator<Item = Split> {
         (0..count).map(move |index| Split { index, count })
     }
+}
+
+/// The plan properties of a scan node reading `splits` splits: one partition per split,
+/// bounded, rows emitted as they are read, no known order.
+pub fn scan_properties(schema: SchemaRef, splits: usize) -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(schema),
+        Partitioning::UnknownPartitioning(splits.max(1)),
+        EmissionType::Incremental,
+        Boundedness::Bounded,
+    ))
 }
 
 /// What a connector can do, shown in its README's capability matrix.

@@ -196,7 +196,10 @@ impl TpchTableKind {
             TpchTableKind::Region => 5,
             TpchTableKind::Part => PartGenerator::calculate_row_count(scale_factor, 1, 1),
             TpchTableKind::Supplier => SupplierGenerator::calculate_row_count(scale_factor, 1, 1),
-            TpchTableKind::PartSupp => PartSuppGenerator::calculate_row_count(scale_factor, 1, 1),
+            // The generator counts parts; each part has four suppliers.
+            TpchTableKind::PartSupp => {
+                PartSuppGenerator::calculate_row_count(scale_factor, 1, 1).saturating_mul(4)
+            }
             TpchTableKind::Customer => CustomerGenerator::calculate_row_count(scale_factor, 1, 1),
             TpchTableKind::Orders => OrderGenerator::calculate_row_count(scale_factor, 1, 1),
             // About four line items per order; the exact count is only known by generating.

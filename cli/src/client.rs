@@ -33,15 +33,32 @@ impl From<arrow_flight::error::FlightError> for ClientError {
     }
 }
 
-/// Strips the gRPC wrapping so the server's message reads first.
+/// Strips the gRPC wrapping (`Tonic error: code: ..., message: "..."`) so the server's
+/// message is what the user reads.
 fn clean_error(message: &str) -> String {
-    if let Some(start) = message.find("message: \"") {
-        let rest = &message[start + 10..];
-        if let Some(end) = rest.find("\", details") {
-            return rest[..end].replace("\\\"", "\"").replace("\\n", "\n");
-        }
+    let Some(start) = message.find("message: \"") else {
+        return message.to_string();
+    };
+    let rest = &message[start + 10..];
+    let end = rest
+        .find("\", details")
+        .or_else(|| rest.rfind('"'))
+        .unwrap_or(rest.len());
+    rest[..end].replace("\\\"", "\"").replace("\\n", "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_error;
+
+    #[test]
+    fn keeps_the_server_message() {
+        let raw = r#"Tonic error: code: 'Client specified an invalid argument', message: "Table 'tpch.tiny.x' does not exist""#;
+        assert_eq!(clean_error(raw), "Table 'tpch.tiny.x' does not exist");
+        let raw = r#"Tonic error: code: 'Internal error', message: "boom \"x\"", details: [], metadata: {}"#;
+        assert_eq!(clean_error(raw), "boom \"x\"");
+        assert_eq!(clean_error("plain"), "plain");
     }
-    message.to_string()
 }
 
 /// A connection to a Braid coordinator, with its own session (`USE`, `SET`).

@@ -15,6 +15,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 missing=()
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -24,6 +26,15 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+
+# The ADBC Flight SQL driver, for the test that drives Braid with it (integration-tests/tests/adbc.rs).
+VENV="$HOME/.cache/braid/venv"
+export BRAID_PYTHON="$VENV/bin/python"
+if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow' >/dev/null 2>&1; then
+  echo "== installing adbc-driver-flightsql and pyarrow into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow
 fi
 
 echo "== cargo fmt --check"

@@ -16,9 +16,9 @@ use crate::spec::{CatalogSpec, load_catalog_dir};
 /// Which process the registry serves; some connectors behave differently on each.
 #[derive(Debug, Clone)]
 pub enum Role {
-    /// Plans queries and owns memory tables. `flight_endpoint` is the coordinator's Flight
-    /// address (`http://host:port`) that workers fetch memory-table rows from.
-    Coordinator { flight_endpoint: String },
+    /// Plans queries and owns memory tables. `fetch_endpoint` is the coordinator's internal
+    /// Flight address (`http://host:port`) that workers fetch memory-table rows from.
+    Coordinator { fetch_endpoint: String },
     /// Runs tasks: decodes scans and reads sources.
     Worker,
 }
@@ -102,7 +102,7 @@ fn build_connector(name: &str, spec: CatalogSpec, role: &Role) -> Arc<dyn Connec
         CatalogSpec::Tpch(config) => Arc::new(TpchConnector::new(name, config)),
         CatalogSpec::Memory(config) => {
             let endpoint = match role {
-                Role::Coordinator { flight_endpoint } => Some(flight_endpoint.clone()),
+                Role::Coordinator { fetch_endpoint } => Some(fetch_endpoint.clone()),
                 Role::Worker => None,
             };
             Arc::new(MemoryConnector::new(name, config, endpoint))

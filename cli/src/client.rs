@@ -1,5 +1,6 @@
 //! [`BraidClient`]: a Flight SQL client of the coordinator, with its own session.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
@@ -7,7 +8,7 @@ use arrow::record_batch::RecordBatch;
 use arrow_flight::Action;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::{Stream, StreamExt, TryStreamExt};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// Errors talking to the coordinator.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,22 @@ mod tests {
     }
 }
 
+/// The system's trusted CA certificates: `SSL_CERT_FILE`, else the usual Linux locations.
+fn system_ca_bundle() -> Option<PathBuf> {
+    std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+            ]
+            .map(PathBuf::from),
+        )
+        .find(|p| p.is_file())
+}
+
 /// A connection to a Braid coordinator, with its own session (`USE`, `SET`).
 #[derive(Debug, Clone)]
 pub struct BraidClient {
@@ -68,27 +85,65 @@ pub struct BraidClient {
     session_id: String,
 }
 
+/// How to reach and log in to a coordinator.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// Speak TLS; the server's certificate is checked against the system's roots, or
+    /// `tls_ca_file` when given.
+    pub tls: bool,
+    pub tls_ca_file: Option<PathBuf>,
+    /// Log in with these credentials (a Basic handshake that returns a bearer token).
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
 impl BraidClient {
-    /// Connects to the coordinator's Flight SQL address (`host:port`).
+    /// Connects to the coordinator's Flight SQL address (`host:port`), plain and anonymous.
     pub async fn connect(addr: &str) -> Result<Self, ClientError> {
-        let url = if addr.starts_with("http") {
-            addr.to_string()
-        } else {
-            format!("http://{addr}")
+        Self::connect_with(addr, &ConnectOptions::default()).await
+    }
+
+    /// Connects with TLS and credentials as `options` say.
+    pub async fn connect_with(addr: &str, options: &ConnectOptions) -> Result<Self, ClientError> {
+        let tls = options.tls || options.tls_ca_file.is_some();
+        let url = match addr.split_once("://") {
+            Some(_) => addr.to_string(),
+            None if tls => format!("https://{addr}"),
+            None => format!("http://{addr}"),
         };
         let connect_error = |source| ClientError::Connect {
             addr: addr.to_string(),
             source,
         };
-        let channel = Endpoint::from_shared(url)
+        let mut endpoint = Endpoint::from_shared(url)
             .map_err(connect_error)?
-            .connect_timeout(Duration::from_secs(10))
-            .connect()
-            .await
-            .map_err(connect_error)?;
+            .connect_timeout(Duration::from_secs(10));
+        if tls {
+            let ca_file = match &options.tls_ca_file {
+                Some(path) => path.clone(),
+                None => system_ca_bundle().ok_or_else(|| {
+                    ClientError::Query(
+                        "no system CA bundle found (set SSL_CERT_FILE or pass --tls-ca-file)"
+                            .into(),
+                    )
+                })?,
+            };
+            let pem = std::fs::read(&ca_file).map_err(|e| {
+                ClientError::Query(format!("cannot read CA file {}: {e}", ca_file.display()))
+            })?;
+            let config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+            endpoint = endpoint.tls_config(config).map_err(connect_error)?;
+        }
+        let channel = endpoint.connect().await.map_err(connect_error)?;
         let session_id = uuid::Uuid::new_v4().to_string();
         let mut client = FlightSqlServiceClient::new(channel);
         client.set_header("x-braid-session", &session_id);
+        if let Some(user) = &options.user {
+            let password = options.password.as_deref().unwrap_or_default();
+            client.handshake(user, password).await.map_err(|e| {
+                ClientError::Query(format!("login failed: {}", clean_error(&e.to_string())))
+            })?;
+        }
         Ok(Self { client, session_id })
     }
 
@@ -134,13 +189,7 @@ impl BraidClient {
         body: &str,
     ) -> Result<serde_json::Value, ClientError> {
         let action = Action::new(name, body.as_bytes().to_vec());
-        let mut results = self
-            .client
-            .inner_mut()
-            .do_action(action)
-            .await
-            .map_err(|s| ClientError::Query(s.message().to_string()))?
-            .into_inner();
+        let mut results = self.client.do_action(action).await?;
         let Some(result) = results.next().await else {
             return Ok(serde_json::Value::Null);
         };

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use braid_cli::client::BraidClient;
+use braid_cli::client::{BraidClient, ConnectOptions};
 use braid_cli::embedded::EmbeddedCluster;
 use braid_cli::output::Format;
 use braid_cli::runner::Runner;
@@ -33,6 +33,18 @@ struct Cli {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Log in as this user (the password is asked for unless --password or BRAID_PASSWORD
+    /// gives it).
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long, env = "BRAID_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// Connect with TLS (the server's certificate is checked against the system's roots).
+    #[arg(long)]
+    tls: bool,
+    /// Trust this PEM CA certificate for TLS (implies --tls).
+    #[arg(long)]
+    tls_ca_file: Option<PathBuf>,
     /// Catalog files for the embedded cluster (default: ./etc/catalog if present).
     #[arg(long)]
     catalog_dir: Option<PathBuf>,
@@ -82,9 +94,24 @@ async fn run(cli: Cli) -> Result<(), String> {
     // Kept alive for the whole run when embedded.
     let mut _cluster = None;
     let client = match &cli.connect {
-        Some(addr) => BraidClient::connect(addr)
-            .await
-            .map_err(|e| e.to_string())?,
+        Some(addr) => {
+            let password = match (&cli.user, cli.password.clone()) {
+                (Some(user), None) => Some(
+                    rpassword::prompt_password(format!("Password for {user}: "))
+                        .map_err(|e| format!("cannot read the password: {e}"))?,
+                ),
+                (_, password) => password,
+            };
+            let options = ConnectOptions {
+                tls: cli.tls,
+                tls_ca_file: cli.tls_ca_file.clone(),
+                user: cli.user.clone(),
+                password,
+            };
+            BraidClient::connect_with(addr, &options)
+                .await
+                .map_err(|e| e.to_string())?
+        }
         None => {
             let cluster = EmbeddedCluster::start(catalog_dir).await?;
             let client = cluster.client().await.map_err(|e| e.to_string())?;

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
-use braid_cli::client::BraidClient;
+use braid_cli::client::{BraidClient, ConnectOptions};
 
 /// A free loopback port, never the same twice in this test process.
 pub fn free_port() -> u16 {
@@ -58,12 +58,26 @@ pub struct Cluster {
     /// Each worker's work directory (shuffle files, by job id).
     pub work_dirs: Vec<PathBuf>,
     pub dir: tempfile::TempDir,
+    /// How [`Cluster::client`] connects (TLS, credentials).
+    pub connect: ConnectOptions,
 }
 
 impl Cluster {
     /// Starts a coordinator and `workers` workers with `slots` task slots each, with the
     /// catalog files of `catalog_dir` (if any), and waits until every worker registered.
     pub async fn start(workers: usize, slots: usize, catalog_dir: Option<&Path>) -> Cluster {
+        Self::start_with(workers, slots, catalog_dir, &[], ConnectOptions::default()).await
+    }
+
+    /// [`Cluster::start`] with extra `braid-scheduler` flags (auth, TLS) and the options its
+    /// clients connect with.
+    pub async fn start_with(
+        workers: usize,
+        slots: usize,
+        catalog_dir: Option<&Path>,
+        scheduler_args: &[String],
+        connect: ConnectOptions,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let (port, flight_port) = (free_port(), free_port());
         let mut scheduler = Command::new(binary("braid-scheduler"));
@@ -73,8 +87,11 @@ impl Cluster {
                 &port.to_string(),
                 "--flight-sql-port",
                 &flight_port.to_string(),
+                "--internal-port",
+                &free_port().to_string(),
             ])
             .args(["--worker-timeout-seconds", "10"])
+            .args(scheduler_args)
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(log_file(dir.path(), "scheduler.log"));
@@ -89,6 +106,7 @@ impl Cluster {
             workers: Vec::new(),
             work_dirs: Vec::new(),
             dir,
+            connect,
         };
         for i in 0..workers {
             cluster.add_worker(i, slots, catalog_dir);
@@ -132,7 +150,9 @@ impl Cluster {
 
     async fn connect_retrying(&self) -> BraidClient {
         for _ in 0..300 {
-            if let Ok(client) = BraidClient::connect(&self.flight_sql_addr).await {
+            if let Ok(client) =
+                BraidClient::connect_with(&self.flight_sql_addr, &self.connect).await
+            {
                 return client;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -165,9 +185,31 @@ impl Cluster {
 
     /// A new client session.
     pub async fn client(&self) -> BraidClient {
-        BraidClient::connect(&self.flight_sql_addr)
+        BraidClient::connect_with(&self.flight_sql_addr, &self.connect)
             .await
             .expect("connect to the coordinator")
+    }
+
+    /// The process ids of the workers.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.workers.iter().map(Child::id).collect()
+    }
+
+    /// The process id of the coordinator.
+    pub fn scheduler_pid(&self) -> u32 {
+        self.scheduler.id()
+    }
+
+    /// A JSON document of the scheduler's REST API (`/api/...`), read over plain HTTP/1.0.
+    pub fn rest(&self, path: &str) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let mut stream =
+            std::net::TcpStream::connect(&self.scheduler_addr).expect("connect to the REST API");
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: braid\r\n\r\n").expect("send request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read response");
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {response}"))
     }
 
     /// Kills worker `i` (SIGKILL).
@@ -203,6 +245,72 @@ impl Drop for Cluster {
 
 fn log_file(dir: &Path, name: &str) -> Stdio {
     std::fs::File::create(dir.join(name)).map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
+/// A raw arrow-flight Flight SQL client of `addr` (plain TCP), no Braid code in between.
+pub async fn flight_sql_client(
+    addr: &str,
+) -> arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    arrow_flight::sql::client::FlightSqlServiceClient::new(channel)
+}
+
+/// A coordinator with passwords (one user, `ann`) and, optionally, TLS with a test certificate.
+pub struct Secured {
+    /// `braid-scheduler` flags.
+    pub args: Vec<String>,
+    /// How `ann` connects.
+    pub connect: ConnectOptions,
+    /// The test certificate (PEM), which is also its own CA.
+    pub cert: Option<PathBuf>,
+}
+
+impl Secured {
+    /// Writes a Trino-style password file (bcrypt) and, with `tls`, a self-signed certificate
+    /// for `localhost` and `127.0.0.1` into `dir`.
+    pub fn new(dir: &Path, password: &str, tls: bool) -> Self {
+        let hash = bcrypt::hash(password, 6).expect("bcrypt");
+        let passwords = dir.join("password.db");
+        std::fs::write(&passwords, format!("# users\nann:{hash}\n")).expect("password file");
+        let mut args = vec![
+            "--auth".to_string(),
+            "password".into(),
+            "--password-file".into(),
+            passwords.display().to_string(),
+        ];
+        let cert = tls.then(|| {
+            let certified = rcgen::generate_simple_self_signed(vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+            ])
+            .expect("test certificate");
+            let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+            std::fs::write(&cert, certified.cert.pem()).expect("write cert");
+            std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
+            args.extend([
+                "--tls-cert-file".to_string(),
+                cert.display().to_string(),
+                "--tls-key-file".into(),
+                key.display().to_string(),
+            ]);
+            cert
+        });
+        let connect = ConnectOptions {
+            user: Some("ann".into()),
+            password: Some(password.into()),
+            tls_ca_file: cert.clone(),
+            ..Default::default()
+        };
+        Self {
+            args,
+            connect,
+            cert,
+        }
+    }
 }
 
 /// Rows rendered one line each, for row-for-row comparison.

@@ -13,7 +13,9 @@ use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, UInt64Array
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProviderList, MemTable};
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{TableReference, not_impl_err, plan_err};
+use datafusion::common::{
+    ScalarValue, TableReference, not_impl_err, plan_datafusion_err, plan_err,
+};
 use datafusion::datasource::source_as_provider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
@@ -23,10 +25,11 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::job::{
-    OneShotExec, Scheduler, StageSummary, job_operator_metrics, job_stages, live_executors, run_job,
+    OneShotExec, QueryControl, Scheduler, StageSummary, job_operator_metrics, job_stages,
+    live_executors, run_job,
 };
 use crate::session::Session;
 use crate::trino::{self, MetadataStatement};
@@ -64,6 +67,30 @@ impl Planned {
             Planned::CreateTable(_) | Planned::Insert(_) => rows_schema(),
             Planned::Explain(_) | Planned::ExplainAnalyze(_) => query_plan_schema(),
         }
+    }
+
+    /// The statement's `$1`, `$2`, ... parameters, with the types the planner inferred
+    /// (`Null` where it could not tell).
+    pub fn parameters(&self) -> Result<Vec<Field>> {
+        let plan = match self {
+            Planned::Local(plan) | Planned::Distributed(plan) => plan,
+            Planned::CreateTable(create) => create.input.as_ref(),
+            Planned::Insert(insert) => insert.input.as_ref(),
+            Planned::Explain(plan) | Planned::ExplainAnalyze(plan) => plan.as_ref(),
+            Planned::Rows(_) | Planned::Use { .. } => return Ok(vec![]),
+        };
+        let types = plan.get_parameter_types()?;
+        Ok((1..=types.len())
+            .map(|i| {
+                let name = format!("${i}");
+                let data_type = types
+                    .get(&name)
+                    .cloned()
+                    .flatten()
+                    .unwrap_or(DataType::Null);
+                Field::new(name, data_type, true)
+            })
+            .collect())
     }
 }
 
@@ -148,10 +175,23 @@ impl Engine {
 
     /// Plans one statement.
     pub async fn plan(&self, session: &Session, sql: &str) -> Result<Planned> {
+        self.plan_with(session, sql, None).await
+    }
+
+    /// Plans one statement whose `$n` placeholders take `params` (a prepared statement's bound
+    /// row), cast to the types the planner inferred for them.
+    pub async fn plan_with(
+        &self,
+        session: &Session,
+        sql: &str,
+        params: Option<&[ScalarValue]>,
+    ) -> Result<Planned> {
         let ctx = self.context(session).await;
         if let Some(statement) = trino::parse(sql)? {
             return self.plan_metadata(&ctx, statement).await;
         }
+        let alias = trino::session_alias(sql);
+        let sql = alias.as_deref().unwrap_or(sql);
         let state = ctx.state();
         let statement =
             state.sql_to_statement(sql, &state.config().options().sql_parser.dialect)?;
@@ -163,6 +203,10 @@ impl Engine {
             .statement_to_plan(statement)
             .await
             .map_err(trino_error)?;
+        let plan = match params {
+            Some(values) => bind_parameters(plan, values)?,
+            None => plan,
+        };
         classify(plan)
     }
 
@@ -198,6 +242,7 @@ impl Engine {
                 trino::names_batch("Table", provider.table_names(), like.as_deref())?
             }
             MetadataStatement::ShowColumns { table } => trino::describe(ctx, &table).await?,
+            MetadataStatement::ShowSession { like } => trino::show_session(ctx, like.as_deref())?,
             MetadataStatement::Use { target } => {
                 let (catalog, schema) = split_schema_name(&target, &defaults.default_catalog)?;
                 trino::check_exists(ctx, &catalog, Some(&schema))?;
@@ -207,11 +252,12 @@ impl Engine {
         Ok(Planned::Rows(batch))
     }
 
-    /// Runs a planned statement; the stream yields its result rows.
+    /// Runs a planned statement; the stream yields its result rows. `control` cancels it.
     pub async fn execute(
         &self,
         session: &Session,
         planned: Planned,
+        control: &QueryControl,
     ) -> Result<SendableRecordBatchStream> {
         let ctx = self.context(session).await;
         match planned {
@@ -248,12 +294,52 @@ impl Engine {
                 }
                 Ok(stream)
             }
-            Planned::Distributed(plan) => self.run(session, ctx, &plan).await,
-            Planned::CreateTable(create) => self.create_table(session, ctx, create).await,
-            Planned::Insert(insert) => self.insert(session, ctx, insert).await,
+            Planned::Distributed(plan) => Ok(self.run(session, ctx, &plan, control).await?.1),
+            Planned::CreateTable(create) => self.create_table(session, ctx, create, control).await,
+            Planned::Insert(insert) => self.insert(session, ctx, insert, control).await,
             Planned::Explain(plan) => self.explain(ctx, &plan).await,
-            Planned::ExplainAnalyze(plan) => self.explain_analyze(session, ctx, &plan).await,
+            Planned::ExplainAnalyze(plan) => {
+                self.explain_analyze(session, ctx, &plan, control).await
+            }
         }
+    }
+
+    /// Runs a statement that returns no rows (DDL, `INSERT`, `SET`, `USE`) and returns its
+    /// update count: the rows written, else 0. A query is refused: it has rows to fetch.
+    pub async fn execute_update(
+        &self,
+        session: &Session,
+        planned: Planned,
+        control: &QueryControl,
+    ) -> Result<i64> {
+        let writes = matches!(planned, Planned::CreateTable(_) | Planned::Insert(_));
+        let returns_rows = match &planned {
+            Planned::Rows(_)
+            | Planned::Distributed(_)
+            | Planned::Explain(_)
+            | Planned::ExplainAnalyze(_) => true,
+            Planned::Local(plan) => !matches!(
+                plan,
+                LogicalPlan::Statement(_) | LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)
+            ),
+            Planned::Use { .. } | Planned::CreateTable(_) | Planned::Insert(_) => false,
+        };
+        if returns_rows {
+            return plan_err!("the statement returns rows: run it as a query, not as an update");
+        }
+        let batches: Vec<RecordBatch> = self
+            .execute(session, planned, control)
+            .await?
+            .try_collect()
+            .await?;
+        if !writes {
+            return Ok(0);
+        }
+        Ok(batches
+            .iter()
+            .filter_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
+            .map(|counts| counts.values().iter().sum::<i64>())
+            .sum())
     }
 
     async fn run(
@@ -261,12 +347,12 @@ impl Engine {
         session: &Session,
         ctx: SessionContext,
         plan: &LogicalPlan,
-    ) -> Result<SendableRecordBatchStream> {
-        let (_, stream) = run_job(&self.scheduler, ctx, plan, |job| {
+        control: &QueryControl,
+    ) -> Result<(String, SendableRecordBatchStream)> {
+        run_job(&self.scheduler, ctx, plan, control, |job| {
             session.set_current_job(Some(job.to_string()))
         })
-        .await?;
-        Ok(stream)
+        .await
     }
 
     async fn create_table(
@@ -274,6 +360,7 @@ impl Engine {
         session: &Session,
         ctx: SessionContext,
         create: CreateMemoryTable,
+        control: &QueryControl,
     ) -> Result<SendableRecordBatchStream> {
         let state = ctx.state();
         let resolved = trino::resolve(&state, create.name.clone());
@@ -299,7 +386,14 @@ impl Engine {
             return plan_err!("Table '{resolved}' vanished while it was created");
         };
         let result = self
-            .write(session, ctx, &create.input, table, InsertOp::Append)
+            .write(
+                session,
+                ctx,
+                &create.input,
+                table,
+                InsertOp::Append,
+                control,
+            )
             .await;
         if result.is_err() {
             // A failed CREATE TABLE AS leaves no table behind, as in Trino.
@@ -313,12 +407,14 @@ impl Engine {
         session: &Session,
         ctx: SessionContext,
         insert: DmlStatement,
+        control: &QueryControl,
     ) -> Result<SendableRecordBatchStream> {
         let WriteOp::Insert(op) = insert.op else {
             return not_impl_err!("{} is not supported", insert.op);
         };
         let table = source_as_provider(&insert.target)?;
-        self.write(session, ctx, &insert.input, table, op).await
+        self.write(session, ctx, &insert.input, table, op, control)
+            .await
     }
 
     /// Runs `input` as a job and feeds its rows to `table`'s sink on the coordinator.
@@ -329,9 +425,10 @@ impl Engine {
         input: &LogicalPlan,
         table: Arc<dyn datafusion::catalog::TableProvider>,
         op: InsertOp,
+        control: &QueryControl,
     ) -> Result<SendableRecordBatchStream> {
         let state = ctx.state();
-        let rows = self.run(session, ctx.clone(), input).await?;
+        let (_, rows) = self.run(session, ctx.clone(), input, control).await?;
         let sink = table
             .insert_into(&state, Arc::new(OneShotExec::new(rows)), op)
             .await?;
@@ -379,12 +476,10 @@ impl Engine {
         session: &Session,
         ctx: SessionContext,
         plan: &LogicalPlan,
+        control: &QueryControl,
     ) -> Result<SendableRecordBatchStream> {
         let started = std::time::Instant::now();
-        let (job_id, mut rows) = run_job(&self.scheduler, ctx, plan, |job| {
-            session.set_current_job(Some(job.to_string()))
-        })
-        .await?;
+        let (job_id, mut rows) = self.run(session, ctx, plan, control).await?;
         let mut result_rows = 0;
         while let Some(batch) = rows.next().await {
             result_rows += batch?.num_rows();
@@ -434,6 +529,50 @@ fn render_analyze(
         }
     }
     text
+}
+
+/// `plan` with its `$n` placeholders replaced by `values`, each cast to its inferred type.
+fn bind_parameters(plan: LogicalPlan, values: &[ScalarValue]) -> Result<LogicalPlan> {
+    let types = plan.get_parameter_types()?;
+    if types.len() != values.len() {
+        return plan_err!(
+            "the statement has {} parameters but {} values were bound",
+            types.len(),
+            values.len()
+        );
+    }
+    let values = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| match types.get(&format!("${}", i + 1)) {
+            Some(Some(data_type)) if value.data_type() != *data_type => value
+                .cast_to(data_type)
+                .map_err(|e| plan_datafusion_err!("parameter {}: {e}", i + 1)),
+            _ => Ok(value.clone()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    plan.with_param_values(values)
+}
+
+/// `sql` with its `?` placeholders numbered `$1`, `$2`, ... (JDBC and ADBC send `?`; DataFusion
+/// plans `$n`). Quoted text is left alone.
+pub fn number_placeholders(sql: &str) -> Result<String> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize()
+        .map_err(|e| plan_datafusion_err!("{e}"))?;
+    let mut next = 0;
+    Ok(tokens
+        .into_iter()
+        .map(|token| match token {
+            Token::Placeholder(p) if p == "?" => {
+                next += 1;
+                format!("${next}")
+            }
+            other => other.to_string(),
+        })
+        .collect())
 }
 
 /// Where a logical plan runs.
@@ -573,5 +712,13 @@ mod tests {
         );
         assert!(split_schema_name("a.b.c", "x").is_err());
         assert_eq!(normalize("MEMORY".into()), "memory");
+    }
+
+    #[test]
+    fn question_marks_become_numbered_placeholders_outside_quotes() {
+        assert_eq!(
+            number_placeholders("SELECT '?', \"a?\" FROM t WHERE x = ? AND y IN (?, ?)").unwrap(),
+            "SELECT '?', \"a?\" FROM t WHERE x = $1 AND y IN ($2, $3)"
+        );
     }
 }

@@ -1,6 +1,16 @@
-//! [`BraidFlightSql`]: the coordinator's Arrow Flight SQL service. Statements are planned in
-//! `GetFlightInfo` (errors surface there, before anything runs) and run in `DoGet`; metadata
-//! calls list every catalog. The same port serves memory-table rows to workers.
+//! [`BraidFlightSql`]: the coordinator's Arrow Flight SQL service, complete enough for the
+//! JDBC and ADBC drivers and the BI tools on top of them.
+//!
+//! - Statements are planned in `GetFlightInfo` (errors surface there, before anything runs) and
+//!   run in `DoGet`; `CommandStatementUpdate` runs DDL/`INSERT` and returns the row count.
+//! - Prepared statements: `?` or `$n` placeholders, parameters bound through `DoPut`, executed as
+//!   a query or an update.
+//! - Metadata: `GetSqlInfo`, `GetXdbcTypeInfo`, `GetCatalogs` / `GetDbSchemas` / `GetTables`
+//!   over every catalog (a NULL catalog means all), `GetTableTypes`, and the key calls (empty).
+//! - Sessions: `Handshake` returns a bearer token ([`crate::auth`]); a connection's session is
+//!   its token, or the `x-braid-session` header of that user.
+//! - Cancel: `CancelFlightInfo`, `CancelQuery`, or a client that goes away while its statement
+//!   runs cancels the Ballista job ([`QueryControl`]).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -10,25 +20,39 @@ use std::time::{Duration, Instant};
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
-use arrow_flight::sql::server::FlightSqlService;
+use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
-    Any, CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables, CommandStatementQuery,
-    ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionCancelQueryRequest, ActionCancelQueryResult, ActionClosePreparedStatementRequest,
+    ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
+    CommandGetCatalogs, CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys,
+    CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes,
+    CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
-use arrow_flight::{Action, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
-use braid_connector_memory::{FETCH_TYPE_URL, FetchTicket, MemoryConnector};
-use datafusion::arrow::datatypes::SchemaRef;
+use arrow_flight::{
+    Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightData,
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
+};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, TryStreamExt};
 use parking_lot::Mutex;
 use prost::Message;
-use tonic::{Request, Response, Status};
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status, Streaming};
 
-use crate::engine::{Engine, Planned};
-use crate::job::job_stages;
+use crate::auth::{Authenticator, Identity};
+use crate::engine::{Engine, Planned, number_placeholders};
+use crate::job::{QueryControl, job_stages};
 use crate::session::{SESSION_HEADER, Session, Sessions};
+use crate::sql_info;
 
 /// The custom action that reports the running job of a session (body: the session id).
 pub const PROGRESS_ACTION: &str = "braid.progress";
@@ -36,40 +60,67 @@ pub const PROGRESS_ACTION: &str = "braid.progress";
 /// The custom action that reports the live workers and their task slots.
 pub const WORKERS_ACTION: &str = "braid.workers";
 
+/// The standard Flight action that cancels the query of a `FlightInfo`.
+const CANCEL_FLIGHT_INFO_ACTION: &str = "CancelFlightInfo";
+
 /// Statements planned but not fetched within this time are dropped.
 const STATEMENT_TTL: Duration = Duration::from_secs(600);
 
 type FlightDataStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
 
-struct PendingStatement {
+/// A statement from `GetFlightInfo` until its `DoGet` finished running it.
+struct Statement {
     session: Arc<Session>,
-    planned: Planned,
+    /// Taken by `DoGet`; `None` while it runs.
+    planned: Option<Planned>,
+    control: Arc<QueryControl>,
     created: Instant,
+}
+
+type Statements = Arc<Mutex<HashMap<String, Statement>>>;
+
+/// A prepared statement: its SQL (placeholders numbered) and the last bound parameter rows.
+struct Prepared {
+    session: Arc<Session>,
+    sql: String,
+    parameters: Vec<Field>,
+    bound: Option<Vec<Vec<ScalarValue>>>,
 }
 
 /// The Flight SQL frontend of the coordinator.
 pub struct BraidFlightSql {
     engine: Arc<Engine>,
+    auth: Arc<Authenticator>,
     sessions: Sessions,
-    statements: Mutex<HashMap<String, PendingStatement>>,
+    statements: Statements,
+    prepared: Mutex<HashMap<String, Prepared>>,
+    sql_info: SqlInfoData,
+    type_info: XdbcTypeInfoData,
 }
 
 impl BraidFlightSql {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        Self {
+    pub fn new(engine: Arc<Engine>, auth: Arc<Authenticator>) -> Result<Self, String> {
+        Ok(Self {
             engine,
+            auth,
             sessions: Sessions::default(),
-            statements: Mutex::new(HashMap::new()),
-        }
+            statements: Arc::default(),
+            prepared: Mutex::new(HashMap::new()),
+            sql_info: sql_info::sql_info()?,
+            type_info: sql_info::type_info()?,
+        })
     }
 
+    /// The caller's session: named by the `x-braid-session` header within the caller's user,
+    /// else the caller's bearer token (one session per login), else a fresh one.
     fn session<T>(&self, request: &Request<T>) -> Arc<Session> {
-        let id = request
+        let header = request
             .metadata()
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok());
+        let key = session_key(request.extensions().get::<Identity>(), header);
         self.sessions
-            .get(id, braid_catalogs::bootstrap::session_config)
+            .get(key.as_deref(), braid_catalogs::bootstrap::session_config)
     }
 
     fn info_for<T: ProstMessageExt>(
@@ -87,14 +138,62 @@ impl BraidFlightSql {
         Ok(Response::new(info))
     }
 
-    fn pending(&self, handle: &str) -> Option<PendingStatement> {
+    /// Keeps a planned statement for its `DoGet` and describes it.
+    fn statement_info(
+        &self,
+        session: Arc<Session>,
+        planned: Planned,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = planned.schema();
+        let handle = uuid::Uuid::new_v4().to_string();
         let mut statements = self.statements.lock();
-        statements.retain(|_, s| s.created.elapsed() < STATEMENT_TTL);
-        statements.remove(handle)
+        statements.retain(|_, s| s.planned.is_none() || s.created.elapsed() < STATEMENT_TTL);
+        statements.insert(
+            handle.clone(),
+            Statement {
+                session,
+                planned: Some(planned),
+                control: Arc::default(),
+                created: Instant::now(),
+            },
+        );
+        drop(statements);
+        let ticket = TicketStatementQuery {
+            statement_handle: handle.into_bytes().into(),
+        };
+        self.info_for(ticket, &schema, descriptor)
     }
 
-    async fn progress(&self, session_id: &str) -> serde_json::Value {
-        let Some(job) = self.sessions.find(session_id).and_then(|s| s.current_job()) else {
+    /// Cancels the statement a `FlightInfo` describes; whether it was still running.
+    fn cancel_info(&self, info: &FlightInfo) -> Result<bool, Status> {
+        let handle = info
+            .endpoint
+            .iter()
+            .filter_map(|e| e.ticket.as_ref())
+            .find_map(|t| {
+                let any = Any::decode(t.ticket.clone()).ok()?;
+                let ticket: TicketStatementQuery = any.unpack().ok()??;
+                Some(String::from_utf8_lossy(&ticket.statement_handle).to_string())
+            })
+            .ok_or_else(|| Status::invalid_argument("the FlightInfo names no Braid statement"))?;
+        let mut statements = self.statements.lock();
+        let Some(statement) = statements.get(&handle) else {
+            return Ok(false);
+        };
+        if statement.planned.is_some() {
+            // Not fetched yet: it will never run.
+            statements.remove(&handle);
+            return Ok(true);
+        }
+        Ok(statement.control.cancel(self.engine.scheduler()))
+    }
+
+    async fn progress(&self, identity: Option<&Identity>, session_id: &str) -> serde_json::Value {
+        let job = session_key(identity, Some(session_id))
+            .and_then(|key| self.sessions.find(&key))
+            .and_then(|s| s.current_job());
+        let Some(job) = job else {
             return serde_json::json!({});
         };
         let stages = job_stages(self.engine.scheduler(), &job).await;
@@ -112,6 +211,124 @@ impl BraidFlightSql {
             "rows": stages.iter().map(|s| s.output_rows).max().unwrap_or(0),
         })
     }
+
+    /// Plans a prepared statement with its bound parameter row `row` (if bound).
+    async fn plan_prepared(
+        &self,
+        handle: &[u8],
+        row: usize,
+    ) -> Result<(Arc<Session>, Planned), Status> {
+        let (session, sql, params) = {
+            let prepared = self.prepared.lock();
+            let p = prepared
+                .get(String::from_utf8_lossy(handle).as_ref())
+                .ok_or_else(|| {
+                    Status::not_found("unknown prepared statement (closed or never created)")
+                })?;
+            let params = match &p.bound {
+                Some(rows) => rows.get(row).cloned(),
+                None if p.parameters.is_empty() => None,
+                None => {
+                    return Err(Status::invalid_argument(format!(
+                        "the statement has {} parameters: bind them before executing it",
+                        p.parameters.len()
+                    )));
+                }
+            };
+            (p.session.clone(), p.sql.clone(), params)
+        };
+        let planned = self
+            .engine
+            .plan_with(&session, &sql, params.as_deref())
+            .await
+            .map_err(status)?;
+        Ok((session, planned))
+    }
+
+    /// The number of bound parameter rows of a prepared statement (1 when none are needed).
+    fn bound_rows(&self, handle: &[u8]) -> usize {
+        self.prepared
+            .lock()
+            .get(String::from_utf8_lossy(handle).as_ref())
+            .and_then(|p| p.bound.as_ref().map(Vec::len))
+            .unwrap_or(1)
+    }
+
+    async fn execute_update(&self, session: &Session, planned: Planned) -> Result<i64, Status> {
+        let control = QueryControl::default();
+        let _cancel = CancelOnDrop {
+            control: &control,
+            engine: &self.engine,
+        };
+        let result = self.engine.execute_update(session, planned, &control).await;
+        control.finish();
+        result.map_err(status)
+    }
+}
+
+/// The sessions map key for a caller: sessions of different users never mix.
+fn session_key(identity: Option<&Identity>, header: Option<&str>) -> Option<String> {
+    match (identity, header) {
+        (Some(identity), Some(id)) => Some(format!("{}/{id}", identity.user)),
+        (Some(identity), None) => Some(format!("{}/token:{}", identity.user, identity.token)),
+        (None, Some(id)) => Some(id.to_string()),
+        (None, None) => None,
+    }
+}
+
+/// Cancels a statement whose future is dropped before it finished: the client went away.
+struct CancelOnDrop<'a> {
+    control: &'a QueryControl,
+    engine: &'a Engine,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.control.cancel(self.engine.scheduler()) {
+            tracing::info!(jobs = ?self.control.jobs(), "client went away: statement cancelled");
+        }
+    }
+}
+
+/// An IPC-encoded schema, as prepared-statement results carry them.
+fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string()))?;
+    Ok(message.0)
+}
+
+/// The rows of parameter values a client sent with `DoPut`.
+async fn parameter_rows(
+    request: Request<PeekableFlightDataStream>,
+) -> Result<Vec<Vec<ScalarValue>>, Status> {
+    // The first message may carry only the command's descriptor.
+    let flight = request
+        .into_inner()
+        .try_filter(|data| futures::future::ready(!data.data_header.is_empty()))
+        .map_err(FlightError::from);
+    let batches: Vec<RecordBatch> =
+        arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight)
+            .try_collect()
+            .await
+            .map_err(|e| Status::invalid_argument(format!("bad parameter batch: {e}")))?;
+    let mut rows = Vec::new();
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            let values = batch
+                .columns()
+                .iter()
+                .map(|column| ScalarValue::try_from_array(column, row))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(status)?;
+            rows.push(values);
+        }
+    }
+    Ok(rows)
+}
+
+fn empty_batch_stream(schema: SchemaRef) -> FlightDataStream {
+    encode_batch(RecordBatch::new_empty(schema))
 }
 
 /// A DataFusion error as a gRPC status the client can act on.
@@ -149,6 +366,36 @@ fn encode_batch(batch: RecordBatch) -> FlightDataStream {
 impl FlightSqlService for BraidFlightSql {
     type FlightService = BraidFlightSql;
 
+    /// Basic credentials in, bearer token out (in the `authorization` response header).
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        // Some drivers (ADBC's Go client) send an empty bearer beside their Basic credentials.
+        let authorization = request
+            .metadata()
+            .get_all("authorization")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.trim_start().to_ascii_lowercase().starts_with("basic"));
+        let identity = self.auth.login(authorization).await?;
+        tracing::info!(user = %identity.user, "login");
+        let reply = HandshakeResponse {
+            protocol_version: 0,
+            payload: identity.token.clone().into_bytes().into(),
+        };
+        let mut response: Response<
+            Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>,
+        > = Response::new(Box::pin(futures::stream::iter([Ok(reply)])));
+        let bearer = MetadataValue::try_from(format!("Bearer {}", identity.token))
+            .map_err(|e| Status::internal(e.to_string()))?;
+        response.metadata_mut().insert("authorization", bearer);
+        Ok(response)
+    }
+
     async fn get_flight_info_statement(
         &self,
         query: CommandStatementQuery,
@@ -160,20 +407,23 @@ impl FlightSqlService for BraidFlightSql {
             .plan(&session, &query.query)
             .await
             .map_err(status)?;
-        let schema = planned.schema();
-        let handle = uuid::Uuid::new_v4().to_string();
-        self.statements.lock().insert(
-            handle.clone(),
-            PendingStatement {
-                session,
-                planned,
-                created: Instant::now(),
-            },
-        );
-        let ticket = TicketStatementQuery {
-            statement_handle: handle.into_bytes().into(),
-        };
-        self.info_for(ticket, &schema, request.into_inner())
+        self.statement_info(session, planned, request.into_inner())
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        if self.bound_rows(&query.prepared_statement_handle) > 1 {
+            return Err(Status::invalid_argument(
+                "a query takes one row of parameters; bind several rows only for updates",
+            ));
+        }
+        let (session, planned) = self
+            .plan_prepared(&query.prepared_statement_handle, 0)
+            .await?;
+        self.statement_info(session, planned, request.into_inner())
     }
 
     async fn do_get_statement(
@@ -182,17 +432,290 @@ impl FlightSqlService for BraidFlightSql {
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let handle = String::from_utf8_lossy(&ticket.statement_handle).to_string();
-        let Some(pending) = self.pending(&handle) else {
-            return Err(Status::not_found(
-                "statement handle is unknown or was already fetched; run the statement again",
-            ));
+        let (session, planned, control) = {
+            let mut statements = self.statements.lock();
+            let taken = statements
+                .get_mut(&handle)
+                .and_then(|s| Some((s.session.clone(), s.planned.take()?, s.control.clone())));
+            taken.ok_or_else(|| {
+                Status::not_found(
+                    "statement handle is unknown, cancelled or already fetched; run the statement again",
+                )
+            })?
         };
-        let stream = self
+        let cancel = CancelOnDrop {
+            control: &control,
+            engine: &self.engine,
+        };
+        let result = self.engine.execute(&session, planned, &control).await;
+        control.finish();
+        drop(cancel);
+        self.statements.lock().remove(&handle);
+        Ok(Response::new(encode(result.map_err(status)?)))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        command: CommandStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let session = self.session(&request);
+        let planned = self
             .engine
-            .execute(&pending.session, pending.planned)
+            .plan(&session, &command.query)
             .await
             .map_err(status)?;
-        Ok(Response::new(encode(stream)))
+        self.execute_update(&session, planned).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let session = self.session(&request);
+        let sql = number_placeholders(&query.query).map_err(status)?;
+        let planned = self.engine.plan(&session, &sql).await.map_err(status)?;
+        let parameters = planned.parameters().map_err(status)?;
+        let result = ActionCreatePreparedStatementResult {
+            prepared_statement_handle: uuid::Uuid::new_v4().to_string().into_bytes().into(),
+            dataset_schema: ipc_schema(&planned.schema())?,
+            parameter_schema: ipc_schema(&Schema::new(parameters.clone()))?,
+        };
+        self.prepared.lock().insert(
+            String::from_utf8_lossy(&result.prepared_statement_handle).to_string(),
+            Prepared {
+                session,
+                sql,
+                parameters,
+                bound: None,
+            },
+        );
+        Ok(result)
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let rows = parameter_rows(request).await?;
+        let handle = String::from_utf8_lossy(&query.prepared_statement_handle).to_string();
+        let mut prepared = self.prepared.lock();
+        let statement = prepared.get_mut(&handle).ok_or_else(|| {
+            Status::not_found("unknown prepared statement (closed or never created)")
+        })?;
+        if let Some(row) = rows.iter().find(|r| r.len() != statement.parameters.len()) {
+            return Err(Status::invalid_argument(format!(
+                "the statement has {} parameters but {} values were bound",
+                statement.parameters.len(),
+                row.len()
+            )));
+        }
+        statement.bound = Some(rows);
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(query.prepared_statement_handle),
+        })
+    }
+
+    /// Runs the statement once per bound parameter row; the update counts add up.
+    async fn do_put_prepared_statement_update(
+        &self,
+        query: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let handle = query.prepared_statement_handle;
+        // Parameters may come with the update itself.
+        let rows = parameter_rows(request).await?;
+        if !rows.is_empty() {
+            let key = String::from_utf8_lossy(&handle).to_string();
+            if let Some(statement) = self.prepared.lock().get_mut(&key) {
+                statement.bound = Some(rows);
+            }
+        }
+        let mut total = 0;
+        for row in 0..self.bound_rows(&handle) {
+            let (session, planned) = self.plan_prepared(&handle, row).await?;
+            total += self.execute_update(&session, planned).await?;
+        }
+        Ok(total)
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        self.prepared
+            .lock()
+            .remove(String::from_utf8_lossy(&query.prepared_statement_handle).as_ref());
+        Ok(())
+    }
+
+    async fn do_action_cancel_query(
+        &self,
+        query: ActionCancelQueryRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCancelQueryResult, Status> {
+        let info = FlightInfo::decode(query.info)
+            .map_err(|e| Status::invalid_argument(format!("bad FlightInfo: {e}")))?;
+        // CancelResult: 1 = cancelled, 3 = not cancellable (it already ended).
+        let result = if self.cancel_info(&info)? { 1 } else { 3 };
+        Ok(ActionCancelQueryResult { result })
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&self.sql_info).schema();
+        self.info_for(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let batch = query
+            .into_builder(&self.sql_info)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(encode_batch(batch)))
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder(&self.type_info).schema();
+        self.info_for(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let batch = query
+            .into_builder(&self.type_info)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(encode_batch(batch)))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder().schema();
+        self.info_for(query, &schema, request.into_inner())
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let mut builder = query.into_builder();
+        for table_type in TABLE_TYPES {
+            builder.append(table_type);
+        }
+        let batch = builder
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(encode_batch(batch)))
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for(
+            query,
+            &sql_info::primary_keys_schema(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        _query: CommandGetPrimaryKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        Ok(Response::new(empty_batch_stream(
+            sql_info::primary_keys_schema(),
+        )))
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for(
+            query,
+            &sql_info::foreign_keys_schema(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        _query: CommandGetExportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        Ok(Response::new(empty_batch_stream(
+            sql_info::foreign_keys_schema(),
+        )))
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for(
+            query,
+            &sql_info::foreign_keys_schema(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        _query: CommandGetImportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        Ok(Response::new(empty_batch_stream(
+            sql_info::foreign_keys_schema(),
+        )))
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.info_for(
+            query,
+            &sql_info::foreign_keys_schema(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        _query: CommandGetCrossReference,
+        _request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        Ok(Response::new(empty_batch_stream(
+            sql_info::foreign_keys_schema(),
+        )))
     }
 
     async fn get_flight_info_catalogs(
@@ -293,63 +816,55 @@ impl FlightSqlService for BraidFlightSql {
         Ok(Response::new(encode_batch(batch)))
     }
 
-    /// Memory-table rows for workers ([`FetchTicket`]).
-    async fn do_get_fallback(
-        &self,
-        _request: Request<Ticket>,
-        message: Any,
-    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        if message.type_url != FETCH_TYPE_URL {
-            return Err(Status::unimplemented(format!(
-                "unknown ticket type {}",
-                message.type_url
-            )));
-        }
-        let ticket = FetchTicket::from_any_value(&message.value).map_err(status)?;
-        let store = self
-            .engine
-            .registry()
-            .get(&ticket.catalog)
-            .and_then(|c| c.as_any().downcast_ref::<MemoryConnector>())
-            .map(|m| m.store().clone())
-            .ok_or_else(|| Status::not_found(format!("no memory catalog '{}'", ticket.catalog)))?;
-        let (schema, batches) = ticket.read(&store).map_err(status)?;
-        let flight = FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .build(futures::stream::iter(batches.into_iter().map(Ok)))
-            .map_err(Status::from);
-        Ok(Response::new(Box::pin(flight)))
-    }
-
     async fn do_action_fallback(
         &self,
         request: Request<Action>,
     ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        let identity = request.extensions().get::<Identity>().cloned();
         let action = request.into_inner();
-        let body = match action.r#type.as_str() {
+        let body: bytes::Bytes = match action.r#type.as_str() {
+            CANCEL_FLIGHT_INFO_ACTION => {
+                let cancel = CancelFlightInfoRequest::decode(action.body).map_err(|e| {
+                    Status::invalid_argument(format!("bad CancelFlightInfoRequest: {e}"))
+                })?;
+                let info = cancel.info.ok_or_else(|| {
+                    Status::invalid_argument("CancelFlightInfo without a FlightInfo")
+                })?;
+                let status = if self.cancel_info(&info)? {
+                    CancelStatus::Cancelled
+                } else {
+                    CancelStatus::NotCancellable
+                };
+                CancelFlightInfoResult::new(status).encode_to_vec().into()
+            }
             PROGRESS_ACTION => {
                 let session_id = String::from_utf8_lossy(&action.body).to_string();
-                self.progress(&session_id).await
+                self.progress(identity.as_ref(), &session_id)
+                    .await
+                    .to_string()
+                    .into()
             }
             WORKERS_ACTION => {
                 let (workers, task_slots) = self.engine.live_workers().await;
                 serde_json::json!({ "workers": workers, "task_slots": task_slots })
+                    .to_string()
+                    .into()
             }
             other => {
                 return Err(Status::invalid_argument(format!(
                     "unknown action '{other}'"
                 )));
             }
-        }
-        .to_string();
-        let result = arrow_flight::Result {
-            body: body.into_bytes().into(),
         };
+        let result = arrow_flight::Result { body };
         Ok(Response::new(Box::pin(futures::stream::iter([Ok(result)]))))
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
 }
+
+/// The table types `GetTables` reports.
+const TABLE_TYPES: [&str; 2] = ["TABLE", "VIEW"];
 
 impl std::fmt::Debug for BraidFlightSql {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

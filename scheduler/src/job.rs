@@ -36,15 +36,95 @@ pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
 
 const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
+/// A statement's handle on its Ballista job: cancelling it (a client's `CancelFlightInfo`, or a
+/// client that went away) cancels the job on the cluster, before or after it was submitted.
+#[derive(Debug)]
+pub struct QueryControl {
+    state: Mutex<ControlState>,
+    cancelled: tokio::sync::watch::Sender<bool>,
+}
+
+#[derive(Debug, Default)]
+struct ControlState {
+    jobs: Vec<String>,
+    finished: bool,
+}
+
+impl Default for QueryControl {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(ControlState::default()),
+            cancelled: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
+impl QueryControl {
+    /// Whether [`QueryControl::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancelled.borrow()
+    }
+
+    /// The statement's jobs so far (`INSERT` and `CREATE TABLE AS` run one, `EXPLAIN ANALYZE`
+    /// one).
+    pub fn jobs(&self) -> Vec<String> {
+        self.state.lock().jobs.clone()
+    }
+
+    /// The statement ended (its jobs finished or failed): cancelling it now does nothing.
+    pub fn finish(&self) {
+        self.state.lock().finished = true;
+    }
+
+    /// Cancels the statement: its running job is cancelled on the cluster and a job not yet
+    /// submitted never starts. Returns whether anything was still running.
+    pub fn cancel(&self, scheduler: &Scheduler) -> bool {
+        let jobs = {
+            let state = self.state.lock();
+            if state.finished {
+                return false;
+            }
+            state.jobs.clone()
+        };
+        self.cancelled.send_replace(true);
+        for job in jobs {
+            cancel_job(scheduler, job);
+        }
+        true
+    }
+
+    fn submitted(&self, scheduler: &Scheduler, job: &str) {
+        self.state.lock().jobs.push(job.to_string());
+        if self.is_cancelled() {
+            cancel_job(scheduler, job.to_string());
+        }
+    }
+}
+
+fn cancel_job(scheduler: &Scheduler, job: String) {
+    let scheduler = scheduler.clone();
+    tokio::spawn(async move {
+        tracing::info!(%job, "cancelling query");
+        if let Err(e) = scheduler.cancel_job(job.clone()).await {
+            tracing::warn!(%job, "cancelling failed: {e}");
+        }
+    });
+}
+
 /// Submits `plan` as a job and returns its id and result stream once the job has finished
 /// (Ballista writes final-stage output on the workers; the coordinator streams it on,
-/// partition after partition, never holding the whole result).
+/// partition after partition, never holding the whole result). `on_submit` sees the job id.
 pub async fn run_job(
     scheduler: &Scheduler,
     ctx: SessionContext,
     plan: &LogicalPlan,
+    control: &QueryControl,
     on_submit: impl FnOnce(&str),
 ) -> Result<(String, SendableRecordBatchStream)> {
+    let cancelled_error = || DataFusionError::Execution("Query was cancelled".into());
+    if control.is_cancelled() {
+        return Err(cancelled_error());
+    }
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let job_id = scheduler
@@ -52,8 +132,15 @@ pub async fn run_job(
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
     on_submit(&job_id);
+    control.submitted(scheduler, &job_id);
+    let mut cancelled = control.cancelled.subscribe();
     let locations = loop {
-        let Some(status) = rx.recv().await else {
+        let status = tokio::select! {
+            status = rx.recv() => status,
+            // Ballista does not report a cancelled job to its subscriber: stop waiting here.
+            _ = cancelled.wait_for(|c| *c) => return Err(cancelled_error()),
+        };
+        let Some(status) = status else {
             return Err(exec_datafusion_err!(
                 "query {job_id} ended without a result"
             ));

@@ -4,25 +4,31 @@
 //! frontend on its own port.
 //!
 //! - [`Coordinator::start`] loads the catalogs, starts the Ballista scheduler (workers register
-//!   on its port, which also serves Ballista's REST status under `/api`) and the Flight SQL
-//!   service.
+//!   on its port, which also serves Ballista's REST status under `/api`), the Flight SQL
+//!   service (optionally TLS, behind [`auth::AuthLayer`]) and the internal Flight port where
+//!   workers fetch memory-table rows.
 //! - [`engine::Engine`] plans each statement against the coordinator's catalogs. Metadata
 //!   statements (Trino's `SHOW ...`, `USE`, `DESCRIBE`: [`trino`]), DDL, `SET`,
 //!   `information_schema` and `EXPLAIN` run on the coordinator; queries run as Ballista jobs
 //!   submitted with `SchedulerServer::submit_job` ([`job`]).
-//! - [`flight_sql::BraidFlightSql`] is the Flight SQL service; [`session`] keeps each client's
-//!   `USE`/`SET` apart.
+//! - [`flight_sql::BraidFlightSql`] is the Flight SQL service; [`auth`] checks passwords and
+//!   bearer tokens; [`session`] keeps each client's `USE`/`SET` apart; [`job::QueryControl`]
+//!   cancels a statement's Ballista job.
 //! - [`CoordinatorSettings`]: flags > `BRAID_SCHEDULER_*` env > `braid.toml` > defaults.
 
+pub mod auth;
 pub mod engine;
+mod fetch;
 pub mod flight_sql;
 pub mod job;
 pub mod session;
 mod settings;
+mod sql_info;
 pub mod trino;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use ballista_core::config::TaskSchedulingPolicy;
@@ -34,7 +40,7 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use settings::{CoordinatorFlags, CoordinatorSettings};
+pub use settings::{AuthMode, CoordinatorFlags, CoordinatorSettings};
 
 /// Largest gRPC message the Flight SQL port accepts or sends.
 const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
@@ -65,23 +71,32 @@ pub struct Coordinator {
     pub flight_sql_addr: SocketAddr,
     scheduler: JoinHandle<Result<(), CoordinatorError>>,
     flight_sql: JoinHandle<Result<(), CoordinatorError>>,
+    internal: JoinHandle<Result<(), CoordinatorError>>,
 }
 
 impl Coordinator {
     /// Starts the scheduler and the Flight SQL service. A port of 0 picks a free one.
     pub async fn start(settings: CoordinatorSettings) -> Result<Self, CoordinatorError> {
+        let auth = Arc::new(
+            auth::Authenticator::new(
+                settings.auth,
+                settings.password_file.as_deref(),
+                Duration::from_secs(settings.token_ttl_seconds),
+            )
+            .map_err(CoordinatorError::Settings)?,
+        );
+        let tls = tls_config(&settings)?;
         let flight_listener = bind(&settings.bind_host, settings.flight_sql_port).await?;
         let flight_sql_addr = local_addr(&flight_listener)?;
-        let endpoint = format!(
+        let internal_listener = bind(&settings.bind_host, settings.internal_port).await?;
+        let fetch_endpoint = format!(
             "http://{}:{}",
             settings.external_host,
-            flight_sql_addr.port()
+            local_addr(&internal_listener)?.port()
         );
         let registry = ConnectorRegistry::load(
             settings.catalog_dir.as_deref(),
-            &Role::Coordinator {
-                flight_endpoint: endpoint,
-            },
+            &Role::Coordinator { fetch_endpoint },
         )?;
 
         // Ballista binds the scheduler port itself: reserve a free one when asked for port 0.
@@ -121,24 +136,52 @@ impl Coordinator {
         });
 
         job::spawn_revive_watchdog(scheduler.clone());
+        let fetch = FlightServiceServer::new(fetch::MemoryFetchService::new(registry.clone()))
+            .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        let internal = tokio_stream::wrappers::TcpListenerStream::new(internal_listener);
+        let internal_task = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(fetch)
+                .serve_with_incoming(internal)
+                .await
+                .map_err(|e| CoordinatorError::FlightSql(e.to_string()))
+        });
+
         let engine = Arc::new(engine::Engine::new(registry, scheduler));
-        let service = FlightServiceServer::new(flight_sql::BraidFlightSql::new(engine))
+        let flight_sql = flight_sql::BraidFlightSql::new(engine, auth.clone())
+            .map_err(CoordinatorError::FlightSql)?;
+        let service = FlightServiceServer::new(flight_sql)
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        let mut server = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            server = server
+                .tls_config(tls)
+                .map_err(|e| CoordinatorError::Settings(format!("TLS: {e}")))?;
+        }
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(flight_listener);
+        let router = server
+            .layer(auth::AuthLayer::new(auth))
+            .add_service(service);
         let flight_task = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(service)
+            router
                 .serve_with_incoming(incoming)
                 .await
                 .map_err(|e| CoordinatorError::FlightSql(e.to_string()))
         });
-        tracing::info!(%scheduler_addr, %flight_sql_addr, "Braid coordinator started");
+        tracing::info!(
+            %scheduler_addr,
+            %flight_sql_addr,
+            auth = ?settings.auth,
+            tls = settings.tls_cert_file.is_some(),
+            "Braid coordinator started"
+        );
         Ok(Self {
             scheduler_addr,
             flight_sql_addr,
             scheduler: scheduler_task,
             flight_sql: flight_task,
+            internal: internal_task,
         })
     }
 
@@ -147,9 +190,37 @@ impl Coordinator {
         let outcome = tokio::select! {
             r = self.scheduler => r,
             r = self.flight_sql => r,
+            r = self.internal => r,
         };
         outcome.map_err(|e| CoordinatorError::Scheduler(e.to_string()))?
     }
+}
+
+/// The Flight SQL port's TLS identity, when both files are set.
+fn tls_config(
+    settings: &CoordinatorSettings,
+) -> Result<Option<tonic::transport::ServerTlsConfig>, CoordinatorError> {
+    let (cert, key) = match (&settings.tls_cert_file, &settings.tls_key_file) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => (cert, key),
+        _ => {
+            return Err(CoordinatorError::Settings(
+                "TLS needs both tls_cert_file and tls_key_file".into(),
+            ));
+        }
+    };
+    let read = |path: &std::path::Path, key: &str| {
+        std::fs::read(path).map_err(|e| {
+            CoordinatorError::Settings(format!("{key}: cannot read {}: {e}", path.display()))
+        })
+    };
+    let identity = tonic::transport::Identity::from_pem(
+        read(cert, "tls_cert_file")?,
+        read(key, "tls_key_file")?,
+    );
+    Ok(Some(
+        tonic::transport::ServerTlsConfig::new().identity(identity),
+    ))
 }
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, CoordinatorError> {

@@ -23,6 +23,31 @@ pub struct CoordinatorSettings {
     pub catalog_dir: Option<PathBuf>,
     /// Seconds without a heartbeat after which a worker is declared dead and its tasks rerun.
     pub worker_timeout_seconds: u64,
+    /// Cluster-internal Flight port: workers fetch memory-table rows here. Like the scheduler
+    /// port it carries no client authentication and belongs on the cluster's private network.
+    pub internal_port: u16,
+    /// How clients authenticate on the Flight SQL port.
+    pub auth: AuthMode,
+    /// Users and bcrypt password hashes, `user:hash` per line (Trino's password-file format);
+    /// required with `auth = "password"`.
+    pub password_file: Option<PathBuf>,
+    /// A bearer token unused for this long expires; the client must log in again.
+    pub token_ttl_seconds: u64,
+    /// PEM certificate chain: with `tls_key_file`, the Flight SQL port speaks TLS only.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+}
+
+/// How clients authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Anyone may connect; a Basic handshake still opens a session under the given user name.
+    #[default]
+    None,
+    /// Basic credentials checked against `password_file`, then a bearer token.
+    Password,
 }
 
 impl Default for CoordinatorSettings {
@@ -36,6 +61,12 @@ impl Default for CoordinatorSettings {
                 .is_dir()
                 .then(|| PathBuf::from("etc/catalog")),
             worker_timeout_seconds: 20,
+            internal_port: 50070,
+            auth: AuthMode::None,
+            password_file: None,
+            token_ttl_seconds: 3600,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -67,6 +98,29 @@ pub struct CoordinatorFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_timeout_seconds: Option<u64>,
+    /// Cluster-internal Flight port for workers.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal_port: Option<u16>,
+    /// Client authentication on the Flight SQL port.
+    #[arg(long, value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthMode>,
+    /// Password file (`user:bcrypt-hash` per line) for `--auth password`.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_ttl_seconds: Option<u64>,
+    /// PEM certificate chain for TLS on the Flight SQL port.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for TLS on the Flight SQL port.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl CoordinatorSettings {

@@ -1,6 +1,6 @@
 //! Trino's metadata statements, which DataFusion does not have or answers differently:
-//! `SHOW CATALOGS`, `SHOW SCHEMAS`, `SHOW TABLES`, `SHOW COLUMNS` / `DESCRIBE`, `USE`, with
-//! Trino's column names and type names.
+//! `SHOW CATALOGS`, `SHOW SCHEMAS`, `SHOW TABLES`, `SHOW COLUMNS` / `DESCRIBE`, `USE`,
+//! `SHOW SESSION`, `SET SESSION` / `RESET SESSION`, with Trino's column names and type names.
 
 use std::sync::Arc;
 
@@ -31,6 +31,72 @@ pub enum MetadataStatement {
     Use {
         target: String,
     },
+    /// `SHOW SESSION [LIKE 'pattern']`: the session's settings.
+    ShowSession {
+        like: Option<String>,
+    },
+}
+
+/// Trino's `SET SESSION name = value` and `RESET SESSION name` as DataFusion's `SET` and
+/// `RESET`, or `None` for any other statement.
+pub fn session_alias(sql: &str) -> Option<String> {
+    let tokens = tokenize(sql);
+    let upper = |i: usize| tokens.get(i).map(|t| t.to_ascii_uppercase());
+    match (upper(0)?.as_str(), upper(1)?.as_str()) {
+        ("SET", "SESSION") if tokens.len() > 2 => Some(format!("SET {}", tokens[2..].join(" "))),
+        ("RESET", "SESSION") if tokens.len() == 3 => Some(format!("RESET {}", tokens[2])),
+        _ => None,
+    }
+}
+
+/// `SHOW SESSION`'s rows: Trino's columns `Name`, `Value`, `Default`, `Type`, `Description`.
+pub fn show_session(ctx: &SessionContext, like: Option<&str>) -> Result<RecordBatch> {
+    let defaults: std::collections::HashMap<String, Option<String>> =
+        datafusion::config::ConfigOptions::default()
+            .entries()
+            .into_iter()
+            .map(|e| (e.key, e.value))
+            .collect();
+    let mut columns: [Vec<String>; 5] = Default::default();
+    for entry in ctx.state().config().options().entries() {
+        if like.is_some_and(|pattern| !self::like(&entry.key, pattern)) {
+            continue;
+        }
+        let value = entry.value.unwrap_or_default();
+        let default = defaults
+            .get(&entry.key)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        let kind = if default.parse::<bool>().is_ok() {
+            "boolean"
+        } else if default.parse::<i64>().is_ok() {
+            "bigint"
+        } else {
+            "varchar"
+        };
+        for (column, text) in columns.iter_mut().zip([
+            entry.key,
+            value,
+            default,
+            kind.to_string(),
+            entry.description.to_string(),
+        ]) {
+            column.push(text);
+        }
+    }
+    let names = ["Name", "Value", "Default", "Type", "Description"];
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = columns
+        .into_iter()
+        .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
+        .collect();
+    Ok(RecordBatch::try_new(schema, arrays)?)
 }
 
 /// Recognises a metadata statement, or `None` for anything else.
@@ -67,6 +133,9 @@ pub fn parse(sql: &str) -> Result<Option<MetadataStatement>> {
             target: tokens[1].clone(),
         },
         ["USE", ..] => return plan_err!("USE takes one name: USE catalog.schema or USE schema"),
+        ["SHOW", "SESSION", rest @ ..] => MetadataStatement::ShowSession {
+            like: like_pattern(rest, &tokens[2..])?,
+        },
         _ => return Ok(None),
     };
     Ok(Some(statement))

@@ -9,6 +9,7 @@ use datafusion::common::stats::Precision;
 use datafusion::common::{Statistics, internal_err};
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::coop::make_cooperative;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
@@ -217,10 +218,12 @@ impl ExecutionPlan for TpchScanExec {
             }
             batch
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
+        // Generation never waits: yield to the runtime now and then, so that a cancelled task
+        // (Ballista aborts it between polls) stops and other tasks get their turn.
+        Ok(make_cooperative(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             futures::stream::iter(metered),
-        )))
+        ))))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

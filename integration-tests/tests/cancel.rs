@@ -1,0 +1,259 @@
+//! Cancelling queries and streaming large results, on separate processes.
+//!
+//! - `CancelFlightInfo`, the older `CancelQuery` action, and a client that goes away each
+//!   cancel the running Ballista job: the scheduler reports the job failed with "Cancelled",
+//!   the workers stop burning CPU, and the next query runs.
+//! - 10 million rows stream to the client while the coordinator's peak RSS stays far below
+//!   the size of the result.
+
+use std::time::{Duration, Instant};
+
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::{ActionCancelQueryRequest, ProstMessageExt};
+use arrow_flight::{Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus};
+use braid_integration_tests::{Cluster, flight_sql_client, rows};
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::transport::Channel;
+
+/// Runs for minutes on two workers: 600 million generated rows.
+const LONG_QUERY: &str =
+    "SELECT count(*), sum(l_quantity) FROM tpch.sf100.lineitem WHERE l_comment LIKE '%zebra%'";
+
+async fn connect(cluster: &Cluster) -> FlightSqlServiceClient<Channel> {
+    flight_sql_client(&cluster.flight_sql_addr).await
+}
+
+/// The scheduler's jobs: (id, status, status with the failure reason).
+fn jobs(cluster: &Cluster) -> Vec<(String, String, String)> {
+    let jobs = cluster.rest("/api/jobs");
+    jobs.as_array()
+        .expect("job list")
+        .iter()
+        .map(|j| {
+            (
+                j["job_id"].as_str().unwrap_or_default().to_string(),
+                j["status"].as_str().unwrap_or_default().to_string(),
+                j["job_status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until a job not in `known` is running; returns its id.
+async fn wait_for_new_running_job(cluster: &Cluster, known: &[String]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some((id, _, _)) = jobs(cluster)
+            .into_iter()
+            .find(|(id, status, _)| status == "Running" && !known.contains(id))
+        {
+            // Let its tasks start on the workers.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            return id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the long query never started: {:?}",
+            jobs(cluster)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the scheduler reports `job` cancelled.
+async fn wait_until_cancelled(cluster: &Cluster, job: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = jobs(cluster)
+            .into_iter()
+            .find(|(id, _, _)| id == job)
+            .map(|(_, _, status)| status)
+            .unwrap_or_default();
+        if status.contains("Cancelled") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {job} not cancelled: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// CPU seconds the workers used over `window`.
+fn worker_cpu_seconds(cluster: &Cluster, window: Duration) -> f64 {
+    let ticks = || -> u64 {
+        cluster
+            .worker_pids()
+            .iter()
+            .map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                // utime and stime: fields 14 and 15, counted after the ")" that ends the name.
+                let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+                let fields: Vec<&str> = after.split_whitespace().collect();
+                fields
+                    .get(11)
+                    .and_then(|f| f.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    + fields
+                        .get(12)
+                        .and_then(|f| f.parse::<u64>().ok())
+                        .unwrap_or(0)
+            })
+            .sum()
+    };
+    let before = ticks();
+    std::thread::sleep(window);
+    (ticks() - before) as f64 / 100.0
+}
+
+/// After a cancel: the job is cancelled on the scheduler, the workers go idle, the next query runs.
+async fn assert_cancelled_and_cluster_free(cluster: &Cluster, job: &str) {
+    wait_until_cancelled(cluster, job).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cpu = worker_cpu_seconds(cluster, Duration::from_secs(3));
+    assert!(
+        cpu < 1.5,
+        "workers still busy after the cancel: {cpu:.2} CPU s in 3 s"
+    );
+    let mut client = cluster.client().await;
+    let (_, batches) = client
+        .query_all("SELECT count(*) FROM tpch.tiny.nation WHERE n_regionkey >= 0")
+        .await
+        .expect("the next query");
+    assert_eq!(rows(&batches), vec!["25"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_by_request_and_by_disconnect() {
+    let cluster = Cluster::start(2, 1, None).await;
+    let mut known = Vec::new();
+
+    // 1. CancelFlightInfo while DoGet waits for the job.
+    let mut client = connect(&cluster).await;
+    let info = client.execute(LONG_QUERY.into(), None).await.expect("plan");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let mut fetcher = client.clone();
+    let fetch = tokio::spawn(async move {
+        match fetcher.do_get(ticket).await {
+            Ok(stream) => stream
+                .try_collect::<Vec<_>>()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    });
+    let job = wait_for_new_running_job(&cluster, &known).await;
+    known.push(job.clone());
+    let started = Instant::now();
+    let body = CancelFlightInfoRequest::new(info).encode_to_vec();
+    let mut results = client
+        .do_action(Action::new("CancelFlightInfo", body))
+        .await
+        .expect("CancelFlightInfo");
+    let result = results.next().await.expect("a result").expect("result");
+    let result = CancelFlightInfoResult::decode(result.body).expect("decode");
+    assert_eq!(result.status(), CancelStatus::Cancelled);
+    let outcome = tokio::time::timeout(Duration::from_secs(10), fetch)
+        .await
+        .expect("DoGet ends after the cancel")
+        .expect("task");
+    let ended = started.elapsed();
+    let error = outcome.expect_err("a cancelled query has no result");
+    assert!(error.contains("cancelled"), "{error}");
+    assert_cancelled_and_cluster_free(&cluster, &job).await;
+    eprintln!("CancelFlightInfo: job {job} cancelled, DoGet ended {ended:?} after the request");
+
+    // 2. The older CancelQuery action.
+    let info = client.execute(LONG_QUERY.into(), None).await.expect("plan");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let mut fetcher = client.clone();
+    let fetch = tokio::spawn(async move {
+        fetcher
+            .do_get(ticket)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    let job = wait_for_new_running_job(&cluster, &known).await;
+    known.push(job.clone());
+    let request = ActionCancelQueryRequest {
+        info: info.encode_to_vec().into(),
+    };
+    let mut results = client
+        .do_action(Action::new("CancelQuery", request.as_any().encode_to_vec()))
+        .await
+        .expect("CancelQuery");
+    assert!(results.next().await.is_some());
+    let outcome = tokio::time::timeout(Duration::from_secs(10), fetch)
+        .await
+        .expect("DoGet ends after the cancel")
+        .expect("task");
+    assert!(outcome.is_err());
+    assert_cancelled_and_cluster_free(&cluster, &job).await;
+
+    // 3. A client that goes away: its connection closes mid-query.
+    let mut leaving = connect(&cluster).await;
+    let info = leaving
+        .execute(LONG_QUERY.into(), None)
+        .await
+        .expect("plan");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let fetch = tokio::spawn(async move {
+        leaving
+            .do_get(ticket)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    let job = wait_for_new_running_job(&cluster, &known).await;
+    fetch.abort();
+    let _ = fetch.await;
+    assert_cancelled_and_cluster_free(&cluster, &job).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_million_rows_stream_through_a_small_coordinator() {
+    let cluster = Cluster::start(2, 1, None).await;
+    let mut client = cluster.client().await;
+    let started = Instant::now();
+    let (_, mut batches) = client
+        .query(
+            "SELECT l_orderkey, l_partkey, l_quantity, l_comment FROM tpch.sf2.lineitem LIMIT 10000000",
+        )
+        .await
+        .expect("query");
+    let (mut rows, mut bytes, mut count) = (0usize, 0usize, 0usize);
+    while let Some(batch) = batches.next().await {
+        let batch = batch.expect("batch");
+        rows += batch.num_rows();
+        bytes += batch
+            .columns()
+            .iter()
+            .map(|c| c.to_data().get_slice_memory_size().expect("size"))
+            .sum::<usize>();
+        count += 1;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", cluster.scheduler_pid()))
+        .expect("coordinator status");
+    let peak_kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    let peak = peak_kib * 1024;
+    eprintln!(
+        "streamed {rows} rows in {count} batches, {:.0} MiB of Arrow data, in {:.1}s; coordinator peak RSS {:.0} MiB",
+        bytes as f64 / 1048576.0,
+        started.elapsed().as_secs_f64(),
+        peak as f64 / 1048576.0
+    );
+    assert_eq!(rows, 10_000_000);
+    assert!(count > 100, "the result came in {count} batches");
+    assert!(
+        peak * 4 < bytes,
+        "coordinator peak RSS {peak} B is not far below the result's {bytes} B"
+    );
+}

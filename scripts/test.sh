@@ -16,6 +16,7 @@ missing=()
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
@@ -42,6 +43,12 @@ cargo fmt --all -- --check
 
 echo "== building (release)"
 cargo build --release --workspace --bins --tests
+
+echo "== starting services"
+scripts/services.sh start
+trap 'scripts/services.sh stop' EXIT
+# shellcheck disable=SC1091
+source "${BRAID_SERVICES_DIR:-/tmp/braid-services}/env"
 
 echo "== running tests"
 cargo nextest run --release --workspace --profile ci --no-fail-fast "$@"

@@ -93,6 +93,21 @@ impl ConnectorRegistry {
         for connector in self.connectors.values() {
             codecs.insert(connector.kind(), connector.scan_codec());
         }
+        // One postgres codec for every postgres catalog: it picks the pool by catalog name.
+        let pools = self
+            .connectors
+            .iter()
+            .filter_map(|(name, c)| {
+                let pg = c
+                    .as_any()
+                    .downcast_ref::<braid_connector_postgres::PostgresConnector>()?;
+                Some((name.clone(), pg.pool().clone()))
+            })
+            .collect();
+        codecs.insert(
+            braid_connector_postgres::KIND,
+            Arc::new(braid_connector_postgres::PostgresScanCodec::new(pools)),
+        );
         BraidPhysicalCodec::new(codecs)
     }
 }
@@ -107,5 +122,8 @@ fn build_connector(name: &str, spec: CatalogSpec, role: &Role) -> Arc<dyn Connec
             };
             Arc::new(MemoryConnector::new(name, config, endpoint))
         }
+        CatalogSpec::Postgres(config) => Arc::new(
+            braid_connector_postgres::PostgresConnector::new(name, config),
+        ),
     }
 }

@@ -14,6 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use braid_connector_memory::MemoryConfig;
+use braid_connector_postgres::PostgresConfig;
 use braid_connector_tpch::TpchConfig;
 use figment::Figment;
 use figment::providers::Serialized;
@@ -27,6 +28,7 @@ use crate::error::CatalogError;
 pub enum CatalogSpec {
     Tpch(TpchConfig),
     Memory(MemoryConfig),
+    Postgres(PostgresConfig),
 }
 
 impl CatalogSpec {
@@ -35,6 +37,7 @@ impl CatalogSpec {
         match self {
             CatalogSpec::Tpch(_) => braid_connector_tpch::KIND,
             CatalogSpec::Memory(_) => braid_connector_memory::KIND,
+            CatalogSpec::Postgres(_) => braid_connector_postgres::KIND,
         }
     }
 }

@@ -47,10 +47,26 @@ pub async fn run_worker(settings: WorkerSettings) -> Result<(), WorkerError> {
         work_dir = ?config.work_dir,
         "starting Braid worker"
     );
-    start_executor_process(Arc::new(config))
-        .await
-        .map_err(|e| WorkerError::Ballista(e.to_string()))
+    let config = Arc::new(config);
+    let mut attempt = 1;
+    loop {
+        match start_executor_process(config.clone()).await {
+            Ok(()) => return Ok(()),
+            // Ballista 53 registers before its own gRPC server listens (a TODO in its
+            // executor_server::startup), and the scheduler's call back to it can then fail:
+            // try again instead of giving up.
+            Err(e) if attempt < REGISTRATION_ATTEMPTS && e.to_string().contains("registration") => {
+                tracing::warn!("registering with the coordinator failed (attempt {attempt}): {e}");
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(WorkerError::Ballista(e.to_string())),
+        }
+    }
 }
+
+/// How often a worker tries to register before it gives up.
+const REGISTRATION_ATTEMPTS: usize = 5;
 
 /// The Ballista executor configuration for `settings`.
 pub fn executor_config(settings: &WorkerSettings) -> Result<ExecutorProcessConfig, WorkerError> {

@@ -346,12 +346,15 @@ pub async fn job_operator_metrics(
 /// The operator's metrics summed over its tasks.
 fn render_metrics(metrics: &[OperatorMetric]) -> String {
     let (mut rows, mut nanos, mut spills, mut spilled_bytes) = (None, None, 0, 0);
+    // Counters a connector defines (`rows_transferred`), summed by name.
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     for metric in metrics.iter().filter_map(|m| m.metric.as_ref()) {
         match metric {
             Metric::OutputRows(n) => *rows.get_or_insert(0) += n,
             Metric::ElapseTime(n) => *nanos.get_or_insert(0) += n,
             Metric::SpillCount(n) => spills += n,
             Metric::SpilledBytes(n) => spilled_bytes += n,
+            Metric::Count(count) => *counts.entry(count.name.as_str()).or_default() += count.value,
             _ => {}
         }
     }
@@ -361,6 +364,9 @@ fn render_metrics(metrics: &[OperatorMetric]) -> String {
     }
     if let Some(nanos) = nanos {
         parts.push(format!("elapsed_compute={:.3}ms", nanos as f64 / 1e6));
+    }
+    for (name, value) in counts {
+        parts.push(format!("{name}={value}"));
     }
     if spills > 0 {
         parts.push(format!(

@@ -1,0 +1,148 @@
+//! [`PostgresConfig`]: the options of a `postgres` catalog file.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Options of a `postgres` catalog file.
+///
+/// ```toml
+/// connector = "postgres"
+/// host = "db.internal"
+/// port = 5432
+/// database = "sales"
+/// user = "braid"
+/// password = "${ENV:SALES_PG_PASSWORD}"
+/// schemas = ["public"]            # default: every schema but the system ones
+/// splits = 8                      # splits for a large table; default: the cluster's task slots
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    /// Never printed; use `${ENV:NAME}` to keep it out of the file.
+    #[serde(default)]
+    pub password: Option<SecretString>,
+    /// `disable` or `prefer` (both connect without TLS); `require` is not supported yet.
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// Connections per process (coordinator and each worker).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Schemas to expose; default: all but `pg_catalog`, `information_schema`, `pg_toast*`.
+    #[serde(default)]
+    pub schemas: Option<Vec<String>>,
+    /// Schemas to hide.
+    #[serde(default)]
+    pub exclude_schemas: Vec<String>,
+    /// Splits per large table; default: the session's target partitions (the cluster's slots).
+    #[serde(default)]
+    pub splits: Option<usize>,
+    /// A table with fewer estimated rows per split than this is read with fewer splits.
+    #[serde(default = "default_min_rows_per_split")]
+    pub min_rows_per_split: u64,
+    /// How long table lists and column types are cached.
+    #[serde(default = "default_metadata_cache_ttl")]
+    pub metadata_cache_ttl_seconds: u64,
+    /// PostgreSQL's `statement_timeout` for Braid's queries; 0 = none.
+    #[serde(default)]
+    pub statement_timeout_seconds: u64,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u64,
+    /// Columns of types Braid cannot map: left out (`ignore`, with a warning) or read as text.
+    #[serde(default)]
+    pub unsupported_types: UnsupportedTypes,
+    /// Scale of unconstrained `numeric` columns, read as `decimal(38, scale)`.
+    #[serde(default = "default_numeric_scale")]
+    pub unconstrained_numeric_scale: i8,
+    /// Push filters and limits into PostgreSQL; `false` reads whole tables (for comparisons).
+    #[serde(default = "yes")]
+    pub pushdown: bool,
+}
+
+/// TLS to PostgreSQL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SslMode {
+    Disable,
+    #[default]
+    Prefer,
+    Require,
+}
+
+/// What happens to a column of an unsupported type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnsupportedTypes {
+    #[default]
+    Ignore,
+    Text,
+}
+
+fn default_port() -> u16 {
+    5432
+}
+fn default_pool_size() -> usize {
+    8
+}
+fn default_min_rows_per_split() -> u64 {
+    100_000
+}
+fn default_metadata_cache_ttl() -> u64 {
+    60
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_numeric_scale() -> i8 {
+    10
+}
+fn yes() -> bool {
+    true
+}
+
+impl PartialEq for PostgresConfig {
+    fn eq(&self, other: &Self) -> bool {
+        let password = |c: &Self| c.password.as_ref().map(|p| p.expose_secret().to_string());
+        self.host == other.host
+            && self.port == other.port
+            && self.database == other.database
+            && self.user == other.user
+            && password(self) == password(other)
+            && self.sslmode == other.sslmode
+            && self.pool_size == other.pool_size
+            && self.schemas == other.schemas
+            && self.exclude_schemas == other.exclude_schemas
+            && self.splits == other.splits
+            && self.min_rows_per_split == other.min_rows_per_split
+            && self.metadata_cache_ttl_seconds == other.metadata_cache_ttl_seconds
+            && self.statement_timeout_seconds == other.statement_timeout_seconds
+            && self.connect_timeout_seconds == other.connect_timeout_seconds
+            && self.unsupported_types == other.unsupported_types
+            && self.unconstrained_numeric_scale == other.unconstrained_numeric_scale
+            && self.pushdown == other.pushdown
+    }
+}
+
+impl PostgresConfig {
+    /// `host:port`, for error messages.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// Whether `schema` is exposed.
+    pub fn shows_schema(&self, schema: &str) -> bool {
+        let system = schema == "pg_catalog"
+            || schema == "information_schema"
+            || schema.starts_with("pg_toast")
+            || schema.starts_with("pg_temp");
+        let included = match &self.schemas {
+            Some(list) => list.iter().any(|s| s == schema),
+            None => !system,
+        };
+        included && !self.exclude_schemas.iter().any(|s| s == schema)
+    }
+}

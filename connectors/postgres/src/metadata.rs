@@ -1,0 +1,287 @@
+//! [`Metadata`]: schemas, tables and column types read from PostgreSQL's catalog, cached for
+//! `metadata_cache_ttl_seconds`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use braid_connector_spi::ConnectorError;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use parking_lot::Mutex;
+
+use crate::config::UnsupportedTypes;
+use crate::pool::{Pool, describe};
+use crate::types::PgKind;
+
+/// One column as Braid reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub kind: PgKind,
+    /// An unsupported type read as text (`unsupported_types = "text"`).
+    pub as_text: bool,
+    pub nullable: bool,
+}
+
+/// A table or view.
+#[derive(Debug, Clone)]
+pub struct TableMeta {
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<Column>,
+    pub arrow_schema: SchemaRef,
+    pub is_view: bool,
+    /// PostgreSQL's row estimate (`pg_class.reltuples`), 0 when never analyzed.
+    pub row_estimate: u64,
+    /// A single-column integer primary key, for range splits.
+    pub integer_key: Option<String>,
+}
+
+type Cached<T> = Mutex<HashMap<String, (Instant, T)>>;
+
+/// The catalog's metadata, fetched on demand.
+#[derive(Debug)]
+pub struct Metadata {
+    pool: Arc<Pool>,
+    ttl: Duration,
+    schemas: Cached<Vec<String>>,
+    tables: Cached<Vec<String>>,
+    columns: Cached<Option<Arc<TableMeta>>>,
+}
+
+fn fresh<T: Clone>(cache: &Cached<T>, key: &str, ttl: Duration) -> Option<T> {
+    cache
+        .lock()
+        .get(key)
+        .filter(|(at, _)| at.elapsed() < ttl)
+        .map(|(_, v)| v.clone())
+}
+
+impl Metadata {
+    pub fn new(pool: Arc<Pool>) -> Self {
+        let ttl = Duration::from_secs(pool.config().metadata_cache_ttl_seconds);
+        Self {
+            pool,
+            ttl,
+            schemas: Mutex::default(),
+            tables: Mutex::default(),
+            columns: Mutex::default(),
+        }
+    }
+
+    fn query_error(&self, what: &str, e: tokio_postgres::Error) -> ConnectorError {
+        self.pool.error(format!(
+            "reading {what} from PostgreSQL at {} failed: {}",
+            self.pool.config().address(),
+            describe(&e)
+        ))
+    }
+
+    /// The exposed schemas.
+    pub async fn schema_names(&self) -> Result<Vec<String>, ConnectorError> {
+        if let Some(names) = fresh(&self.schemas, "", self.ttl) {
+            return Ok(names);
+        }
+        let client = self.pool.get().await?;
+        let rows = client
+            .query("SELECT nspname::text FROM pg_namespace ORDER BY 1", &[])
+            .await
+            .map_err(|e| self.query_error("schemas", e))?;
+        let names: Vec<String> = rows
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .filter(|s| self.pool.config().shows_schema(s))
+            .collect();
+        self.schemas
+            .lock()
+            .insert(String::new(), (Instant::now(), names.clone()));
+        Ok(names)
+    }
+
+    /// The tables and views of `schema`.
+    pub async fn table_names(&self, schema: &str) -> Result<Vec<String>, ConnectorError> {
+        if let Some(names) = fresh(&self.tables, schema, self.ttl) {
+            return Ok(names);
+        }
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition \
+                 ORDER BY 1",
+                &[&schema],
+            )
+            .await
+            .map_err(|e| self.query_error("tables", e))?;
+        let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        self.tables
+            .lock()
+            .insert(schema.to_string(), (Instant::now(), names.clone()));
+        Ok(names)
+    }
+
+    /// A table's columns and statistics, or `None` if it does not exist.
+    pub async fn table(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<Arc<TableMeta>>, ConnectorError> {
+        let key = format!("{schema}\u{0}{table}");
+        if let Some(meta) = fresh(&self.columns, &key, self.ttl) {
+            return Ok(meta);
+        }
+        let meta = self.load_table(schema, table).await?.map(Arc::new);
+        self.columns
+            .lock()
+            .insert(key, (Instant::now(), meta.clone()));
+        Ok(meta)
+    }
+
+    async fn load_table(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<TableMeta>, ConnectorError> {
+        let client = self.pool.get().await?;
+        let relation = client
+            .query_opt(
+                "SELECT c.oid, c.relkind::text, greatest(c.reltuples, 0)::int8 \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'v', 'm', 'p', 'f')",
+                &[&schema, &table],
+            )
+            .await
+            .map_err(|e| self.query_error("a table", e))?;
+        let Some(relation) = relation else {
+            return Ok(None);
+        };
+        let oid: u32 = relation.get(0);
+        let relkind: String = relation.get(1);
+        let row_estimate: i64 = relation.get(2);
+        let rows = client
+            .query(
+                "SELECT a.attname::text, t.typname::text, t.typtype::text, et.typname::text, \
+                        a.atttypmod, a.attnotnull \
+                 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+                 LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A' \
+                 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                &[&oid],
+            )
+            .await
+            .map_err(|e| self.query_error("columns", e))?;
+        let config = self.pool.config();
+        let mut columns = Vec::new();
+        for row in rows {
+            let name: String = row.get(0);
+            let type_name: String = row.get(1);
+            let typtype: String = row.get(2);
+            let element: Option<String> = row.get(3);
+            let typmod: i32 = row.get(4);
+            let not_null: bool = row.get(5);
+            let kind = PgKind::from_catalog(
+                &type_name,
+                &typtype,
+                element.as_deref(),
+                typmod,
+                config.unconstrained_numeric_scale,
+            );
+            let (kind, as_text) = match (kind, config.unsupported_types) {
+                (Some(kind), _) => (kind, false),
+                (None, UnsupportedTypes::Text) => (PgKind::Text, true),
+                (None, UnsupportedTypes::Ignore) => {
+                    tracing::warn!(
+                        catalog = %self.pool.catalog(),
+                        "column {schema}.{table}.{name} of type {type_name} is left out \
+                         (set unsupported_types = \"text\" to read it as text)"
+                    );
+                    continue;
+                }
+            };
+            columns.push(Column {
+                name,
+                kind,
+                as_text,
+                nullable: !not_null,
+            });
+        }
+        let keys = client
+            .query(
+                "SELECT a.attname::text, t.typname::text FROM pg_index i \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                 JOIN pg_type t ON t.oid = a.atttypid \
+                 WHERE i.indrelid = $1 AND i.indisprimary",
+                &[&oid],
+            )
+            .await
+            .map_err(|e| self.query_error("the primary key", e))?;
+        let integer_key = match keys.as_slice() {
+            [key] if matches!(key.get::<_, String>(1).as_str(), "int2" | "int4" | "int8") => {
+                Some(key.get(0))
+            }
+            _ => None,
+        };
+        let arrow_schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.kind.arrow_type(), c.nullable))
+                .collect::<Vec<_>>(),
+        ));
+        Ok(Some(TableMeta {
+            schema: schema.to_string(),
+            name: table.to_string(),
+            columns,
+            arrow_schema,
+            is_view: relkind == "v",
+            row_estimate: row_estimate.max(0) as u64,
+            integer_key,
+        }))
+    }
+
+    /// Pages of a table now (for ctid splits).
+    pub async fn pages(&self, schema: &str, table: &str) -> Result<u64, ConnectorError> {
+        let client = self.pool.get().await?;
+        let sql = format!(
+            "SELECT (pg_relation_size('{}') / current_setting('block_size')::int8)::int8",
+            crate::pushdown::quote_ident(schema).replace('\'', "''")
+                + "."
+                + &crate::pushdown::quote_ident(table).replace('\'', "''")
+        );
+        let row = client
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| self.query_error("the table size", e))?;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    }
+
+    /// The smallest and largest value of an integer column.
+    pub async fn key_range(
+        &self,
+        schema: &str,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<(i64, i64)>, ConnectorError> {
+        let client = self.pool.get().await?;
+        let key = crate::pushdown::quote_ident(key);
+        let sql = format!(
+            "SELECT min({key})::int8, max({key})::int8 FROM {}",
+            crate::pushdown::qualified(schema, table)
+        );
+        let row = client
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| self.query_error("the key range", e))?;
+        Ok(
+            match (row.get::<_, Option<i64>>(0), row.get::<_, Option<i64>>(1)) {
+                (Some(lo), Some(hi)) => Some((lo, hi)),
+                _ => None,
+            },
+        )
+    }
+
+    /// Forgets everything cached (after DDL in PostgreSQL, say).
+    pub fn invalidate(&self) {
+        self.schemas.lock().clear();
+        self.tables.lock().clear();
+        self.columns.lock().clear();
+    }
+}

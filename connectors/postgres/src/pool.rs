@@ -1,0 +1,151 @@
+//! [`Pool`]: PostgreSQL connections of one catalog in one process, at most `pool_size` open.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use braid_connector_spi::ConnectorError;
+use parking_lot::Mutex;
+use secrecy::ExposeSecret;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_postgres::{Client, NoTls};
+
+use crate::config::{PostgresConfig, SslMode};
+
+/// The connections of one catalog.
+#[derive(Debug)]
+pub struct Pool {
+    catalog: String,
+    config: Arc<PostgresConfig>,
+    idle: Mutex<Vec<Client>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A connection borrowed from a [`Pool`]; returned when dropped.
+pub struct PooledClient {
+    client: Option<Client>,
+    pool: Arc<Pool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for PooledClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.client.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for PooledClient {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && !client.is_closed()
+        {
+            self.pool.idle.lock().push(client);
+        }
+    }
+}
+
+impl Pool {
+    pub fn new(catalog: String, config: Arc<PostgresConfig>) -> Self {
+        let permits = Arc::new(Semaphore::new(config.pool_size.max(1)));
+        Self {
+            catalog,
+            config,
+            idle: Mutex::new(Vec::new()),
+            permits,
+        }
+    }
+
+    pub fn catalog(&self) -> &str {
+        &self.catalog
+    }
+
+    pub fn config(&self) -> &PostgresConfig {
+        &self.config
+    }
+
+    /// An open connection, waiting while `pool_size` are in use.
+    pub async fn get(self: &Arc<Self>) -> Result<PooledClient, ConnectorError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| self.error("the connection pool is closed".into()))?;
+        let idle = {
+            let mut idle = self.idle.lock();
+            idle.retain(|c| !c.is_closed());
+            idle.pop()
+        };
+        let client = match idle {
+            Some(client) => client,
+            None => self.connect().await?,
+        };
+        Ok(PooledClient {
+            client: Some(client),
+            pool: self.clone(),
+            _permit: permit,
+        })
+    }
+
+    async fn connect(&self) -> Result<Client, ConnectorError> {
+        let config = &self.config;
+        if config.sslmode == SslMode::Require {
+            return Err(ConnectorError::InvalidOption {
+                catalog: self.catalog.clone(),
+                key: "sslmode".into(),
+                reason: "'require' is not supported yet; use 'disable' or 'prefer'".into(),
+            });
+        }
+        let mut pg = tokio_postgres::Config::new();
+        pg.host(&config.host)
+            .port(config.port)
+            .dbname(&config.database)
+            .user(&config.user)
+            .application_name("braid")
+            .connect_timeout(Duration::from_secs(config.connect_timeout_seconds.max(1)));
+        if let Some(password) = &config.password {
+            pg.password(password.expose_secret());
+        }
+        if config.statement_timeout_seconds > 0 {
+            pg.options(format!(
+                "-c statement_timeout={}s",
+                config.statement_timeout_seconds
+            ));
+        }
+        let (client, connection) = pg.connect(NoTls).await.map_err(|e| {
+            self.error(format!(
+                "cannot connect to PostgreSQL at {} (database '{}', user '{}'): {}",
+                config.address(),
+                config.database,
+                config.user,
+                describe(&e)
+            ))
+        })?;
+        let catalog = self.catalog.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%catalog, "PostgreSQL connection ended: {e}");
+            }
+        });
+        Ok(client)
+    }
+
+    /// An error of this catalog.
+    pub fn error(&self, message: String) -> ConnectorError {
+        ConnectorError::Source {
+            catalog: self.catalog.clone(),
+            message,
+        }
+    }
+}
+
+/// PostgreSQL's own message for a server error, else the client's.
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        },
+    }
+}

@@ -1,0 +1,253 @@
+//! DataFusion's view of a `postgres` catalog: [`PostgresCatalog`] → [`PostgresSchema`] →
+//! [`PostgresTable`], whose `scan` plans the splits and the SQL of each (projection, filters,
+//! limit) without reading a row.
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use braid_connector_spi::ConnectorError;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::Statistics;
+use datafusion::common::stats::Precision;
+use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::exec::PostgresScanExec;
+use crate::metadata::{Metadata, TableMeta};
+use crate::pool::Pool;
+use crate::pushdown::{qualified, quote_ident, render};
+use crate::split::plan_splits;
+
+/// Runs `future` to completion from synchronous DataFusion catalog calls; `None` where that is
+/// impossible (outside a multi-threaded Tokio runtime).
+fn block_on<F: Future>(future: F) -> Option<F::Output> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+        return None;
+    }
+    Some(tokio::task::block_in_place(|| handle.block_on(future)))
+}
+
+/// A `postgres` catalog.
+#[derive(Debug)]
+pub struct PostgresCatalog {
+    pool: Arc<Pool>,
+    metadata: Arc<Metadata>,
+}
+
+impl PostgresCatalog {
+    pub fn new(pool: Arc<Pool>, metadata: Arc<Metadata>) -> Self {
+        Self { pool, metadata }
+    }
+}
+
+impl CatalogProvider for PostgresCatalog {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema_names(&self) -> Vec<String> {
+        match block_on(self.metadata.schema_names()) {
+            Some(Ok(names)) => names,
+            Some(Err(e)) => {
+                tracing::warn!("{e}");
+                vec![]
+            }
+            None => vec![],
+        }
+    }
+
+    /// Any schema the configuration exposes; whether it exists shows when a table is resolved,
+    /// so that an unreachable server is reported as such, not as a missing schema.
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if !self.pool.config().shows_schema(name) {
+            return None;
+        }
+        if let Some(Ok(names)) = block_on(self.metadata.schema_names())
+            && !names.iter().any(|n| n == name)
+        {
+            return None;
+        }
+        Some(Arc::new(PostgresSchema {
+            pool: self.pool.clone(),
+            metadata: self.metadata.clone(),
+            name: name.to_string(),
+        }))
+    }
+}
+
+/// One PostgreSQL schema.
+#[derive(Debug)]
+pub struct PostgresSchema {
+    pool: Arc<Pool>,
+    metadata: Arc<Metadata>,
+    name: String,
+}
+
+#[async_trait]
+impl SchemaProvider for PostgresSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        match block_on(self.metadata.table_names(&self.name)) {
+            Some(Ok(names)) => names,
+            Some(Err(e)) => {
+                tracing::warn!("{e}");
+                vec![]
+            }
+            None => vec![],
+        }
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(meta) = self.metadata.table(&self.name, name).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(PostgresTable {
+            pool: self.pool.clone(),
+            metadata: self.metadata.clone(),
+            meta,
+        })))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.table_names().iter().any(|t| t == name)
+    }
+}
+
+/// One PostgreSQL table or view.
+#[derive(Debug)]
+pub struct PostgresTable {
+    pool: Arc<Pool>,
+    metadata: Arc<Metadata>,
+    meta: Arc<TableMeta>,
+}
+
+#[async_trait]
+impl TableProvider for PostgresTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.meta.arrow_schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        if self.meta.is_view {
+            TableType::View
+        } else {
+            TableType::Base
+        }
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        let pushdown = self.pool.config().pushdown;
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if pushdown && render(f).is_some() {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let config = self.pool.config();
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.meta.columns.len()).collect(),
+        };
+        let columns: Vec<_> = indices.iter().map(|i| &self.meta.columns[*i]).collect();
+        let select = columns
+            .iter()
+            .map(|c| c.kind.select_expr(&quote_ident(&c.name), c.as_text))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut conditions = Vec::new();
+        if config.pushdown {
+            for filter in filters {
+                match render(filter) {
+                    Some(sql) => conditions.push(sql),
+                    None => {
+                        return Err(ConnectorError::Source {
+                            catalog: self.pool.catalog().to_string(),
+                            message: format!("cannot push the filter {filter} into PostgreSQL"),
+                        }
+                        .into());
+                    }
+                }
+            }
+        }
+        let limit = limit.filter(|_| config.pushdown);
+        let wanted = config.splits.unwrap_or(state.config().target_partitions());
+        let splits = if limit.is_some() {
+            vec![None]
+        } else {
+            plan_splits(
+                &self.metadata,
+                &self.meta,
+                wanted,
+                config.min_rows_per_split,
+            )
+            .await?
+        };
+        let relation = qualified(&self.meta.schema, &self.meta.name);
+        let queries = splits
+            .into_iter()
+            .map(|split| {
+                let mut sql = format!("SELECT {select} FROM {relation}");
+                let mut all: Vec<String> = split.into_iter().collect();
+                all.extend(conditions.iter().cloned());
+                if !all.is_empty() {
+                    sql.push_str(" WHERE ");
+                    sql.push_str(&all.join(" AND "));
+                }
+                if let Some(limit) = limit {
+                    sql.push_str(&format!(" LIMIT {limit}"));
+                }
+                sql
+            })
+            .collect();
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.kind.arrow_type(), c.nullable))
+                .collect::<Vec<_>>(),
+        ));
+        Ok(Arc::new(PostgresScanExec::new(
+            self.pool.catalog().to_string(),
+            format!("{}.{}", self.meta.schema, self.meta.name),
+            queries,
+            columns.iter().map(|c| c.kind.clone()).collect(),
+            schema,
+            self.pool.clone(),
+        )))
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        let mut stats = Statistics::new_unknown(&self.meta.arrow_schema);
+        if self.meta.row_estimate > 0 {
+            stats.num_rows = Precision::Inexact(self.meta.row_estimate as usize);
+        }
+        Some(stats)
+    }
+}

@@ -1,0 +1,484 @@
+//! The `postgres` connector against a real PostgreSQL server (started by `scripts/services.sh`,
+//! found through `BRAID_PG_*`; a missing server fails the tests), on a coordinator and two
+//! workers:
+//!
+//! - TPC-H `tiny` loaded into PostgreSQL; all 22 queries over the catalog return what
+//!   PostgreSQL itself returns, with pushdown on (`pg`) and off (`pg_raw`);
+//! - a join of a PostgreSQL table with `tpch` and `memory` tables under a filter on the
+//!   PostgreSQL side (the filter-loss trap of DESIGN.md §6);
+//! - a selective filter transfers only the matching rows (`rows_transferred` in EXPLAIN
+//!   ANALYZE), and EXPLAIN shows the SQL sent;
+//! - names with mixed case, spaces and quotes, literals with quotes and backslashes;
+//! - type mapping; split reads by key and by ctid equal one read; faults name the catalog.
+
+use std::path::Path;
+
+use braid_connector_tpch::queries::QUERIES;
+use braid_integration_tests::{Cluster, rows};
+use futures::SinkExt;
+use tokio_postgres::{Client, NoTls};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: start PostgreSQL with scripts/services.sh start and source its env file (scripts/test.sh does both)")
+    })
+}
+
+async fn postgres() -> Client {
+    let config = format!(
+        "host={} port={} user={} password={} dbname={}",
+        env("BRAID_PG_HOST"),
+        env("BRAID_PG_PORT"),
+        env("BRAID_PG_USER"),
+        env("BRAID_PG_PASSWORD"),
+        env("BRAID_PG_DATABASE")
+    );
+    let (client, connection) = tokio_postgres::connect(&config, NoTls)
+        .await
+        .expect("connect to the test PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+const TPCH_DDL: &[(&str, &str)] = &[
+    (
+        "region",
+        "r_regionkey bigint PRIMARY KEY, r_name varchar(25) NOT NULL, r_comment varchar(152) NOT NULL",
+    ),
+    (
+        "nation",
+        "n_nationkey bigint PRIMARY KEY, n_name varchar(25) NOT NULL, n_regionkey bigint NOT NULL, n_comment varchar(152) NOT NULL",
+    ),
+    (
+        "part",
+        "p_partkey bigint PRIMARY KEY, p_name varchar(55) NOT NULL, p_mfgr varchar(25) NOT NULL, p_brand varchar(10) NOT NULL, p_type varchar(25) NOT NULL, p_size integer NOT NULL, p_container varchar(10) NOT NULL, p_retailprice numeric(15,2) NOT NULL, p_comment varchar(23) NOT NULL",
+    ),
+    (
+        "supplier",
+        "s_suppkey bigint PRIMARY KEY, s_name varchar(25) NOT NULL, s_address varchar(40) NOT NULL, s_nationkey bigint NOT NULL, s_phone varchar(15) NOT NULL, s_acctbal numeric(15,2) NOT NULL, s_comment varchar(101) NOT NULL",
+    ),
+    (
+        "partsupp",
+        "ps_partkey bigint NOT NULL, ps_suppkey bigint NOT NULL, ps_availqty integer NOT NULL, ps_supplycost numeric(15,2) NOT NULL, ps_comment varchar(199) NOT NULL, PRIMARY KEY (ps_partkey, ps_suppkey)",
+    ),
+    (
+        "customer",
+        "c_custkey bigint PRIMARY KEY, c_name varchar(25) NOT NULL, c_address varchar(40) NOT NULL, c_nationkey bigint NOT NULL, c_phone varchar(15) NOT NULL, c_acctbal numeric(15,2) NOT NULL, c_mktsegment varchar(10) NOT NULL, c_comment varchar(117) NOT NULL",
+    ),
+    (
+        "orders",
+        "o_orderkey bigint PRIMARY KEY, o_custkey bigint NOT NULL, o_orderstatus varchar(1) NOT NULL, o_totalprice numeric(15,2) NOT NULL, o_orderdate date NOT NULL, o_orderpriority varchar(15) NOT NULL, o_clerk varchar(15) NOT NULL, o_shippriority integer NOT NULL, o_comment varchar(79) NOT NULL",
+    ),
+    (
+        "lineitem",
+        "l_orderkey bigint NOT NULL, l_partkey bigint NOT NULL, l_suppkey bigint NOT NULL, l_linenumber integer NOT NULL, l_quantity numeric(15,2) NOT NULL, l_extendedprice numeric(15,2) NOT NULL, l_discount numeric(15,2) NOT NULL, l_tax numeric(15,2) NOT NULL, l_returnflag varchar(1) NOT NULL, l_linestatus varchar(1) NOT NULL, l_shipdate date NOT NULL, l_commitdate date NOT NULL, l_receiptdate date NOT NULL, l_shipinstruct varchar(25) NOT NULL, l_shipmode varchar(10) NOT NULL, l_comment varchar(44) NOT NULL, PRIMARY KEY (l_orderkey, l_linenumber)",
+    ),
+];
+
+/// TPC-H rows of one table at `scale`, as tpchgen's `|`-separated lines.
+fn tpch_lines(table: &str, scale: f64) -> Vec<String> {
+    use tpchgen::generators::*;
+    let lines: Vec<String> = match table {
+        "region" => RegionGenerator::new(scale, 1, 1)
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        "nation" => NationGenerator::new(scale, 1, 1)
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        "part" => PartGenerator::new(scale, 1, 1)
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        "supplier" => SupplierGenerator::new(scale, 1, 1)
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        "partsupp" => PartSuppGenerator::new(scale, 1, 1)
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        "customer" => CustomerGenerator::new(scale, 1, 1)
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        "orders" => OrderGenerator::new(scale, 1, 1)
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        "lineitem" => LineItemGenerator::new(scale, 1, 1)
+            .iter()
+            .map(|r| r.to_string())
+            .collect(),
+        other => panic!("no TPC-H table {other}"),
+    };
+    lines
+        .into_iter()
+        .map(|l| l.strip_suffix('|').unwrap_or(&l).to_string())
+        .collect()
+}
+
+/// Creates schema `schema` with the TPC-H tables at `scale` (dropping what was there).
+async fn load_tpch(pg: &Client, schema: &str, scale: f64) {
+    pg.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    ))
+    .await
+    .expect("schema");
+    for (table, columns) in TPCH_DDL {
+        pg.batch_execute(&format!("CREATE TABLE {schema}.{table} ({columns})"))
+            .await
+            .expect("create table");
+        let sink = pg
+            .copy_in(&format!(
+                "COPY {schema}.{table} FROM STDIN (FORMAT text, DELIMITER '|')"
+            ))
+            .await
+            .expect("copy in");
+        let mut sink = std::pin::pin!(sink);
+        let mut chunk = String::new();
+        for line in tpch_lines(table, scale) {
+            chunk.push_str(&line);
+            chunk.push('\n');
+            if chunk.len() > 1 << 20 {
+                sink.send(bytes::Bytes::from(std::mem::take(&mut chunk)))
+                    .await
+                    .expect("copy");
+            }
+        }
+        sink.send(bytes::Bytes::from(chunk)).await.expect("copy");
+        sink.as_mut().finish().await.expect("copy finish");
+    }
+    pg.batch_execute("ANALYZE").await.expect("analyze");
+}
+
+/// Catalog files `pg` (pushdown on) and `pg_raw` (off) for the test server, reading the
+/// password from the environment.
+fn write_catalogs(dir: &Path, extra: &str) {
+    for (name, pushdown) in [("pg", true), ("pg_raw", false)] {
+        std::fs::write(
+            dir.join(format!("{name}.toml")),
+            format!(
+                "connector = \"postgres\"\nhost = \"{}\"\nport = {}\ndatabase = \"{}\"\nuser = \"{}\"\n\
+                 password = \"${{ENV:BRAID_PG_PASSWORD}}\"\npushdown = {pushdown}\nmin_rows_per_split = 1000\n{extra}",
+                env("BRAID_PG_HOST"),
+                env("BRAID_PG_PORT"),
+                env("BRAID_PG_DATABASE"),
+                env("BRAID_PG_USER"),
+            ),
+        )
+        .expect("catalog file");
+    }
+}
+
+/// Rows of PostgreSQL's own answer, as text.
+async fn postgres_rows(pg: &Client, sql: &str) -> Vec<String> {
+    let messages = pg
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL: {e}\n{sql}"));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Two cells agree: equal text, or decimals equal at the smaller of their scales (to one unit
+/// of that scale, as the engines round divisions and averages at different scales).
+fn same_cell(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let parse = |s: &str| -> Option<(i128, u32)> {
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        let digits: String = format!("{int}{frac}");
+        Some((digits.parse().ok()?, frac.len() as u32))
+    };
+    let (Some((x, sx)), Some((y, sy))) = (parse(a), parse(b)) else {
+        return false;
+    };
+    let scale = sx.min(sy);
+    let round = |v: i128, s: u32| {
+        let d = 10i128.pow(s - scale);
+        let (q, r) = (v / d, v % d);
+        q + if r.abs() * 2 >= d { r.signum() } else { 0 }
+    };
+    (round(x, sx) - round(y, sy)).abs() <= i128::from(sx != sy)
+}
+
+fn same_rows(mut braid: Vec<String>, mut postgres: Vec<String>) -> Result<(), String> {
+    braid.sort();
+    postgres.sort();
+    if braid.len() != postgres.len() {
+        return Err(format!("{} rows vs {} rows", braid.len(), postgres.len()));
+    }
+    for (a, b) in braid.iter().zip(&postgres) {
+        let (ca, cb): (Vec<_>, Vec<_>) = (a.split('|').collect(), b.split('|').collect());
+        if ca.len() != cb.len() || ca.iter().zip(&cb).any(|(x, y)| !same_cell(x, y)) {
+            return Err(format!("Braid: {a}\nPostgreSQL: {b}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn decimal_cells_compare_at_the_smaller_scale() {
+    assert!(same_cell("12.50", "12.50"));
+    assert!(same_cell("0.123457", "0.12345678901234567890"));
+    assert!(!same_cell("12.50", "12.51"));
+    assert!(!same_cell("ABC", "ABD"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tpch_queries_over_postgres_match_postgres_itself() {
+    let pg = postgres().await;
+    load_tpch(&pg, "tpch", 0.01).await;
+    let catalogs = tempfile::tempdir().expect("dir");
+    write_catalogs(catalogs.path(), "schemas = [\"tpch\"]\n");
+    let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
+    let mut client = cluster.client().await;
+
+    for catalog in ["pg", "pg_raw"] {
+        client
+            .query_all(&format!("USE {catalog}.tpch"))
+            .await
+            .expect("USE");
+        for (i, sql) in QUERIES.iter().enumerate() {
+            let q = i + 1;
+            let (_, braid) = client
+                .query_all(sql)
+                .await
+                .unwrap_or_else(|e| panic!("Q{q} on {catalog} failed: {e}\n{}", cluster.logs()));
+            let expected = postgres_rows(&pg, &format!("SET search_path = tpch; {sql}")).await;
+            assert!(!expected.is_empty(), "Q{q}: PostgreSQL returned no rows");
+            if let Err(diff) = same_rows(rows(&braid), expected) {
+                panic!("Q{q} on {catalog}: Braid and PostgreSQL differ: {diff}");
+            }
+        }
+    }
+
+    // The same queries on the built-in tpch catalog give the same answers too (same data).
+    let (_, on_pg) = client
+        .query_all("SELECT count(*), sum(l_extendedprice) FROM pg.tpch.lineitem")
+        .await
+        .expect("pg");
+    let (_, on_tpch) = client
+        .query_all("SELECT count(*), sum(l_extendedprice) FROM tpch.tiny.lineitem")
+        .await
+        .expect("tpch");
+    assert_eq!(rows(&on_pg), rows(&on_tpch));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushdown_is_real_and_filters_above_postgres_are_kept() {
+    let pg = postgres().await;
+    load_tpch(&pg, "tpch", 0.01).await;
+    let catalogs = tempfile::tempdir().expect("dir");
+    write_catalogs(catalogs.path(), "schemas = [\"tpch\"]\n");
+    let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
+    let mut client = cluster.client().await;
+
+    // A selective filter: PostgreSQL sends only the matching rows.
+    let (_, plan) = client
+        .query_all("EXPLAIN SELECT o_orderkey, o_totalprice FROM pg.tpch.orders WHERE o_custkey = 370 AND o_orderstatus = 'F'")
+        .await
+        .expect("EXPLAIN");
+    let plan = rows(&plan).join("\n");
+    assert!(
+        plan.contains("WHERE") && plan.contains("(\"o_custkey\" = 370)") && plan.contains("'F'"),
+        "EXPLAIN shows the SQL with the filter: {plan}"
+    );
+    let (_, analyzed) = client
+        .query_all("EXPLAIN ANALYZE SELECT o_orderkey, o_totalprice FROM pg.tpch.orders WHERE o_custkey = 370 AND o_orderstatus = 'F'")
+        .await
+        .expect("EXPLAIN ANALYZE");
+    let analyzed = rows(&analyzed).join("\n");
+    let expected = postgres_rows(
+        &pg,
+        "SELECT count(*) FROM tpch.orders WHERE o_custkey = 370 AND o_orderstatus = 'F'",
+    )
+    .await;
+    assert!(
+        analyzed.contains(&format!("rows_transferred={}", expected[0])),
+        "rows transferred = result rows ({}): {analyzed}",
+        expected[0]
+    );
+
+    // Cross-source: PostgreSQL x tpch x memory, with a filter above the PostgreSQL side.
+    client
+        .query_all("CREATE TABLE memory.default.regions AS SELECT * FROM tpch.tiny.region")
+        .await
+        .expect("memory table");
+    let sql = "SELECT c.c_name, n.n_name, r.r_name FROM pg.tpch.customer c \
+               JOIN tpch.tiny.nation n ON c.c_nationkey = n.n_nationkey \
+               JOIN memory.default.regions r ON n.n_regionkey = r.r_regionkey \
+               WHERE c.c_acctbal > 9000 AND upper(c.c_mktsegment) = 'BUILDING' AND r.r_name <> 'ASIA'";
+    let (_, braid) = client.query_all(sql).await.expect("cross-source join");
+    let expected = postgres_rows(
+        &pg,
+        "SELECT c.c_name, n.n_name, r.r_name FROM tpch.customer c JOIN tpch.nation n ON c.c_nationkey = n.n_nationkey \
+         JOIN tpch.region r ON n.n_regionkey = r.r_regionkey \
+         WHERE c.c_acctbal > 9000 AND upper(c.c_mktsegment) = 'BUILDING' AND r.r_name <> 'ASIA'",
+    )
+    .await;
+    assert!(!expected.is_empty());
+    same_rows(rows(&braid), expected).expect("the filter above the PostgreSQL side is applied");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_literals_types_splits_and_faults() {
+    let pg = postgres().await;
+    pg.batch_execute(
+        r#"DROP SCHEMA IF EXISTS "Odd Schema" CASCADE;
+        CREATE SCHEMA "Odd Schema";
+        CREATE TYPE "Odd Schema".mood AS ENUM ('sad', 'ok', 'happy');
+        CREATE TABLE "Odd Schema"."Mixed ""Case"" Table" (
+            "Id" bigint PRIMARY KEY, "the name" text, "it's" varchar(20), amount numeric(12,3),
+            ratio numeric, f real, d double precision, ok boolean, born date, at time,
+            seen timestamp, seen_tz timestamptz, span interval, blob bytea, id2 uuid,
+            doc json, docb jsonb, m "Odd Schema".mood, tags text[], nums int4[], pt point, small smallint);
+        INSERT INTO "Odd Schema"."Mixed ""Case"" Table" VALUES
+            (1, 'O''Brien', 'back\slash', 12.345, 1.5, 1.5, 2.25, true, '2024-02-29', '13:45:10.5',
+             '2024-01-02 03:04:05.678', '2024-01-02 03:04:05+02', '1 mon 2 days 03:00:00', '\x0102ff',
+             'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": 1}', '{"b": [1, 2]}', 'happy',
+             ARRAY['x', NULL, 'z'], ARRAY[1, 2, 3], '(1,2)', -7),
+            (2, 'quote''s \ and "double"', NULL, -0.5, NULL, NULL, NULL, false, NULL, NULL,
+             NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'sad', '{}', NULL, NULL, NULL);
+        DROP TABLE IF EXISTS public.big;
+        CREATE TABLE public.big AS SELECT g AS k, g % 97 AS v FROM generate_series(1, 200000) g;
+        DROP TABLE IF EXISTS public.big_keyed;
+        CREATE TABLE public.big_keyed (k bigint PRIMARY KEY, v int);
+        INSERT INTO public.big_keyed SELECT g, g % 89 FROM generate_series(1, 200000) g;
+        ANALYZE;"#,
+    )
+    .await
+    .expect("test tables");
+    let catalogs = tempfile::tempdir().expect("dir");
+    write_catalogs(catalogs.path(), "splits = 4\n");
+    // A catalog whose server does not listen, and one with a wrong password.
+    std::fs::write(
+        catalogs.path().join("down.toml"),
+        "connector = \"postgres\"\nhost = \"127.0.0.1\"\nport = 1\ndatabase = \"x\"\nuser = \"x\"\nconnect_timeout_seconds = 2\n",
+    )
+    .expect("catalog");
+    std::fs::write(
+        catalogs.path().join("badpass.toml"),
+        format!(
+            "connector = \"postgres\"\nhost = \"{}\"\nport = {}\ndatabase = \"{}\"\nuser = \"{}\"\npassword = \"wrong\"\n",
+            env("BRAID_PG_HOST"),
+            env("BRAID_PG_PORT"),
+            env("BRAID_PG_DATABASE"),
+            env("BRAID_PG_USER")
+        ),
+    )
+    .expect("catalog");
+    let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
+    let mut client = cluster.client().await;
+
+    // Mixed case, spaces and quotes in names; quotes and backslashes in literals.
+    let table = r#"pg."Odd Schema"."Mixed ""Case"" Table""#;
+    for catalog in ["pg", "pg_raw"] {
+        let table = table.replacen("pg.", &format!("{catalog}."), 1);
+        let (_, found) = client
+            .query_all(&format!(
+                r#"SELECT "Id", "the name", "it's" FROM {table} WHERE "the name" = 'quote''s \ and "double"' OR "it's" = 'back\slash' ORDER BY "Id""#
+            ))
+            .await
+            .expect("odd names");
+        assert_eq!(
+            rows(&found),
+            vec![r#"1|O'Brien|back\slash"#, r#"2|quote's \ and "double"|"#],
+            "{catalog}"
+        );
+    }
+    let (_, none) = client
+        .query_all(&format!(
+            r#"SELECT count(*) FROM {table} WHERE "the name" = 'x'' OR ''1''=''1'"#
+        ))
+        .await
+        .expect("injection attempt");
+    assert_eq!(rows(&none), vec!["0"]);
+
+    // Types: every mapped column, as Braid shows them; point is left out.
+    let (schema, typed) = client
+        .query_all(&format!(r#"SELECT * FROM {table} WHERE "Id" = 1"#))
+        .await
+        .expect("types");
+    let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert!(
+        !names.contains(&"pt"),
+        "unsupported point column is left out: {names:?}"
+    );
+    assert_eq!(
+        rows(&typed),
+        vec![
+            "1|O'Brien|back\\slash|12.345|1.5000000000|1.5|2.25|true|2024-02-29|13:45:10.500|2024-01-02T03:04:05.678|2024-01-02T01:04:05Z|1 mons 2 days 3 hours|0102ff|a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11|{\"a\": 1}|{\"b\": [1, 2]}|happy|[x, , z]|[1, 2, 3]|-7"
+        ]
+    );
+    let types: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("{}", f.data_type()))
+        .collect();
+    assert_eq!(types[3], "Decimal128(12, 3)");
+    assert_eq!(types[4], "Decimal128(38, 10)");
+
+    // Split reads: by integer key and by ctid, four splits, the same rows as one read.
+    for (relation, expected_splits) in [
+        ("pg.public.big_keyed", "splits=4"),
+        ("pg.public.big", "splits=4"),
+    ] {
+        let (_, plan) = client
+            .query_all(&format!(
+                "EXPLAIN SELECT sum(k), sum(v), count(*) FROM {relation}"
+            ))
+            .await
+            .expect("explain");
+        let plan = rows(&plan).join("\n");
+        assert!(plan.contains(expected_splits), "{relation}: {plan}");
+        let (_, split) = client
+            .query_all(&format!("SELECT sum(k), sum(v), count(*) FROM {relation}"))
+            .await
+            .expect("split read");
+        let table = relation.trim_start_matches("pg.");
+        let whole = postgres_rows(
+            &pg,
+            &format!("SELECT sum(k), sum(v), count(*) FROM {table}"),
+        )
+        .await;
+        assert_eq!(rows(&split), whole, "{relation}");
+    }
+
+    // Faults: each names the catalog and what to fix; the cluster keeps serving.
+    let error = client
+        .query_all("SELECT * FROM down.public.t")
+        .await
+        .expect_err("unreachable server");
+    let message = error.to_string();
+    assert!(
+        message.contains("down") && message.contains("127.0.0.1:1"),
+        "{message}"
+    );
+    let error = client
+        .query_all("SELECT * FROM badpass.public.big")
+        .await
+        .expect_err("wrong password");
+    assert!(
+        error.to_string().contains("password authentication failed"),
+        "{error}"
+    );
+    let (_, ok) = client
+        .query_all("SELECT count(*) FROM pg.public.big WHERE v = 3")
+        .await
+        .expect("the cluster still serves");
+    assert_eq!(rows(&ok), vec!["2062"]);
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Starts and stops the real services the tests use, on loopback, in a scratch directory.
+#
+#   scripts/services.sh start    # PostgreSQL on a free port; writes $BRAID_SERVICES_DIR/env
+#   scripts/services.sh stop
+#
+# PostgreSQL: a fresh cluster (initdb/pg_ctl, run as the `postgres` user when we are root) with a
+# superuser `braid` (password `braid-test`, scram-sha-256 over TCP) and a database `braid`.
+# Source the env file to point the tests at it: BRAID_PG_HOST, BRAID_PG_PORT, BRAID_PG_USER,
+# BRAID_PG_PASSWORD, BRAID_PG_DATABASE, BRAID_PG_BIN, BRAID_PG_DATA.
+set -euo pipefail
+
+DIR="${BRAID_SERVICES_DIR:-/tmp/braid-services}"
+PG_DATA="$DIR/pg"
+
+pg_bin() {
+  local bin
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+  if [ -z "$bin" ]; then
+    echo "services.sh: PostgreSQL is not installed (apt-get install postgresql)" >&2
+    exit 1
+  fi
+  echo "$bin"
+}
+
+# Runs a command as the owner of the data directory.
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    su postgres -s /bin/sh -c "$(printf '%q ' "$@")"
+  else
+    "$@"
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start() {
+  stop >/dev/null 2>&1 || true
+  local bin port
+  bin="$(pg_bin)"
+  port="$(free_port)"
+  rm -rf "$DIR"
+  mkdir -p "$PG_DATA"
+  chmod 755 "$DIR"
+  echo "braid-test" > "$DIR/pwfile"
+  if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$DIR"; fi
+  as_owner "$bin/initdb" -D "$PG_DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+    --pwfile="$DIR/pwfile" -E UTF8 --locale=C >"$DIR/initdb.log"
+  as_owner "$bin/pg_ctl" -D "$PG_DATA" -l "$DIR/postgres.log" -w \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR -c max_connections=200 -c fsync=off" \
+    start >/dev/null
+  as_owner "$bin/psql" -h "$DIR" -p "$port" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
+    -c "CREATE ROLE braid LOGIN SUPERUSER PASSWORD 'braid-test'" \
+    -c "CREATE DATABASE braid OWNER braid" >/dev/null
+  cat >"$DIR/env" <<ENV
+export BRAID_PG_HOST=127.0.0.1
+export BRAID_PG_PORT=$port
+export BRAID_PG_USER=braid
+export BRAID_PG_PASSWORD=braid-test
+export BRAID_PG_DATABASE=braid
+export BRAID_PG_BIN=$bin
+export BRAID_PG_DATA=$PG_DATA
+ENV
+  echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (env: $DIR/env)"
+}
+
+stop() {
+  local bin
+  bin="$(pg_bin)"
+  if [ -f "$PG_DATA/postmaster.pid" ]; then
+    as_owner "$bin/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
+    echo "PostgreSQL stopped"
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

@@ -3,6 +3,8 @@
 #
 #   scripts/services.sh start    # PostgreSQL on a free port; writes $BRAID_SERVICES_DIR/env
 #   scripts/services.sh stop
+#   scripts/services.sh pg-kill     # stop PostgreSQL at once (fault tests)
+#   scripts/services.sh pg-start    # start it again on the same port
 #
 # PostgreSQL: a fresh cluster (initdb/pg_ctl, run as the `postgres` user when we are root) with a
 # superuser `braid` (password `braid-test`, scram-sha-256 over TCP) and a database `braid`.
@@ -48,9 +50,7 @@ start() {
   if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$DIR"; fi
   as_owner "$bin/initdb" -D "$PG_DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
     --pwfile="$DIR/pwfile" -E UTF8 --locale=C >"$DIR/initdb.log"
-  as_owner "$bin/pg_ctl" -D "$PG_DATA" -l "$DIR/postgres.log" -w \
-    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR -c max_connections=200 -c fsync=off" \
-    start >/dev/null
+  pg_start "$bin" "$port"
   as_owner "$bin/psql" -h "$DIR" -p "$port" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
     -c "CREATE ROLE braid LOGIN SUPERUSER PASSWORD 'braid-test'" \
     -c "CREATE DATABASE braid OWNER braid" >/dev/null
@@ -66,6 +66,12 @@ ENV
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (env: $DIR/env)"
 }
 
+pg_start() {
+  as_owner "$1/pg_ctl" -D "$PG_DATA" -l "$DIR/postgres.log" -w \
+    -o "-p $2 -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR -c max_connections=200 -c fsync=off" \
+    start >/dev/null
+}
+
 stop() {
   local bin
   bin="$(pg_bin)"
@@ -78,5 +84,10 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  pg-kill) as_owner "$(pg_bin)/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null ;;
+  pg-start)
+    # shellcheck disable=SC1091
+    source "$DIR/env"
+    pg_start "$(pg_bin)" "$BRAID_PG_PORT" ;;
+  *) echo "usage: $0 start|stop|pg-kill|pg-start" >&2; exit 2 ;;
 esac

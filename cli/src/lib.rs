@@ -5,6 +5,7 @@
 //! statement [`runner`] behind `-c`/`-f`, result [`output`] formats, and the TPC-H [`bench`].
 
 pub mod bench;
+pub mod bench_postgres;
 pub mod client;
 pub mod embedded;
 pub mod output;

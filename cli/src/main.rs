@@ -12,7 +12,7 @@ use braid_cli::client::{BraidClient, ConnectOptions};
 use braid_cli::embedded::EmbeddedCluster;
 use braid_cli::output::Format;
 use braid_cli::runner::Runner;
-use braid_cli::{bench, repl};
+use braid_cli::{bench, bench_postgres, repl};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,6 +65,8 @@ enum Command {
 enum BenchCommand {
     /// The 22 TPC-H queries: embedded cluster vs plain DataFusion.
     Tpch(bench::BenchArgs),
+    /// Reading a PostgreSQL table: Braid's split reads vs psql \copy.
+    Postgres(bench_postgres::PostgresBenchArgs),
 }
 
 #[tokio::main]
@@ -87,7 +89,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let catalog_dir = cli.catalog_dir.or_else(|| {
+    let catalog_dir = cli.catalog_dir.clone().or_else(|| {
         let default = PathBuf::from("etc/catalog");
         default.is_dir().then_some(default)
     });
@@ -113,18 +115,27 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
         }
         None => {
-            let cluster = EmbeddedCluster::start(catalog_dir).await?;
+            let cluster = EmbeddedCluster::start(catalog_dir.clone()).await?;
             let client = cluster.client().await.map_err(|e| e.to_string())?;
             _cluster = Some(cluster);
             client
         }
     };
-    if let Some(Command::Bench {
-        bench: BenchCommand::Tpch(args),
-    }) = &cli.subcommand
-    {
-        let mut client = client;
-        return bench::run(&mut client, args).await;
+    match &cli.subcommand {
+        Some(Command::Bench {
+            bench: BenchCommand::Tpch(args),
+        }) => {
+            let mut client = client;
+            return bench::run(&mut client, args).await;
+        }
+        Some(Command::Bench {
+            bench: BenchCommand::Postgres(args),
+        }) => {
+            let mut client = client;
+            let dir = catalog_dir.ok_or("bench postgres needs --catalog-dir (or ./etc/catalog)")?;
+            return bench_postgres::run(&mut client, &dir, args).await;
+        }
+        None => {}
     }
     let mut runner = Runner::new(client, cli.format);
     if let Some(sql) = &cli.command {

@@ -482,3 +482,94 @@ async fn names_literals_types_splits_and_faults() {
         .expect("the cluster still serves");
     assert_eq!(rows(&ok), vec!["2062"]);
 }
+
+fn services(command: &str) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .arg(command)
+        .status()
+        .expect("run scripts/services.sh");
+    assert!(status.success(), "services.sh {command} failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_million_rows_in_four_splits_on_two_workers_and_a_server_that_stops() {
+    let pg = postgres().await;
+    pg.batch_execute(
+        "DROP TABLE IF EXISTS public.five_million;
+         CREATE TABLE public.five_million (id bigint PRIMARY KEY, v int, amount numeric(12,2));
+         INSERT INTO public.five_million SELECT g, g % 1000, (g % 100000) / 100.0 FROM generate_series(1, 5000000) g;
+         ANALYZE public.five_million;",
+    )
+    .await
+    .expect("five million rows");
+    let catalogs = tempfile::tempdir().expect("dir");
+    write_catalogs(
+        catalogs.path(),
+        "splits = 4\nstatement_timeout_seconds = 3\n",
+    );
+    let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
+    let mut client = cluster.client().await;
+
+    let sql = "SELECT count(*), sum(id), sum(v), sum(amount) FROM pg.public.five_million";
+    let (_, plan) = client
+        .query_all(&format!("EXPLAIN {sql}"))
+        .await
+        .expect("explain");
+    let plan = rows(&plan).join("\n");
+    assert!(
+        plan.contains("splits=4") && plan.contains("\"id\" >= "),
+        "{plan}"
+    );
+    let (_, braid) = client.query_all(sql).await.expect("split read");
+    let expected = postgres_rows(
+        &pg,
+        "SELECT count(*), sum(id), sum(v), sum(amount) FROM public.five_million",
+    )
+    .await;
+    assert_eq!(rows(&braid), expected);
+    assert_eq!(rows(&braid)[0].split('|').next(), Some("5000000"));
+    // Both workers read splits of the same query.
+    let first: std::collections::BTreeSet<_> = cluster.jobs_on_worker(0).into_iter().collect();
+    let second: std::collections::BTreeSet<_> = cluster.jobs_on_worker(1).into_iter().collect();
+    assert!(
+        first.intersection(&second).next().is_some(),
+        "{first:?} / {second:?}"
+    );
+
+    // The catalog's statement timeout applies to Braid's queries in PostgreSQL.
+    pg.batch_execute("CREATE OR REPLACE VIEW public.slow AS SELECT pg_sleep(10)::text AS s")
+        .await
+        .expect("slow view");
+    let error = client
+        .query_all("SELECT * FROM pg.public.slow")
+        .await
+        .expect_err("statement timeout");
+    assert!(error.to_string().contains("statement timeout"), "{error}");
+
+    // PostgreSQL stops while a query reads from it: the query fails naming the catalog, and the
+    // cluster serves the next query once PostgreSQL is back.
+    let mut reader = cluster.client().await;
+    let long = tokio::spawn(async move {
+        reader
+            .query_all("SELECT * FROM pg_raw.public.five_million ORDER BY amount DESC, id LIMIT 3")
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    services("pg-kill");
+    let outcome = long.await.expect("task");
+    services("pg-start");
+    let error = outcome.expect_err("the server stopped mid-query");
+    assert!(
+        error.contains("pg_raw") && error.contains("PostgreSQL at"),
+        "{error}"
+    );
+    let (_, after) = client
+        .query_all("SELECT count(*) FROM pg.public.five_million WHERE id <= 10")
+        .await
+        .expect("the cluster still serves");
+    assert_eq!(rows(&after), vec!["10"]);
+}

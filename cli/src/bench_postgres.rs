@@ -1,0 +1,143 @@
+//! `braid bench postgres`: reads one PostgreSQL table whole through Braid (split reads on the
+//! workers, rows streamed to this client) and with `psql -c "\copy (SELECT ...) to '/dev/null'"`
+//! in the same run, and prints rows/s for both.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use braid_catalogs::{CatalogSpec, load_catalog_file};
+use braid_connector_postgres::PostgresConfig;
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+
+use crate::client::BraidClient;
+
+/// Options of `braid bench postgres`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PostgresBenchArgs {
+    /// The postgres catalog; its file in the catalog directory tells psql where to connect.
+    #[arg(long, default_value = "pg")]
+    pub catalog: String,
+    /// The table to read, `schema.table`.
+    #[arg(long, default_value = "public.braid_bench")]
+    pub table: String,
+    /// First (re)create the table with this many rows: a bigint key, an int, a numeric(12,2)
+    /// and a 32-character text column.
+    #[arg(long)]
+    pub create_rows: Option<u64>,
+    /// Runs per reader; the fastest counts.
+    #[arg(long, default_value_t = 3)]
+    pub iterations: usize,
+}
+
+fn psql(config: &PostgresConfig, sql: &str) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut command = Command::new("psql");
+    command
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .args(["-h", &config.host, "-p", &config.port.to_string()])
+        .args(["-U", &config.user, "-d", &config.database, "-c", sql]);
+    if let Some(password) = &config.password {
+        command.env("PGPASSWORD", password.expose_secret());
+    }
+    let out = command
+        .output()
+        .map_err(|e| format!("cannot run psql (is postgresql-client installed?): {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(started.elapsed())
+}
+
+/// Runs the benchmark against the catalog files in `catalog_dir`.
+pub async fn run(
+    client: &mut BraidClient,
+    catalog_dir: &Path,
+    args: &PostgresBenchArgs,
+) -> Result<(), String> {
+    let file = catalog_dir.join(format!("{}.toml", args.catalog));
+    let (_, spec) = load_catalog_file(&file).map_err(|e| e.to_string())?;
+    let CatalogSpec::Postgres(config) = spec else {
+        return Err(format!("{} is not a postgres catalog", file.display()));
+    };
+    let (schema, table) = args
+        .table
+        .split_once('.')
+        .ok_or_else(|| format!("--table {}: expected schema.table", args.table))?;
+    if let Some(rows) = args.create_rows {
+        println!("creating {}.{} with {rows} rows", schema, table);
+        psql(
+            &config,
+            &format!(
+                "DROP TABLE IF EXISTS {schema}.{table}; \
+                 CREATE TABLE {schema}.{table} (id bigint PRIMARY KEY, v int, amount numeric(12,2), note text); \
+                 INSERT INTO {schema}.{table} SELECT g, g % 1000, (g % 100000) / 100.0, md5(g::text) \
+                 FROM generate_series(1, {rows}) g; ANALYZE {schema}.{table}"
+            ),
+        )?;
+    }
+    let relation = format!("{}.{}.{}", args.catalog, schema, table);
+    let (_, plan) = client
+        .query_all(&format!("EXPLAIN SELECT * FROM {relation}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let plan = arrow::util::pretty::pretty_format_batches(&plan)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let splits = plan
+        .split("splits=")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or("?")
+        .to_string();
+    let workers = client
+        .action(braid_scheduler::flight_sql::WORKERS_ACTION, "")
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let (mut braid_best, mut rows) = (Duration::MAX, 0usize);
+    for _ in 0..args.iterations.max(1) {
+        let started = Instant::now();
+        let (_, mut batches) = client
+            .query(&format!("SELECT * FROM {relation}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut count = 0;
+        while let Some(batch) = batches.next().await {
+            count += batch.map_err(|e| e.to_string())?.num_rows();
+        }
+        braid_best = braid_best.min(started.elapsed());
+        rows = count;
+    }
+    let mut psql_best = Duration::MAX;
+    for _ in 0..args.iterations.max(1) {
+        psql_best = psql_best.min(psql(
+            &config,
+            &format!("\\copy (SELECT * FROM {schema}.{table}) to '/dev/null'"),
+        )?);
+    }
+    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
+    println!(
+        "{rows} rows of {relation}: Braid {} splits on {} workers",
+        splits, workers["workers"]
+    );
+    println!(
+        "Braid: {:>8.0} ms, {:>12.0} rows/s",
+        braid_best.as_secs_f64() * 1e3,
+        rate(braid_best)
+    );
+    println!(
+        "psql \\copy: {:>8.0} ms, {:>12.0} rows/s",
+        psql_best.as_secs_f64() * 1e3,
+        rate(psql_best)
+    );
+    println!(
+        "Braid / psql throughput: {:.2}x",
+        rate(braid_best) / rate(psql_best)
+    );
+    Ok(())
+}

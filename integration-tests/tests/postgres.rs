@@ -313,6 +313,45 @@ async fn pushdown_is_real_and_filters_above_postgres_are_kept() {
         expected[0]
     );
 
+    // A same-catalog join + aggregate and a top-N run in PostgreSQL: what PostgreSQL sends is
+    // the result, not the tables.
+    for (sql, result_rows, shape) in [
+        (
+            "SELECT n_name, count(*) AS customers, sum(c_acctbal) AS balance FROM pg.tpch.customer \
+             JOIN pg.tpch.nation ON c_nationkey = n_nationkey WHERE c_acctbal > 0 GROUP BY n_name",
+            25,
+            "JOIN",
+        ),
+        (
+            "SELECT o_orderkey, o_totalprice FROM pg.tpch.orders ORDER BY o_totalprice DESC, o_orderkey LIMIT 5",
+            5,
+            "LIMIT 5",
+        ),
+    ] {
+        let (_, plan) = client
+            .query_all(&format!("EXPLAIN {sql}"))
+            .await
+            .expect("EXPLAIN");
+        let plan = rows(&plan).join("\n");
+        assert!(
+            plan.contains("pushed-down query") && plan.contains(shape),
+            "{plan}"
+        );
+        let (_, analyzed) = client
+            .query_all(&format!("EXPLAIN ANALYZE {sql}"))
+            .await
+            .expect("EXPLAIN ANALYZE");
+        let analyzed = rows(&analyzed).join("\n");
+        assert!(
+            analyzed.contains(&format!("rows_transferred={result_rows},"))
+                || analyzed.contains(&format!("rows_transferred={result_rows}]")),
+            "{analyzed}"
+        );
+        let (_, braid) = client.query_all(sql).await.expect("query");
+        let expected = postgres_rows(&pg, &sql.replace("pg.tpch.", "tpch.")).await;
+        same_rows(rows(&braid), expected).expect("pushed-down results");
+    }
+
     // Cross-source: PostgreSQL x tpch x memory, with a filter above the PostgreSQL side.
     client
         .query_all("CREATE TABLE memory.default.regions AS SELECT * FROM tpch.tiny.region")
@@ -433,9 +472,10 @@ async fn names_literals_types_splits_and_faults() {
     assert_eq!(types[4], "Decimal128(38, 10)");
 
     // Split reads: by integer key and by ctid, four splits, the same rows as one read.
+    // (pg_raw: with pushdown on, PostgreSQL would compute these aggregates itself.)
     for (relation, expected_splits) in [
-        ("pg.public.big_keyed", "splits=4"),
-        ("pg.public.big", "splits=4"),
+        ("pg_raw.public.big_keyed", "splits=4"),
+        ("pg_raw.public.big", "splits=4"),
     ] {
         let (_, plan) = client
             .query_all(&format!(
@@ -449,7 +489,7 @@ async fn names_literals_types_splits_and_faults() {
             .query_all(&format!("SELECT sum(k), sum(v), count(*) FROM {relation}"))
             .await
             .expect("split read");
-        let table = relation.trim_start_matches("pg.");
+        let table = relation.trim_start_matches("pg_raw.");
         let whole = postgres_rows(
             &pg,
             &format!("SELECT sum(k), sum(v), count(*) FROM {table}"),
@@ -512,7 +552,8 @@ async fn five_million_rows_in_four_splits_on_two_workers_and_a_server_that_stops
     let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
     let mut client = cluster.client().await;
 
-    let sql = "SELECT count(*), sum(id), sum(v), sum(amount) FROM pg.public.five_million";
+    // pg_raw: with pushdown on, PostgreSQL would compute the aggregate itself.
+    let sql = "SELECT count(*), sum(id), sum(v), sum(amount) FROM pg_raw.public.five_million";
     let (_, plan) = client
         .query_all(&format!("EXPLAIN {sql}"))
         .await

@@ -689,6 +689,8 @@ pub fn session_state(
         .with_scalar_functions(ballista_scalar_functions())
         .with_aggregate_functions(ballista_aggregate_functions())
         .with_window_functions(ballista_window_functions())
+        // Runs single-catalog PostgreSQL subtrees (joins, aggregates, top-N) in PostgreSQL.
+        .with_optimizer_rule(Arc::new(braid_connector_postgres::PostgresSubtreePushdown))
         .build()
 }
 

@@ -34,7 +34,8 @@ pub use config::{PostgresConfig, SslMode, UnsupportedTypes};
 pub use exec::PostgresScanExec;
 pub use metadata::Metadata;
 pub use pool::Pool;
-pub use provider::{PostgresCatalog, PostgresSchema, PostgresTable};
+pub use provider::{PostgresCatalog, PostgresQueryTable, PostgresSchema, PostgresTable};
+pub use pushdown::PostgresSubtreePushdown;
 pub use types::PgKind;
 
 /// The connector kind, as written in catalog files.

@@ -106,12 +106,15 @@ impl Pool {
         if let Some(password) = &config.password {
             pg.password(password.expose_secret());
         }
+        // Literals are quoted for standard-conforming strings (a backslash is a character).
+        let mut options = "-c standard_conforming_strings=on".to_string();
         if config.statement_timeout_seconds > 0 {
-            pg.options(format!(
-                "-c statement_timeout={}s",
+            options.push_str(&format!(
+                " -c statement_timeout={}s",
                 config.statement_timeout_seconds
             ));
         }
+        pg.options(&options);
         let (client, connection) = pg.connect(NoTls).await.map_err(|e| {
             self.error(format!(
                 "cannot connect to PostgreSQL at {} (database '{}', user '{}'): {}",

@@ -24,7 +24,7 @@ use crate::split::plan_splits;
 
 /// Runs `future` to completion from synchronous DataFusion catalog calls; `None` where that is
 /// impossible (outside a multi-threaded Tokio runtime).
-fn block_on<F: Future>(future: F) -> Option<F::Output> {
+pub(crate) fn block_on<F: Future>(future: F) -> Option<F::Output> {
     let handle = tokio::runtime::Handle::try_current().ok()?;
     if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
         return None;
@@ -127,6 +127,103 @@ pub struct PostgresTable {
     pool: Arc<Pool>,
     metadata: Arc<Metadata>,
     meta: Arc<TableMeta>,
+}
+
+impl PostgresTable {
+    /// The catalog's connections.
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// The table's name in PostgreSQL: `(schema, table)`.
+    pub fn remote_name(&self) -> (&str, &str) {
+        (&self.meta.schema, &self.meta.name)
+    }
+}
+
+/// The result of a query PostgreSQL runs for a whole subtree of a plan (see
+/// [`crate::pushdown::PostgresSubtreePushdown`]): columns `c0`, `c1`, ... of `sql`.
+#[derive(Debug)]
+pub struct PostgresQueryTable {
+    pool: Arc<Pool>,
+    /// The subtree as PostgreSQL SQL; its columns are renamed `c0`, `c1`, ...
+    sql: String,
+    schema: SchemaRef,
+    kinds: Vec<crate::types::PgKind>,
+}
+
+impl PostgresQueryTable {
+    pub fn new(
+        pool: Arc<Pool>,
+        sql: String,
+        schema: SchemaRef,
+        kinds: Vec<crate::types::PgKind>,
+    ) -> Self {
+        Self {
+            pool,
+            sql,
+            schema,
+            kinds,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for PostgresQueryTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let columns = indices
+            .iter()
+            .map(|i| {
+                let field = self.schema.field(*i);
+                let pg_type =
+                    crate::pushdown::pg_type(field.data_type()).unwrap_or_else(|| "text".into());
+                format!("CAST({} AS {pg_type})", quote_ident(field.name()))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let names = (0..self.schema.fields().len())
+            .map(|i| quote_ident(&format!("c{i}")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut sql = format!(
+            "SELECT {columns} FROM ({}) AS braid_pushdown({names})",
+            self.sql
+        );
+        if let Some(limit) = limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let schema = Arc::new(self.schema.project(&indices)?);
+        Ok(Arc::new(PostgresScanExec::new(
+            self.pool.catalog().to_string(),
+            "pushed-down query".into(),
+            vec![sql],
+            indices.iter().map(|i| self.kinds[*i].clone()).collect(),
+            schema,
+            self.pool.clone(),
+        )))
+    }
 }
 
 #[async_trait]

@@ -5,10 +5,29 @@
 //! NULL`, `IN` lists, `BETWEEN`, `LIKE` without an escape clause, `+ - *`, casts between
 //! numeric, text, date and timestamp types, and the functions in [`FUNCTIONS`] — so a
 //! function PostgreSQL lacks or computes differently is never sent; such filters stay in Braid.
+//!
+//! [`PostgresSubtreePushdown`] goes further: the largest subtree of a plan that reads only one
+//! PostgreSQL catalog and holds a join, an aggregate or a limit runs as one query in PostgreSQL
+//! (DataFusion's unparser writes it; the same allow-list decides what qualifies). The subtree
+//! becomes a scan of that query's result, which accepts no filters: a filter above it stays in
+//! Braid, so none can be lost (DESIGN.md §6).
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{Between, BinaryExpr, Cast, Expr, Like, Operator};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, Result, ScalarValue, TableReference};
+use datafusion::datasource::{provider_as_source, source_as_provider};
+use datafusion::logical_expr::{
+    Between, BinaryExpr, Cast, Expr, JoinType, Like, LogicalPlan, Operator, Projection, TableScan,
+};
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
+use datafusion::sql::unparser::Unparser;
+use datafusion::sql::unparser::dialect::PostgreSqlDialect;
+
+use crate::pool::Pool;
+use crate::provider::{PostgresQueryTable, PostgresTable};
+use crate::types::PgKind;
 
 /// Scalar functions PostgreSQL computes exactly as DataFusion does.
 pub const FUNCTIONS: &[&str] = &["lower", "upper", "abs"];
@@ -117,6 +136,37 @@ pub fn render(expr: &Expr) -> Option<String> {
     })
 }
 
+/// The PostgreSQL type whose values decode as `data_type`.
+pub fn pg_type(data_type: &DataType) -> Option<String> {
+    match data_type {
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => Some("timestamptz".into()),
+        DataType::Binary => Some("bytea".into()),
+        other => type_name(other),
+    }
+}
+
+/// The decoding of a column PostgreSQL returns as [`pg_type`]`(data_type)`.
+fn kind_of(data_type: &DataType) -> Option<PgKind> {
+    Some(match data_type {
+        DataType::Boolean => PgKind::Bool,
+        DataType::Int16 => PgKind::Int2,
+        DataType::Int32 => PgKind::Int4,
+        DataType::Int64 => PgKind::Int8,
+        DataType::Float32 => PgKind::Float4,
+        DataType::Float64 => PgKind::Float8,
+        DataType::Decimal128(p, s) if *s >= 0 => PgKind::Numeric {
+            precision: *p,
+            scale: *s,
+        },
+        DataType::Utf8 => PgKind::Text,
+        DataType::Date32 => PgKind::Date,
+        DataType::Timestamp(TimeUnit::Microsecond, None) => PgKind::Timestamp,
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => PgKind::Timestamptz,
+        DataType::Binary => PgKind::Bytea,
+        _ => return None,
+    })
+}
+
 fn type_name(data_type: &DataType) -> Option<String> {
     Some(match data_type {
         DataType::Boolean => "boolean".into(),
@@ -169,6 +219,275 @@ fn decimal_text(value: i128, scale: i8) -> String {
     let padded = format!("{digits:0>width$}", width = scale + 1);
     let (int, frac) = padded.split_at(padded.len() - scale);
     format!("{}{int}.{frac}", if value < 0 { "-" } else { "" })
+}
+
+/// Aggregate functions PostgreSQL computes as DataFusion does (results are cast back to
+/// DataFusion's types).
+const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
+
+/// Whether PostgreSQL can evaluate `expr` inside a pushed-down subtree.
+fn can_push(expr: &Expr) -> bool {
+    match expr {
+        Expr::Column(_) => true,
+        Expr::Alias(alias) => can_push(&alias.expr),
+        Expr::AggregateFunction(aggregate) => {
+            let params = &aggregate.params;
+            AGGREGATES.contains(&aggregate.func.name())
+                && params.filter.is_none()
+                && params.order_by.is_empty()
+                && params.args.iter().all(can_push)
+        }
+        Expr::Literal(..)
+        | Expr::BinaryExpr(_)
+        | Expr::Not(_)
+        | Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::Between(_)
+        | Expr::InList(_)
+        | Expr::Like(_)
+        | Expr::Cast(_)
+        | Expr::ScalarFunction(_) => {
+            // The same allow-list as for filters, applied to this node; children recursively.
+            let mut ok = render_node_allowed(expr);
+            if ok {
+                let _ = expr.apply_children(|child| {
+                    ok &= can_push(child);
+                    Ok(if ok {
+                        TreeNodeRecursion::Continue
+                    } else {
+                        TreeNodeRecursion::Stop
+                    })
+                });
+            }
+            ok
+        }
+        _ => false,
+    }
+}
+
+/// Whether [`render`] accepts this node itself (its children checked separately).
+fn render_node_allowed(expr: &Expr) -> bool {
+    let placeholder = Expr::Literal(ScalarValue::Int64(Some(0)), None);
+    // Render the node with simple children: does the node's own shape pass the allow-list?
+    let probe = expr
+        .clone()
+        .map_children(|child| {
+            Ok(match child {
+                Expr::Literal(..) => Transformed::no(child),
+                _ => Transformed::yes(placeholder.clone()),
+            })
+        })
+        .map(|t| t.data);
+    probe.ok().as_ref().and_then(render).is_some()
+}
+
+/// The PostgreSQL catalog a whole subtree reads, if PostgreSQL can run all of it.
+fn single_catalog(plan: &LogicalPlan) -> Option<Arc<Pool>> {
+    let same = |a: Arc<Pool>, b: Arc<Pool>| Arc::ptr_eq(&a, &b).then_some(a);
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            let provider = source_as_provider(&scan.source).ok()?;
+            let table = provider.as_any().downcast_ref::<PostgresTable>()?;
+            let pool = table.pool();
+            (pool.config().pushdown && scan.filters.iter().all(can_push)).then(|| pool.clone())
+        }
+        LogicalPlan::Projection(p) => p
+            .expr
+            .iter()
+            .all(can_push)
+            .then(|| single_catalog(&p.input))?,
+        LogicalPlan::Filter(f) => can_push(&f.predicate).then(|| single_catalog(&f.input))?,
+        LogicalPlan::Aggregate(a) => (a.group_expr.iter().all(can_push)
+            && a.aggr_expr.iter().all(can_push))
+        .then(|| single_catalog(&a.input))?,
+        LogicalPlan::Sort(s) => s
+            .expr
+            .iter()
+            .all(|e| can_push(&e.expr))
+            .then(|| single_catalog(&s.input))?,
+        LogicalPlan::Limit(l) => single_catalog(&l.input),
+        LogicalPlan::SubqueryAlias(a) => single_catalog(&a.input),
+        LogicalPlan::Join(j) => {
+            let supported = matches!(
+                j.join_type,
+                JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full
+            ) && j.on.iter().all(|(l, r)| can_push(l) && can_push(r))
+                && j.filter.as_ref().is_none_or(can_push)
+                && j.null_equality == datafusion::common::NullEquality::NullEqualsNothing;
+            if !supported {
+                return None;
+            }
+            same(single_catalog(&j.left)?, single_catalog(&j.right)?)
+        }
+        _ => None,
+    }
+}
+
+/// Whether running the subtree in PostgreSQL saves work: it joins, aggregates or limits. A bare
+/// scan stays a split read.
+fn worth_pushing(plan: &LogicalPlan) -> bool {
+    plan.exists(|node| {
+        Ok(matches!(
+            node,
+            LogicalPlan::Join(_) | LogicalPlan::Aggregate(_) | LogicalPlan::Limit(_)
+        ) || matches!(node, LogicalPlan::Sort(s) if s.fetch.is_some()))
+    })
+    .unwrap_or(false)
+}
+
+/// Asks PostgreSQL to plan `sql` without running it.
+async fn check_sql(pool: &Arc<Pool>, sql: &str) -> Result<(), String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    client
+        .execute(&format!("EXPLAIN {sql}"), &[])
+        .await
+        .map(|_| ())
+        .map_err(|e| crate::pool::describe(&e))
+}
+
+/// Runs the largest single-catalog subtrees of a plan in PostgreSQL (see the module docs).
+#[derive(Debug, Default)]
+pub struct PostgresSubtreePushdown;
+
+impl OptimizerRule for PostgresSubtreePushdown {
+    fn name(&self) -> &str {
+        "braid_postgres_subtree_pushdown"
+    }
+
+    fn supports_rewrite(&self) -> bool {
+        true
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        push_subtrees(plan)
+    }
+}
+
+fn push_subtrees(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    if let Some(pool) = single_catalog(&plan)
+        && worth_pushing(&plan)
+    {
+        match as_remote_query(&plan, pool) {
+            Ok(Some(replacement)) => return Ok(Transformed::yes(replacement)),
+            Ok(None) => {}
+            Err(e) => tracing::debug!("not pushing a subtree to PostgreSQL: {e}"),
+        }
+    }
+    plan.map_children(push_subtrees)
+}
+
+/// `plan` as a scan of one PostgreSQL query, under a projection that restores its column names
+/// and qualifiers; `None` if an output type cannot come back from PostgreSQL.
+fn as_remote_query(plan: &LogicalPlan, pool: Arc<Pool>) -> Result<Option<LogicalPlan>> {
+    let mut fields = Vec::new();
+    let mut kinds = Vec::new();
+    for (i, (_, field)) in plan.schema().iter().enumerate() {
+        let Some(kind) = kind_of(field.data_type()) else {
+            return Ok(None);
+        };
+        kinds.push(kind);
+        fields.push(Field::new(
+            format!("c{i}"),
+            field.data_type().clone(),
+            field.is_nullable(),
+        ));
+    }
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    // Scans name their tables as PostgreSQL knows them: "schema"."table".
+    let mut scans = Vec::new();
+    let remote = plan
+        .clone()
+        .transform_up(|node| match node {
+            LogicalPlan::TableScan(mut scan) => {
+                let provider = source_as_provider(&scan.source)?;
+                if let Some(table) = provider.as_any().downcast_ref::<PostgresTable>() {
+                    let names: Vec<String> = scan
+                        .projected_schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().clone())
+                        .collect();
+                    scans.push((scan.table_name.clone(), names));
+                    let (schema, name) = table.remote_name();
+                    scan.table_name = TableReference::partial(schema, name);
+                }
+                Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data;
+    // The unparser writes an aggregate's SELECT list in its own order: a projection on top
+    // fixes the order of the columns, which are renamed by position.
+    let columns = plan
+        .schema()
+        .iter()
+        .map(|(qualifier, field)| Expr::Column(Column::from((qualifier, field))))
+        .collect();
+    let remote = LogicalPlan::Projection(Projection::try_new(columns, Arc::new(remote))?);
+    // When no two tables share a column name, columns need no qualifier, and without one they
+    // also resolve inside the derived tables the unparser introduces.
+    let mut seen = std::collections::HashSet::new();
+    let unique = scans
+        .iter()
+        .flat_map(|(_, names)| names)
+        .all(|name| seen.insert(name.clone()));
+    let tables: Vec<TableReference> = scans.into_iter().map(|(table, _)| table).collect();
+    let remote = if unique {
+        remote
+            .transform_up(|node| {
+                node.map_expressions(|expr| {
+                    expr.transform(|e| match e {
+                        Expr::Column(c)
+                            if c.relation.as_ref().is_some_and(|r| tables.contains(r)) =>
+                        {
+                            Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+                                c.name,
+                            ))))
+                        }
+                        other => Ok(Transformed::no(other)),
+                    })
+                })
+            })?
+            .data
+    } else {
+        remote
+    };
+    let sql = Unparser::new(&PostgreSqlDialect {})
+        .plan_to_sql(&remote)?
+        .to_string();
+    // The unparser's SQL is checked by PostgreSQL before it is used: a statement PostgreSQL
+    // rejects is not pushed, and the subtree runs in Braid instead.
+    if let Some(Err(e)) = crate::provider::block_on(check_sql(&pool, &sql)) {
+        tracing::debug!(catalog = %pool.catalog(), "not pushed, PostgreSQL rejects it ({e}): {sql}");
+        return Ok(None);
+    }
+    let table = PostgresQueryTable::new(pool, sql, Arc::new(Schema::new(fields)), kinds);
+    let scan = TableScan::try_new(
+        "braid_pushdown",
+        provider_as_source(Arc::new(table)),
+        None,
+        vec![],
+        None,
+    )?;
+    let columns = plan
+        .schema()
+        .iter()
+        .enumerate()
+        .map(|(i, (qualifier, field))| {
+            Expr::Column(Column::new(Some("braid_pushdown"), format!("c{i}")))
+                .alias_qualified(qualifier.cloned(), field.name())
+        })
+        .collect();
+    let projection = Projection::try_new(columns, Arc::new(LogicalPlan::TableScan(scan)))?;
+    Ok(Some(LogicalPlan::Projection(projection)))
 }
 
 #[cfg(test)]

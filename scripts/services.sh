@@ -7,9 +7,11 @@
 #   scripts/services.sh pg-start    # start it again on the same port
 #
 # PostgreSQL: a fresh cluster (initdb/pg_ctl, run as the `postgres` user when we are root) with a
-# superuser `braid` (password `braid-test`, scram-sha-256 over TCP) and a database `braid`.
+# superuser `braid` (password `braid-test`, scram-sha-256 over TCP) and a database `braid`. TLS is
+# on (a throwaway self-signed certificate for localhost/127.0.0.1); the user `braid_tls` (same
+# password) may only connect over TLS.
 # Source the env file to point the tests at it: BRAID_PG_HOST, BRAID_PG_PORT, BRAID_PG_USER,
-# BRAID_PG_PASSWORD, BRAID_PG_DATABASE, BRAID_PG_BIN, BRAID_PG_DATA.
+# BRAID_PG_PASSWORD, BRAID_PG_DATABASE, BRAID_PG_TLS_USER, BRAID_PG_CA, BRAID_PG_BIN, BRAID_PG_DATA.
 set -euo pipefail
 
 DIR="${BRAID_SERVICES_DIR:-/tmp/braid-services}"
@@ -47,12 +49,23 @@ start() {
   mkdir -p "$PG_DATA"
   chmod 755 "$DIR"
   echo "braid-test" > "$DIR/pwfile"
+  # A throwaway CA and a server certificate it signs.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=braid test CA" \
+    -keyout "$DIR/ca.key" -out "$DIR/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$DIR/server.key" -out "$DIR/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$DIR/server.ext"
+  openssl x509 -req -in "$DIR/server.csr" -CA "$DIR/ca.crt" -CAkey "$DIR/ca.key" -CAcreateserial \
+    -days 7 -extfile "$DIR/server.ext" -out "$DIR/server.crt" 2>/dev/null
+  chmod 600 "$DIR/server.key"
   if [ "$(id -u)" -eq 0 ]; then chown -R postgres "$DIR"; fi
   as_owner "$bin/initdb" -D "$PG_DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
     --pwfile="$DIR/pwfile" -E UTF8 --locale=C >"$DIR/initdb.log"
+  as_owner sh -c "printf 'hostnossl all braid_tls 0.0.0.0/0 reject\n' | cat - '$PG_DATA/pg_hba.conf' > '$PG_DATA/pg_hba.new' && mv '$PG_DATA/pg_hba.new' '$PG_DATA/pg_hba.conf'"
   pg_start "$bin" "$port"
   as_owner "$bin/psql" -h "$DIR" -p "$port" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
     -c "CREATE ROLE braid LOGIN SUPERUSER PASSWORD 'braid-test'" \
+    -c "CREATE ROLE braid_tls LOGIN SUPERUSER PASSWORD 'braid-test'" \
     -c "CREATE DATABASE braid OWNER braid" >/dev/null
   cat >"$DIR/env" <<ENV
 export BRAID_PG_HOST=127.0.0.1
@@ -60,6 +73,8 @@ export BRAID_PG_PORT=$port
 export BRAID_PG_USER=braid
 export BRAID_PG_PASSWORD=braid-test
 export BRAID_PG_DATABASE=braid
+export BRAID_PG_TLS_USER=braid_tls
+export BRAID_PG_CA=$DIR/ca.crt
 export BRAID_PG_BIN=$bin
 export BRAID_PG_DATA=$PG_DATA
 ENV
@@ -68,7 +83,7 @@ ENV
 
 pg_start() {
   as_owner "$1/pg_ctl" -D "$PG_DATA" -l "$DIR/postgres.log" -w \
-    -o "-p $2 -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR -c max_connections=200 -c fsync=off" \
+    -o "-p $2 -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR -c max_connections=200 -c fsync=off -c ssl=on -c ssl_cert_file=$DIR/server.crt -c ssl_key_file=$DIR/server.key" \
     start >/dev/null
 }
 

@@ -26,9 +26,14 @@ pub struct PostgresConfig {
     /// Never printed; use `${ENV:NAME}` to keep it out of the file.
     #[serde(default)]
     pub password: Option<SecretString>,
-    /// `disable` or `prefer` (both connect without TLS); `require` is not supported yet.
+    /// TLS to PostgreSQL, as libpq's `sslmode`: `disable`, `prefer` (TLS when the server
+    /// offers it), `require` (TLS, certificate not checked), `verify-full` (TLS, certificate
+    /// checked against `sslrootcert` or the system's CAs, host name included).
     #[serde(default)]
     pub sslmode: SslMode,
+    /// PEM CA certificates for `sslmode = "verify-full"`.
+    #[serde(default)]
+    pub sslrootcert: Option<std::path::PathBuf>,
     /// Connections per process (coordinator and each worker).
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
@@ -63,14 +68,15 @@ pub struct PostgresConfig {
     pub pushdown: bool,
 }
 
-/// TLS to PostgreSQL.
+/// TLS to PostgreSQL (libpq's `sslmode` values).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum SslMode {
     Disable,
     #[default]
     Prefer,
     Require,
+    VerifyFull,
 }
 
 /// What happens to a column of an unsupported type.
@@ -113,6 +119,7 @@ impl PartialEq for PostgresConfig {
             && self.user == other.user
             && password(self) == password(other)
             && self.sslmode == other.sslmode
+            && self.sslrootcert == other.sslrootcert
             && self.pool_size == other.pool_size
             && self.schemas == other.schemas
             && self.exclude_schemas == other.exclude_schemas

@@ -4,7 +4,8 @@
 //!
 //! - [`PostgresConfig`] (`config.rs`): the catalog file's options; the password stays a
 //!   `SecretString`.
-//! - [`Pool`] (`pool.rs`): at most `pool_size` connections per process, opened on demand.
+//! - [`Pool`] (`pool.rs`): at most `pool_size` connections per process, opened on demand,
+//!   over TLS as `sslmode` says (`tls.rs`).
 //! - [`Metadata`] (`metadata.rs`): schemas, tables, column types (mapped in `types.rs`), row
 //!   estimates and integer primary keys, cached for `metadata_cache_ttl_seconds`.
 //! - [`PostgresCatalog`] → [`PostgresSchema`] → [`PostgresTable`] (`provider.rs`): `scan` plans
@@ -21,6 +22,7 @@ mod pool;
 mod provider;
 pub mod pushdown;
 mod split;
+mod tls;
 mod types;
 
 use std::collections::BTreeMap;

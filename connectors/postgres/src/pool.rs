@@ -7,7 +7,7 @@ use braid_connector_spi::ConnectorError;
 use parking_lot::Mutex;
 use secrecy::ExposeSecret;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::config::{PostgresConfig, SslMode};
 
@@ -89,14 +89,12 @@ impl Pool {
 
     async fn connect(&self) -> Result<Client, ConnectorError> {
         let config = &self.config;
-        if config.sslmode == SslMode::Require {
-            return Err(ConnectorError::InvalidOption {
-                catalog: self.catalog.clone(),
-                key: "sslmode".into(),
-                reason: "'require' is not supported yet; use 'disable' or 'prefer'".into(),
-            });
-        }
         let mut pg = tokio_postgres::Config::new();
+        pg.ssl_mode(match config.sslmode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+        });
         pg.host(&config.host)
             .port(config.port)
             .dbname(&config.database)
@@ -115,7 +113,13 @@ impl Pool {
             ));
         }
         pg.options(&options);
-        let (client, connection) = pg.connect(NoTls).await.map_err(|e| {
+        let tls =
+            crate::tls::connector(config).map_err(|reason| ConnectorError::InvalidOption {
+                catalog: self.catalog.clone(),
+                key: "sslrootcert".into(),
+                reason,
+            })?;
+        let (client, connection) = pg.connect(tls).await.map_err(|e| {
             self.error(format!(
                 "cannot connect to PostgreSQL at {} (database '{}', user '{}'): {}",
                 config.address(),

@@ -120,6 +120,7 @@ pub async fn run(
             &format!("\\copy (SELECT * FROM {schema}.{table}) to '/dev/null'"),
         )?);
     }
+    let (copy_best, query_best) = transfer_formats(&config, schema, table, args.iterations).await?;
     let rate = |d: Duration| rows as f64 / d.as_secs_f64();
     println!(
         "{rows} rows of {relation}: Braid {} splits on {} workers",
@@ -139,5 +140,59 @@ pub async fn run(
         "Braid / psql throughput: {:.2}x",
         rate(braid_best) / rate(psql_best)
     );
+    println!(
+        "one connection, rows not decoded: binary COPY {:.0} rows/s, binary rows of a query (as a cursor fetches them) {:.0} rows/s",
+        rate(copy_best),
+        rate(query_best)
+    );
     Ok(())
+}
+
+/// How fast one connection receives the table as binary COPY and as binary result rows (the
+/// extended protocol, which cursors use), without decoding: why the connector reads with COPY.
+async fn transfer_formats(
+    config: &PostgresConfig,
+    schema: &str,
+    table: &str,
+    iterations: usize,
+) -> Result<(Duration, Duration), String> {
+    let mut pg = tokio_postgres::Config::new();
+    pg.host(&config.host)
+        .port(config.port)
+        .dbname(&config.database)
+        .user(&config.user);
+    if let Some(password) = &config.password {
+        pg.password(password.expose_secret());
+    }
+    let (client, connection) = pg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+    tokio::spawn(connection);
+    let select = format!("SELECT * FROM {schema}.{table}");
+    let (mut copy_best, mut query_best) = (Duration::MAX, Duration::MAX);
+    for _ in 0..iterations.max(1) {
+        let started = Instant::now();
+        let copy = client
+            .copy_out(format!("COPY ({select}) TO STDOUT (FORMAT binary)").as_str())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut copy = std::pin::pin!(copy);
+        while let Some(chunk) = copy.next().await {
+            chunk.map_err(|e| e.to_string())?;
+        }
+        copy_best = copy_best.min(started.elapsed());
+
+        let started = Instant::now();
+        let rows = client
+            .query_raw(select.as_str(), std::iter::empty::<i32>())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut rows = std::pin::pin!(rows);
+        while let Some(row) = rows.next().await {
+            row.map_err(|e| e.to_string())?;
+        }
+        query_best = query_best.min(started.elapsed());
+    }
+    Ok((copy_best, query_best))
 }

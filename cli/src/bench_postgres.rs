@@ -156,19 +156,11 @@ async fn transfer_formats(
     table: &str,
     iterations: usize,
 ) -> Result<(Duration, Duration), String> {
-    let mut pg = tokio_postgres::Config::new();
-    pg.host(&config.host)
-        .port(config.port)
-        .dbname(&config.database)
-        .user(&config.user);
-    if let Some(password) = &config.password {
-        pg.password(password.expose_secret());
-    }
-    let (client, connection) = pg
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
-    tokio::spawn(connection);
+    let pool = std::sync::Arc::new(braid_connector_postgres::Pool::new(
+        "bench".into(),
+        std::sync::Arc::new(config.clone()),
+    ));
+    let client = pool.get().await.map_err(|e| e.to_string())?;
     let select = format!("SELECT * FROM {schema}.{table}");
     let (mut copy_best, mut query_best) = (Duration::MAX, Duration::MAX);
     for _ in 0..iterations.max(1) {

@@ -62,22 +62,6 @@ mod tests {
     }
 }
 
-/// The system's trusted CA certificates: `SSL_CERT_FILE`, else the usual Linux locations.
-fn system_ca_bundle() -> Option<PathBuf> {
-    std::env::var_os("SSL_CERT_FILE")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            [
-                "/etc/ssl/certs/ca-certificates.crt",
-                "/etc/pki/tls/certs/ca-bundle.crt",
-                "/etc/ssl/cert.pem",
-            ]
-            .map(PathBuf::from),
-        )
-        .find(|p| p.is_file())
-}
-
 /// A connection to a Braid coordinator, with its own session (`USE`, `SET`).
 #[derive(Debug, Clone)]
 pub struct BraidClient {
@@ -121,7 +105,7 @@ impl BraidClient {
         if tls {
             let ca_file = match &options.tls_ca_file {
                 Some(path) => path.clone(),
-                None => system_ca_bundle().ok_or_else(|| {
+                None => braid_connector_spi::system_ca_bundle().ok_or_else(|| {
                     ClientError::Query(
                         "no system CA bundle found (set SSL_CERT_FILE or pass --tls-ca-file)"
                             .into(),

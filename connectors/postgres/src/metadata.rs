@@ -240,14 +240,12 @@ impl Metadata {
     /// Pages of a table now (for ctid splits).
     pub async fn pages(&self, schema: &str, table: &str) -> Result<u64, ConnectorError> {
         let client = self.pool.get().await?;
-        let sql = format!(
-            "SELECT (pg_relation_size('{}') / current_setting('block_size')::int8)::int8",
-            crate::pushdown::quote_ident(schema).replace('\'', "''")
-                + "."
-                + &crate::pushdown::quote_ident(table).replace('\'', "''")
-        );
+        let relation = crate::pushdown::qualified(schema, table);
         let row = client
-            .query_one(&sql, &[])
+            .query_one(
+                "SELECT (pg_relation_size($1::text::regclass) / current_setting('block_size')::int8)::int8",
+                &[&relation],
+            )
             .await
             .map_err(|e| self.query_error("the table size", e))?;
         Ok(row.get::<_, i64>(0).max(0) as u64)

@@ -18,6 +18,18 @@ pub struct Pool {
     config: Arc<PostgresConfig>,
     idle: Mutex<Vec<Client>>,
     permits: Arc<Semaphore>,
+    /// Built once (it reads `sslrootcert`); an error is reported when connecting.
+    tls: Result<Tls, String>,
+}
+
+/// The catalog's TLS connector.
+#[derive(Clone)]
+struct Tls(tokio_postgres_rustls::MakeRustlsConnect);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
 }
 
 /// A connection borrowed from a [`Pool`]; returned when dropped.
@@ -47,11 +59,13 @@ impl Drop for PooledClient {
 impl Pool {
     pub fn new(catalog: String, config: Arc<PostgresConfig>) -> Self {
         let permits = Arc::new(Semaphore::new(config.pool_size.max(1)));
+        let tls = crate::tls::connector(&config).map(Tls);
         Self {
             catalog,
             config,
             idle: Mutex::new(Vec::new()),
             permits,
+            tls,
         }
     }
 
@@ -113,8 +127,10 @@ impl Pool {
             ));
         }
         pg.options(&options);
-        let tls =
-            crate::tls::connector(config).map_err(|reason| ConnectorError::InvalidOption {
+        let Tls(tls) = self
+            .tls
+            .clone()
+            .map_err(|reason| ConnectorError::InvalidOption {
                 catalog: self.catalog.clone(),
                 key: "sslrootcert".into(),
                 reason,

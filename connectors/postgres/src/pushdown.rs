@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Result, ScalarValue, TableReference};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::logical_expr::{
@@ -228,7 +228,6 @@ const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
 /// Whether PostgreSQL can evaluate `expr` inside a pushed-down subtree.
 fn can_push(expr: &Expr) -> bool {
     match expr {
-        Expr::Column(_) => true,
         Expr::Alias(alias) => can_push(&alias.expr),
         Expr::AggregateFunction(aggregate) => {
             let params = &aggregate.params;
@@ -237,50 +236,9 @@ fn can_push(expr: &Expr) -> bool {
                 && params.order_by.is_empty()
                 && params.args.iter().all(can_push)
         }
-        Expr::Literal(..)
-        | Expr::BinaryExpr(_)
-        | Expr::Not(_)
-        | Expr::IsNull(_)
-        | Expr::IsNotNull(_)
-        | Expr::IsTrue(_)
-        | Expr::IsFalse(_)
-        | Expr::Between(_)
-        | Expr::InList(_)
-        | Expr::Like(_)
-        | Expr::Cast(_)
-        | Expr::ScalarFunction(_) => {
-            // The same allow-list as for filters, applied to this node; children recursively.
-            let mut ok = render_node_allowed(expr);
-            if ok {
-                let _ = expr.apply_children(|child| {
-                    ok &= can_push(child);
-                    Ok(if ok {
-                        TreeNodeRecursion::Continue
-                    } else {
-                        TreeNodeRecursion::Stop
-                    })
-                });
-            }
-            ok
-        }
-        _ => false,
+        // Everything else: the filter allow-list, which checks the whole expression.
+        other => render(other).is_some(),
     }
-}
-
-/// Whether [`render`] accepts this node itself (its children checked separately).
-fn render_node_allowed(expr: &Expr) -> bool {
-    let placeholder = Expr::Literal(ScalarValue::Int64(Some(0)), None);
-    // Render the node with simple children: does the node's own shape pass the allow-list?
-    let probe = expr
-        .clone()
-        .map_children(|child| {
-            Ok(match child {
-                Expr::Literal(..) => Transformed::no(child),
-                _ => Transformed::yes(placeholder.clone()),
-            })
-        })
-        .map(|t| t.data);
-    probe.ok().as_ref().and_then(render).is_some()
 }
 
 /// The PostgreSQL catalog a whole subtree reads, if PostgreSQL can run all of it.

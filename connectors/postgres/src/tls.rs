@@ -2,7 +2,6 @@
 //! encrypt without checking the server's certificate; `verify-full` checks it and the host name
 //! against `sslrootcert` (or the system's CA bundle).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -23,7 +22,8 @@ pub fn connector(config: &PostgresConfig) -> Result<MakeRustlsConnect, String> {
     let client = if config.sslmode == SslMode::VerifyFull {
         let file = match &config.sslrootcert {
             Some(path) => path.clone(),
-            None => system_ca_bundle().ok_or("no system CA bundle found; set sslrootcert")?,
+            None => braid_connector_spi::system_ca_bundle()
+                .ok_or("no system CA bundle found; set sslrootcert")?,
         };
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(&file)
@@ -42,18 +42,6 @@ pub fn connector(config: &PostgresConfig) -> Result<MakeRustlsConnect, String> {
             .with_no_client_auth()
     };
     Ok(MakeRustlsConnect::new(client))
-}
-
-fn system_ca_bundle() -> Option<PathBuf> {
-    [
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/ssl/cert.pem",
-    ]
-    .iter()
-    .map(Path::new)
-    .find(|p| p.is_file())
-    .map(Path::to_path_buf)
 }
 
 /// `sslmode = "require"`: encrypt, accept the server's certificate as libpq does.

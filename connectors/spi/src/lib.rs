@@ -94,6 +94,24 @@ pub fn scan_properties(schema: SchemaRef, splits: usize) -> Arc<PlanProperties> 
     ))
 }
 
+/// The system's trusted CA certificates (PEM): `SSL_CERT_FILE`, else the usual Linux
+/// locations. For TLS clients that trust what the machine trusts (the `braid` client, a
+/// connector's `verify-full`).
+pub fn system_ca_bundle() -> Option<std::path::PathBuf> {
+    std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/cert.pem",
+            ]
+            .map(std::path::PathBuf::from),
+        )
+        .find(|p| p.is_file())
+}
+
 /// What a connector can do, shown in its README's capability matrix.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Capabilities {

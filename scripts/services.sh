@@ -7,11 +7,13 @@
 #   scripts/services.sh pg-start    # start it again on the same port
 #
 # PostgreSQL: a fresh cluster (initdb/pg_ctl, run as the `postgres` user when we are root) with a
-# superuser `braid` (password `braid-test`, scram-sha-256 over TCP) and a database `braid`. TLS is
+# superuser `braid` (password `braid-test`, scram-sha-256 over TCP), a database `braid` (collation
+# C) and a database `braid_en` whose collation is en_US.UTF-8 (from Debian's locales-all). TLS is
 # on (a throwaway self-signed certificate for localhost/127.0.0.1); the user `braid_tls` (same
 # password) may only connect over TLS.
 # Source the env file to point the tests at it: BRAID_PG_HOST, BRAID_PG_PORT, BRAID_PG_USER,
-# BRAID_PG_PASSWORD, BRAID_PG_DATABASE, BRAID_PG_TLS_USER, BRAID_PG_CA, BRAID_PG_BIN, BRAID_PG_DATA.
+# BRAID_PG_PASSWORD, BRAID_PG_DATABASE, BRAID_PG_DATABASE_EN, BRAID_PG_TLS_USER, BRAID_PG_CA,
+# BRAID_PG_BIN, BRAID_PG_DATA.
 set -euo pipefail
 
 DIR="${BRAID_SERVICES_DIR:-/tmp/braid-services}"
@@ -66,13 +68,15 @@ start() {
   as_owner "$bin/psql" -h "$DIR" -p "$port" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
     -c "CREATE ROLE braid LOGIN SUPERUSER PASSWORD 'braid-test'" \
     -c "CREATE ROLE braid_tls LOGIN SUPERUSER PASSWORD 'braid-test'" \
-    -c "CREATE DATABASE braid OWNER braid" >/dev/null
+    -c "CREATE DATABASE braid OWNER braid" \
+    -c "CREATE DATABASE braid_en OWNER braid TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'en_US.UTF-8' LC_CTYPE 'en_US.UTF-8'" >/dev/null
   cat >"$DIR/env" <<ENV
 export BRAID_PG_HOST=127.0.0.1
 export BRAID_PG_PORT=$port
 export BRAID_PG_USER=braid
 export BRAID_PG_PASSWORD=braid-test
 export BRAID_PG_DATABASE=braid
+export BRAID_PG_DATABASE_EN=braid_en
 export BRAID_PG_TLS_USER=braid_tls
 export BRAID_PG_CA=$DIR/ca.crt
 export BRAID_PG_BIN=$bin

@@ -1,7 +1,8 @@
-//! [`BraidPhysicalCodec`]: one envelope `{kind, payload}` per extension node. `kind` is a
-//! connector kind for scan nodes, or [`BALLISTA`] for what Ballista's own codec encodes (the
-//! shuffle nodes). Dispatch is on the tag, never on position, so processes may register
-//! connectors in any order.
+//! [`BraidPhysicalCodec`]: one envelope `{kind, catalog, payload}` per extension node. A scan
+//! node carries its connector kind and catalog, and is decoded by that catalog's own codec
+//! (with the worker's settings for that catalog); [`BALLISTA`] tags what Ballista's own codec
+//! encodes (the shuffle nodes). Dispatch is on the tags, never on position, so processes may
+//! register catalogs in any order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,20 +26,24 @@ struct Envelope {
     kind: String,
     #[prost(bytes = "vec", tag = "2")]
     payload: Vec<u8>,
+    /// The catalog of a scan node; empty for Ballista's nodes.
+    #[prost(string, tag = "3")]
+    catalog: String,
 }
 
 /// The physical extension codec of a Braid cluster (coordinator and workers alike).
 #[derive(Debug)]
 pub struct BraidPhysicalCodec {
-    scans: BTreeMap<&'static str, Arc<dyn ScanCodec>>,
+    /// Each catalog's kind and scan codec, by catalog name.
+    catalogs: BTreeMap<String, (&'static str, Arc<dyn ScanCodec>)>,
     ballista: BallistaPhysicalExtensionCodec,
 }
 
 impl BraidPhysicalCodec {
-    /// A codec for the given scan codecs, by connector kind.
-    pub fn new(scans: BTreeMap<&'static str, Arc<dyn ScanCodec>>) -> Self {
+    /// A codec for these catalogs' scan codecs, by catalog name.
+    pub fn new(catalogs: BTreeMap<String, (&'static str, Arc<dyn ScanCodec>)>) -> Self {
         Self {
-            scans,
+            catalogs,
             ballista: BallistaPhysicalExtensionCodec::default(),
         }
     }
@@ -56,31 +61,41 @@ impl PhysicalExtensionCodec for BraidPhysicalCodec {
         if envelope.kind == BALLISTA {
             return self.ballista.try_decode(&envelope.payload, inputs, ctx);
         }
-        match self.scans.get(envelope.kind.as_str()) {
-            Some(codec) => codec.try_decode(&envelope.payload, ctx),
-            None => exec_err!(
-                "this process has no '{}' connector; are coordinator and workers the same Braid version?",
+        match self.catalogs.get(envelope.catalog.as_str()) {
+            Some((kind, codec)) if *kind == envelope.kind => {
+                codec.try_decode(&envelope.payload, ctx)
+            }
+            Some((kind, _)) => exec_err!(
+                "catalog '{}' is a {kind} catalog here but a {} catalog on the coordinator: give every process the same catalog files",
+                envelope.catalog,
                 envelope.kind
+            ),
+            None => exec_err!(
+                "this process has no catalog '{}' ({} connector): add etc/catalog/{}.toml on every worker, as on the coordinator",
+                envelope.catalog,
+                envelope.kind,
+                envelope.catalog
             ),
         }
     }
 
     fn try_encode(&self, node: Arc<dyn ExecutionPlan>, buf: &mut Vec<u8>) -> Result<()> {
-        for (kind, codec) in &self.scans {
+        for (catalog, (kind, codec)) in &self.catalogs {
             if let Some(payload) = codec.try_encode(node.as_ref())? {
-                return encode(kind, payload, buf);
+                return encode(kind, catalog, payload, buf);
             }
         }
         let mut payload = Vec::new();
         self.ballista.try_encode(node, &mut payload)?;
-        encode(BALLISTA, payload, buf)
+        encode(BALLISTA, "", payload, buf)
     }
 }
 
-fn encode(kind: &str, payload: Vec<u8>, buf: &mut Vec<u8>) -> Result<()> {
+fn encode(kind: &str, catalog: &str, payload: Vec<u8>, buf: &mut Vec<u8>) -> Result<()> {
     Envelope {
         kind: kind.to_string(),
         payload,
+        catalog: catalog.to_string(),
     }
     .encode(buf)
     .map_err(|e| internal_datafusion_err!("cannot encode a {kind} plan node: {e}"))
@@ -90,8 +105,8 @@ fn encode(kind: &str, payload: Vec<u8>, buf: &mut Vec<u8>) -> Result<()> {
 mod tests {
     use super::*;
     use crate::{ConnectorRegistry, Role};
-    use braid_connector_memory::MemoryScanExec;
-    use braid_connector_tpch::{ColumnNaming, TpchScanExec, TpchTableKind};
+    use braid_connector_memory::MemoryScan;
+    use braid_connector_tpch::{ColumnNaming, TpchScan, TpchTableKind};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::physical_plan::Partitioning;
     use datafusion::physical_plan::displayable;
@@ -118,7 +133,7 @@ mod tests {
 
     #[test]
     fn tpch_scan_round_trips_under_a_repartition() {
-        let scan = TpchScanExec::new(
+        let scan = TpchScan::exec(
             "tpch".into(),
             TpchTableKind::LineItem,
             0.01,
@@ -136,12 +151,12 @@ mod tests {
     #[test]
     fn memory_scan_round_trips() {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int32, true)]));
-        let scan = MemoryScanExec::new(
+        let scan = MemoryScan::exec(
             "memory".into(),
             "default".into(),
             "t".into(),
             "x".into(),
-            schema,
+            &schema,
             None,
             3,
             2,
@@ -154,7 +169,7 @@ mod tests {
     #[test]
     fn shuffle_nodes_go_to_ballista() {
         use ballista_core::execution_plans::ShuffleWriterExec;
-        let scan = TpchScanExec::new(
+        let scan = TpchScan::exec(
             "tpch".into(),
             TpchTableKind::Orders,
             0.01,
@@ -170,17 +185,58 @@ mod tests {
     }
 
     #[test]
-    fn unknown_kind_is_a_clear_error() {
+    fn an_unknown_catalog_is_a_clear_error() {
         let codec = ConnectorRegistry::load(None, &Role::Worker)
             .expect("built-ins")
             .codec();
         let mut buf = Vec::new();
-        encode("kafka", vec![], &mut buf).expect("encode");
+        encode("kafka", "events", vec![], &mut buf).expect("encode");
         let ctx = SessionContext::new().task_ctx();
         let err = codec
             .try_decode(&buf, &[], &ctx)
-            .expect_err("unknown kind")
+            .expect_err("unknown catalog")
             .to_string();
-        assert!(err.contains("no 'kafka' connector"), "{err}");
+        assert!(
+            err.contains("no catalog 'events' (kafka connector)")
+                && err.contains("etc/catalog/events.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_catalog_decodes_its_own_scans() {
+        // Two tpch catalogs with different column names: each scan comes back as its own.
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("simple.toml"),
+            "connector = \"tpch\"\ncolumn_naming = \"simplified\"\n",
+        )
+        .expect("catalog file");
+        let codec = ConnectorRegistry::load(Some(dir.path()), &Role::Worker)
+            .expect("catalogs")
+            .codec();
+        for (catalog, naming, first) in [
+            ("tpch", ColumnNaming::Standard, "n_nationkey"),
+            ("simple", ColumnNaming::Simplified, "nationkey"),
+        ] {
+            let scan = TpchScan::exec(
+                catalog.into(),
+                TpchTableKind::Nation,
+                0.01,
+                naming,
+                1,
+                None,
+                None,
+            )
+            .expect("scan");
+            let bytes = physical_plan_to_bytes_with_extension_codec(Arc::new(scan), &codec)
+                .expect("encode");
+            let ctx = SessionContext::new().task_ctx();
+            let back = physical_plan_from_bytes_with_extension_codec(&bytes, &ctx, &codec)
+                .expect("decode");
+            let text = displayable(back.as_ref()).one_line().to_string();
+            assert!(text.contains(&format!("table={catalog}.nation")), "{text}");
+            assert_eq!(back.schema().field(0).name(), first);
+        }
     }
 }

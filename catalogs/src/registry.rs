@@ -1,61 +1,127 @@
-//! [`ConnectorRegistry`]: the catalogs of one process.
+//! [`ConnectorRegistry`]: the catalogs of one process, made by the [`Factories`] of the
+//! connector kinds this build knows.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use braid_connector_memory::{MemoryConfig, MemoryConnector};
-use braid_connector_spi::{Connector, ScanCodec};
-use braid_connector_tpch::{TpchConfig, TpchConnector};
+use braid_connector_spi::{
+    Capabilities, Connector, ConnectorContext, ConnectorError, ConnectorFactory, InternalService,
+    LogicalRule, PhysicalRule, Role, SplitStore,
+};
 use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
 
 use crate::codec::BraidPhysicalCodec;
 use crate::error::CatalogError;
 use crate::spec::{CatalogSpec, load_catalog_dir};
 
-/// Which process the registry serves; some connectors behave differently on each.
-#[derive(Debug, Clone)]
-pub enum Role {
-    /// Plans queries and owns memory tables. `fetch_endpoint` is the coordinator's internal
-    /// Flight address (`http://host:port`) that workers fetch memory-table rows from.
-    Coordinator { fetch_endpoint: String },
-    /// Runs tasks: decodes scans and reads sources.
-    Worker,
+/// The name of the coordinator's own catalog (`system.metadata.catalogs`), which no catalog
+/// file may take.
+pub const RESERVED: &str = "system";
+
+/// The connector kinds a process can make catalogs of, by kind.
+#[derive(Debug, Clone, Default)]
+pub struct Factories {
+    by_kind: BTreeMap<&'static str, Arc<dyn ConnectorFactory>>,
+}
+
+impl Factories {
+    /// Every connector kind of this build. A new connector is one line here.
+    pub fn builtin() -> Self {
+        Self::default()
+            .with(Arc::new(braid_connector_tpch::TpchFactory))
+            .with(Arc::new(braid_connector_memory::MemoryFactory))
+            .with(Arc::new(braid_connector_postgres::PostgresFactory))
+    }
+
+    /// These factories and `factory` (which replaces one of the same kind).
+    pub fn with(mut self, factory: Arc<dyn ConnectorFactory>) -> Self {
+        self.by_kind.insert(factory.kind(), factory);
+        self
+    }
+
+    fn create(
+        &self,
+        name: &str,
+        spec: CatalogSpec,
+        context: &ConnectorContext,
+    ) -> Result<Arc<dyn Connector>, CatalogError> {
+        let file = spec
+            .file
+            .clone()
+            .unwrap_or_else(|| format!("<built-in {name}>").into());
+        let Some(factory) = self.by_kind.get(spec.kind.as_str()) else {
+            let known: Vec<_> = self.by_kind.keys().copied().collect();
+            return Err(CatalogError::Invalid {
+                file,
+                message: format!(
+                    "unknown connector '{}' (known connectors: {})",
+                    spec.kind,
+                    known.join(", ")
+                ),
+            });
+        };
+        factory
+            .create(name, spec.options, context)
+            .map_err(|e| match e {
+                ConnectorError::Config { message } => CatalogError::Invalid { file, message },
+                other => CatalogError::Connector(other),
+            })
+    }
 }
 
 /// The catalogs of one process, by name.
 #[derive(Debug, Clone)]
 pub struct ConnectorRegistry {
     connectors: BTreeMap<String, Arc<dyn Connector>>,
+    /// Split lists too large for a plan, on the coordinator (unused on a worker).
+    split_store: Arc<SplitStore>,
 }
 
 impl ConnectorRegistry {
-    /// The built-in catalogs (`tpch`, `memory`) plus every catalog file in `catalog_dir`; a
-    /// file named like a built-in replaces it.
+    /// The built-in catalogs (`tpch`, `memory`) plus every catalog file in `catalog_dir`, made
+    /// by this build's connectors; a file named like a built-in replaces it.
     pub fn load(catalog_dir: Option<&Path>, role: &Role) -> Result<Self, CatalogError> {
+        Self::load_with(catalog_dir, role, &Factories::builtin())
+    }
+
+    /// [`ConnectorRegistry::load`] with the connector kinds of `factories`.
+    pub fn load_with(
+        catalog_dir: Option<&Path>,
+        role: &Role,
+        factories: &Factories,
+    ) -> Result<Self, CatalogError> {
         let mut specs = BTreeMap::from([
             (
                 "memory".to_string(),
-                CatalogSpec::Memory(MemoryConfig::default()),
+                CatalogSpec::builtin(braid_connector_memory::KIND),
             ),
-            ("tpch".to_string(), CatalogSpec::Tpch(TpchConfig::default())),
+            (
+                "tpch".to_string(),
+                CatalogSpec::builtin(braid_connector_tpch::KIND),
+            ),
         ]);
         if let Some(dir) = catalog_dir {
             specs.extend(load_catalog_dir(dir)?);
         }
-        Ok(Self::from_specs(specs, role))
-    }
-
-    /// A registry of exactly these catalogs.
-    pub fn from_specs(specs: impl IntoIterator<Item = (String, CatalogSpec)>, role: &Role) -> Self {
+        if let Some(spec) = specs.get(RESERVED) {
+            return Err(CatalogError::Invalid {
+                file: spec.file.clone().unwrap_or_default(),
+                message: format!(
+                    "'{RESERVED}' is Braid's own catalog: give this file another name"
+                ),
+            });
+        }
+        let split_store = Arc::new(SplitStore::default());
+        let context = ConnectorContext::new(role.clone(), split_store.clone());
         let connectors = specs
             .into_iter()
-            .map(|(name, spec)| {
-                let connector = build_connector(&name, spec, role);
-                (name, connector)
-            })
-            .collect();
-        Self { connectors }
+            .map(|(name, spec)| Ok((name.clone(), factories.create(&name, spec, &context)?)))
+            .collect::<Result<_, CatalogError>>()?;
+        Ok(Self {
+            connectors,
+            split_store,
+        })
     }
 
     /// The catalog called `name`.
@@ -68,6 +134,14 @@ impl ConnectorRegistry {
         self.connectors.iter()
     }
 
+    /// Every catalog's name, kind and capabilities (`system.metadata.catalogs`).
+    pub fn describe(&self) -> Vec<(String, &'static str, Capabilities)> {
+        self.connectors
+            .iter()
+            .map(|(name, c)| (name.clone(), c.kind(), c.capabilities()))
+            .collect()
+    }
+
     /// The catalogs as DataFusion sees them.
     pub fn catalog_list(&self) -> Arc<dyn CatalogProviderList> {
         let list = MemoryCatalogProviderList::new();
@@ -77,53 +151,142 @@ impl ConnectorRegistry {
         Arc::new(list)
     }
 
-    /// The codec for every connector kind this build knows, whatever catalogs are configured,
-    /// so a worker decodes any scan the coordinator sends.
+    /// The physical codec of this process: each catalog's scans go through that catalog's
+    /// own codec, so two catalogs of one kind (two PostgreSQL servers) never mix.
     pub fn codec(&self) -> BraidPhysicalCodec {
-        let mut codecs: BTreeMap<&'static str, Arc<dyn ScanCodec>> = BTreeMap::from([
-            (
-                braid_connector_tpch::KIND,
-                Arc::new(braid_connector_tpch::TpchScanCodec) as Arc<dyn ScanCodec>,
-            ),
-            (
-                braid_connector_memory::KIND,
-                Arc::new(braid_connector_memory::MemoryScanCodec),
-            ),
-        ]);
+        BraidPhysicalCodec::new(
+            self.connectors
+                .iter()
+                .map(|(name, c)| (name.clone(), (c.kind(), c.scan_codec())))
+                .collect(),
+        )
+    }
+
+    /// The logical rules the connectors add to the coordinator's planner, each once by name.
+    pub fn logical_rules(&self) -> Vec<LogicalRule> {
+        let mut rules: BTreeMap<String, LogicalRule> = BTreeMap::new();
         for connector in self.connectors.values() {
-            codecs.insert(connector.kind(), connector.scan_codec());
+            for rule in connector.logical_rules() {
+                rules.entry(rule.name().to_string()).or_insert(rule);
+            }
         }
-        // One postgres codec for every postgres catalog: it picks the pool by catalog name.
-        let pools = self
-            .connectors
-            .iter()
-            .filter_map(|(name, c)| {
-                let pg = c
-                    .as_any()
-                    .downcast_ref::<braid_connector_postgres::PostgresConnector>()?;
-                Some((name.clone(), pg.pool().clone()))
-            })
-            .collect();
-        codecs.insert(
-            braid_connector_postgres::KIND,
-            Arc::new(braid_connector_postgres::PostgresScanCodec::new(pools)),
-        );
-        BraidPhysicalCodec::new(codecs)
+        rules.into_values().collect()
+    }
+
+    /// The physical rules the connectors add to the coordinator's planner, each once by name.
+    pub fn physical_rules(&self) -> Vec<PhysicalRule> {
+        let mut rules: BTreeMap<String, PhysicalRule> = BTreeMap::new();
+        for connector in self.connectors.values() {
+            for rule in connector.physical_rules() {
+                rules.entry(rule.name().to_string()).or_insert(rule);
+            }
+        }
+        rules.into_values().collect()
+    }
+
+    /// The coordinator's split lists that were too large for their plans.
+    pub fn split_store(&self) -> &SplitStore {
+        &self.split_store
+    }
+
+    /// The service catalog `name` offers workers on the coordinator's internal port.
+    pub fn internal_service(&self, name: &str) -> Option<Arc<dyn InternalService>> {
+        self.connectors.get(name)?.internal_service()
     }
 }
 
-fn build_connector(name: &str, spec: CatalogSpec, role: &Role) -> Arc<dyn Connector> {
-    match spec {
-        CatalogSpec::Tpch(config) => Arc::new(TpchConnector::new(name, config)),
-        CatalogSpec::Memory(config) => {
-            let endpoint = match role {
-                Role::Coordinator { fetch_endpoint } => Some(fetch_endpoint.clone()),
-                Role::Worker => None,
-            };
-            Arc::new(MemoryConnector::new(name, config, endpoint))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(files: &[(&str, &str)]) -> Result<ConnectorRegistry, CatalogError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write catalog file");
         }
-        CatalogSpec::Postgres(config) => Arc::new(
-            braid_connector_postgres::PostgresConnector::new(name, config),
-        ),
+        ConnectorRegistry::load(Some(dir.path()), &Role::Worker)
+    }
+
+    #[test]
+    fn catalog_files_make_catalogs_beside_the_built_ins() {
+        let registry = load(&[
+            (
+                "bench.toml",
+                "connector = \"tpch\"\ncolumn_naming = \"simplified\"\n",
+            ),
+            (
+                "small.toml",
+                "connector = \"memory\"\nmax_table_bytes = 100\n",
+            ),
+        ])
+        .expect("valid files");
+        let kinds: Vec<_> = registry
+            .describe()
+            .into_iter()
+            .map(|(name, kind, _)| format!("{name}={kind}"))
+            .collect();
+        assert_eq!(
+            kinds,
+            ["bench=tpch", "memory=memory", "small=memory", "tpch=tpch"]
+        );
+    }
+
+    #[test]
+    fn option_errors_name_the_file_and_the_key() {
+        let err = load(&[(
+            "bad.toml",
+            "connector = \"tpch\"\ncolum_naming = \"simplified\"\n",
+        )])
+        .expect_err("unknown key")
+        .to_string();
+        assert!(err.contains("bad.toml"), "{err}");
+        assert!(err.contains("unknown key 'colum_naming'"), "{err}");
+
+        let err = load(&[("x.toml", "connector = \"oracle\"\n")])
+            .expect_err("unknown connector")
+            .to_string();
+        assert!(
+            err.contains("x.toml") && err.contains("unknown connector 'oracle'"),
+            "{err}"
+        );
+        assert!(err.contains("memory, postgres, tpch"), "{err}");
+
+        let err = load(&[(
+            "pg.toml",
+            "connector = \"postgres\"\nhost = \"h\"\nuser = \"u\"\n",
+        )])
+        .expect_err("missing key")
+        .to_string();
+        assert!(
+            err.contains("pg.toml") && err.contains("missing required key 'database'"),
+            "{err}"
+        );
+
+        let err = load(&[(
+            "pg.toml",
+            "connector = \"postgres\"\nhost = \"h\"\nuser = \"u\"\ndatabase = \"d\"\nunconstrained_numeric_scale = 40\n",
+        )])
+        .expect_err("scale out of range")
+        .to_string();
+        assert!(
+            err.contains("pg.toml") && err.contains("use 0 to 38"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn one_rule_per_name_however_many_catalogs() {
+        let pg = |db: &str| {
+            format!(
+                "connector = \"postgres\"\nhost = \"127.0.0.1\"\nuser = \"u\"\ndatabase = \"{db}\"\n"
+            )
+        };
+        let registry = load(&[("a.toml", &pg("a")), ("b.toml", &pg("b"))]).expect("valid");
+        let names: Vec<_> = registry
+            .logical_rules()
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect();
+        assert_eq!(names, ["braid_postgres_subtree_pushdown"]);
     }
 }

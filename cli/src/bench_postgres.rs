@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use braid_catalogs::{CatalogSpec, load_catalog_file};
-use braid_connector_postgres::PostgresConfig;
+use braid_catalogs::load_catalog_file;
+use braid_connector_postgres::{PostgresConfig, qualified, quote_ident, quote_literal};
 use futures::StreamExt;
 use secrecy::ExposeSecret;
 
@@ -19,11 +19,11 @@ pub struct PostgresBenchArgs {
     /// The postgres catalog; its file in the catalog directory tells psql where to connect.
     #[arg(long, default_value = "pg")]
     pub catalog: String,
-    /// The table to read, `schema.table`.
+    /// The table to read, `schema.table`, both names as PostgreSQL stores them (case and all).
     #[arg(long, default_value = "public.braid_bench")]
     pub table: String,
     /// First (re)create the table with this many rows: a bigint key, an int, a numeric(12,2)
-    /// and a 32-character text column.
+    /// and a 32-character text column. Only a table this command created is ever dropped.
     #[arg(long)]
     pub create_rows: Option<u64>,
     /// Runs per reader; the fastest counts.
@@ -53,6 +53,54 @@ fn psql(config: &PostgresConfig, sql: &str) -> Result<Duration, String> {
     Ok(started.elapsed())
 }
 
+/// The comment that marks a table as this command's, so that it never drops another.
+const BENCH_TABLE_COMMENT: &str = "created by braid bench postgres";
+
+/// (Re)creates the bench table with `rows` rows. A table of that name that this command did
+/// not create is left alone, with an error.
+async fn create_table(
+    pool: &std::sync::Arc<braid_connector_postgres::Pool>,
+    schema: &str,
+    table: &str,
+    rows: u64,
+) -> Result<(), String> {
+    let client = pool.get().await.map_err(|e| e.to_string())?;
+    let pg_error = |e: tokio_postgres::Error| braid_connector_postgres::error_message(&e);
+    let existing = client
+        .query_opt(
+            "SELECT coalesce(obj_description(c.oid, 'pg_class'), '') FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(pg_error)?;
+    let pg_table = qualified(schema, table);
+    match existing {
+        Some(row) if row.get::<_, String>(0) != BENCH_TABLE_COMMENT => {
+            return Err(format!(
+                "{pg_table} exists and was not created by braid bench: choose another --table (it is never dropped)"
+            ));
+        }
+        Some(_) => {
+            client
+                .batch_execute(&format!("DROP TABLE {pg_table}"))
+                .await
+                .map_err(pg_error)?;
+        }
+        None => {}
+    }
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {pg_table} (id bigint PRIMARY KEY, v int, amount numeric(12,2), note text); \
+             COMMENT ON TABLE {pg_table} IS {comment}; \
+             INSERT INTO {pg_table} SELECT g, g % 1000, (g % 100000) / 100.0, md5(g::text) \
+             FROM generate_series(1, {rows}) g; ANALYZE {pg_table}",
+            comment = quote_literal(BENCH_TABLE_COMMENT)
+        ))
+        .await
+        .map_err(pg_error)
+}
+
 /// Runs the benchmark against the catalog files in `catalog_dir`.
 pub async fn run(
     client: &mut BraidClient,
@@ -61,26 +109,32 @@ pub async fn run(
 ) -> Result<(), String> {
     let file = catalog_dir.join(format!("{}.toml", args.catalog));
     let (_, spec) = load_catalog_file(&file).map_err(|e| e.to_string())?;
-    let CatalogSpec::Postgres(config) = spec else {
+    if spec.kind != braid_connector_postgres::KIND {
         return Err(format!("{} is not a postgres catalog", file.display()));
-    };
+    }
+    let config: PostgresConfig = spec
+        .options
+        .parse()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     let (schema, table) = args
         .table
         .split_once('.')
         .ok_or_else(|| format!("--table {}: expected schema.table", args.table))?;
+    let pool = std::sync::Arc::new(braid_connector_postgres::Pool::new(
+        "bench".into(),
+        std::sync::Arc::new(config.clone()),
+    ));
+    let pg_table = qualified(schema, table);
     if let Some(rows) = args.create_rows {
-        println!("creating {}.{} with {rows} rows", schema, table);
-        psql(
-            &config,
-            &format!(
-                "DROP TABLE IF EXISTS {schema}.{table}; \
-                 CREATE TABLE {schema}.{table} (id bigint PRIMARY KEY, v int, amount numeric(12,2), note text); \
-                 INSERT INTO {schema}.{table} SELECT g, g % 1000, (g % 100000) / 100.0, md5(g::text) \
-                 FROM generate_series(1, {rows}) g; ANALYZE {schema}.{table}"
-            ),
-        )?;
+        println!("creating {pg_table} with {rows} rows");
+        create_table(&pool, schema, table, rows).await?;
     }
-    let relation = format!("{}.{}.{}", args.catalog, schema, table);
+    let relation = format!(
+        "{}.{}.{}",
+        quote_ident(&args.catalog),
+        quote_ident(schema),
+        quote_ident(table)
+    );
     let (_, plan) = client
         .query_all(&format!("EXPLAIN SELECT * FROM {relation}"))
         .await
@@ -117,10 +171,10 @@ pub async fn run(
     for _ in 0..args.iterations.max(1) {
         psql_best = psql_best.min(psql(
             &config,
-            &format!("\\copy (SELECT * FROM {schema}.{table}) to '/dev/null'"),
+            &format!("\\copy (SELECT * FROM {pg_table}) to '/dev/null'"),
         )?);
     }
-    let (copy_best, query_best) = transfer_formats(&config, schema, table, args.iterations).await?;
+    let (copy_best, query_best) = transfer_formats(&pool, &pg_table, args.iterations).await?;
     let rate = |d: Duration| rows as f64 / d.as_secs_f64();
     println!(
         "{rows} rows of {relation}: Braid {} splits on {} workers",
@@ -151,17 +205,12 @@ pub async fn run(
 /// How fast one connection receives the table as binary COPY and as binary result rows (the
 /// extended protocol, which cursors use), without decoding: why the connector reads with COPY.
 async fn transfer_formats(
-    config: &PostgresConfig,
-    schema: &str,
-    table: &str,
+    pool: &std::sync::Arc<braid_connector_postgres::Pool>,
+    pg_table: &str,
     iterations: usize,
 ) -> Result<(Duration, Duration), String> {
-    let pool = std::sync::Arc::new(braid_connector_postgres::Pool::new(
-        "bench".into(),
-        std::sync::Arc::new(config.clone()),
-    ));
     let client = pool.get().await.map_err(|e| e.to_string())?;
-    let select = format!("SELECT * FROM {schema}.{table}");
+    let select = format!("SELECT * FROM {pg_table}");
     let (mut copy_best, mut query_best) = (Duration::MAX, Duration::MAX);
     for _ in 0..iterations.max(1) {
         let started = Instant::now();

@@ -88,6 +88,11 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Whether `--password` itself was given, rather than `BRAID_PASSWORD`.
+fn password_on_command_line() -> bool {
+    std::env::args().any(|a| a == "--password" || a.starts_with("--password="))
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
     let catalog_dir = cli.catalog_dir.clone().or_else(|| {
         let default = PathBuf::from("etc/catalog");
@@ -97,6 +102,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     let mut _cluster = None;
     let client = match &cli.connect {
         Some(addr) => {
+            if password_on_command_line() {
+                eprintln!(
+                    "warning: a password given with --password is visible to other users of this machine (ps, shell history); set BRAID_PASSWORD or let braid ask for it"
+                );
+            }
             let password = match (&cli.user, cli.password.clone()) {
                 (Some(user), None) => Some(
                     rpassword::prompt_password(format!("Password for {user}: "))

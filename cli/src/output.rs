@@ -1,6 +1,11 @@
-//! Result output: `table`, `csv` or `json` (one object per row).
+//! Result output as the rows arrive: `table`, `csv` or `json` (one object per row).
+//! [`ResultWriter`] holds at most one page of rows (`table`) or one batch (`csv`, `json`), so
+//! a result of any size prints in constant memory.
+
+use std::io::Write;
 
 use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
 /// How results are printed.
@@ -11,54 +16,187 @@ pub enum Format {
     Json,
 }
 
-/// Renders a result.
+/// Rows a table page holds before it is printed: each page is one table, its columns as wide
+/// as that page needs.
+const TABLE_PAGE_ROWS: usize = 1000;
+
+/// Writes one result to `out` batch by batch.
+pub enum ResultWriter<W: Write> {
+    /// A statement without columns (DDL, `SET`): nothing to print.
+    Nothing,
+    Table {
+        out: W,
+        schema: SchemaRef,
+        page: Vec<RecordBatch>,
+        page_rows: usize,
+        printed: bool,
+    },
+    Csv(Box<arrow::csv::Writer<W>>, SchemaRef, bool),
+    Json(arrow::json::LineDelimitedWriter<W>),
+}
+
+impl<W: Write> ResultWriter<W> {
+    pub fn new(format: Format, schema: SchemaRef, out: W) -> Self {
+        if schema.fields().is_empty() {
+            return ResultWriter::Nothing;
+        }
+        match format {
+            Format::Table => ResultWriter::Table {
+                out,
+                schema,
+                page: Vec::new(),
+                page_rows: 0,
+                printed: false,
+            },
+            Format::Csv => ResultWriter::Csv(
+                Box::new(
+                    arrow::csv::WriterBuilder::new()
+                        .with_header(true)
+                        .build(out),
+                ),
+                schema,
+                false,
+            ),
+            Format::Json => ResultWriter::Json(arrow::json::LineDelimitedWriter::new(out)),
+        }
+    }
+
+    /// Writes (or, for a table, pages) one batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        match self {
+            ResultWriter::Nothing => Ok(()),
+            ResultWriter::Table {
+                page, page_rows, ..
+            } => {
+                if batch.num_rows() > 0 {
+                    *page_rows += batch.num_rows();
+                    page.push(batch.clone());
+                }
+                if *page_rows >= TABLE_PAGE_ROWS {
+                    self.print_page()?;
+                }
+                Ok(())
+            }
+            ResultWriter::Csv(writer, _, wrote) => {
+                *wrote = true;
+                writer.write(batch)
+            }
+            ResultWriter::Json(writer) => writer.write(batch),
+        }
+    }
+
+    /// Prints what is left and flushes; an empty result still prints its header (table, CSV).
+    pub fn finish(mut self) -> Result<(), ArrowError> {
+        match &mut self {
+            ResultWriter::Table { page, printed, .. } if !page.is_empty() || !*printed => {
+                self.print_page()?
+            }
+            ResultWriter::Csv(writer, schema, wrote) if !*wrote => {
+                writer.write(&RecordBatch::new_empty(schema.clone()))?
+            }
+            ResultWriter::Json(writer) => writer.finish()?,
+            _ => {}
+        }
+        match self {
+            ResultWriter::Nothing => Ok(()),
+            ResultWriter::Table { mut out, .. } => Ok(out.flush()?),
+            ResultWriter::Csv(writer, ..) => Ok((*writer).into_inner().flush()?),
+            ResultWriter::Json(writer) => Ok(writer.into_inner().flush()?),
+        }
+    }
+
+    fn print_page(&mut self) -> Result<(), ArrowError> {
+        if let ResultWriter::Table {
+            out,
+            schema,
+            page,
+            page_rows,
+            printed,
+        } = self
+        {
+            let text = if page.is_empty() {
+                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(
+                    schema.clone(),
+                )])?
+            } else {
+                arrow::util::pretty::pretty_format_batches(page)?
+            };
+            writeln!(out, "{text}")?;
+            page.clear();
+            *page_rows = 0;
+            *printed = true;
+        }
+        Ok(())
+    }
+}
+
+/// Renders a whole result to a string (for tests and small results).
 pub fn render(
     format: Format,
     schema: &SchemaRef,
     batches: &[RecordBatch],
-) -> Result<String, arrow::error::ArrowError> {
-    if schema.fields().is_empty() {
-        return Ok(String::new());
+) -> Result<String, ArrowError> {
+    let mut out = Vec::new();
+    let mut writer = ResultWriter::new(format, schema.clone(), &mut out);
+    for batch in batches {
+        writer.write(batch)?;
     }
-    match format {
-        Format::Table => {
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                let empty = RecordBatch::new_empty(schema.clone());
-                return Ok(format!(
-                    "{}\n",
-                    arrow::util::pretty::pretty_format_batches(&[empty])?
-                ));
-            }
-            Ok(format!(
-                "{}\n",
-                arrow::util::pretty::pretty_format_batches(batches)?
-            ))
-        }
-        Format::Csv => {
-            let mut out = Vec::new();
-            {
-                let mut writer = arrow::csv::WriterBuilder::new()
-                    .with_header(true)
-                    .build(&mut out);
-                if batches.is_empty() {
-                    writer.write(&RecordBatch::new_empty(schema.clone()))?;
-                }
-                for batch in batches {
-                    writer.write(batch)?;
-                }
-            }
-            Ok(String::from_utf8_lossy(&out).into_owned())
-        }
-        Format::Json => {
-            let mut out = Vec::new();
-            {
-                let mut writer = arrow::json::LineDelimitedWriter::new(&mut out);
-                for batch in batches {
-                    writer.write(batch)?;
-                }
-                writer.finish()?;
-            }
-            Ok(String::from_utf8_lossy(&out).into_owned())
-        }
+    writer.finish()?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int32Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch(values: Vec<i32>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(values))]).expect("batch")
+    }
+
+    #[test]
+    fn every_format_streams_and_prints_headers_for_empty_results() {
+        let schema = batch(vec![]).schema();
+        let two = [batch(vec![1]), batch(vec![2])];
+        assert_eq!(
+            render(Format::Csv, &schema, &two).expect("csv"),
+            "x\n1\n2\n"
+        );
+        assert_eq!(render(Format::Csv, &schema, &[]).expect("csv"), "x\n");
+        assert_eq!(
+            render(Format::Json, &schema, &two).expect("json"),
+            "{\"x\":1}\n{\"x\":2}\n"
+        );
+        let table = render(Format::Table, &schema, &two).expect("table");
+        assert!(
+            table.contains("| 1 |") && table.contains("| 2 |"),
+            "{table}"
+        );
+        assert!(
+            render(Format::Table, &schema, &[])
+                .expect("table")
+                .contains("| x |")
+        );
+    }
+
+    #[test]
+    fn a_table_prints_page_by_page() {
+        let schema = batch(vec![]).schema();
+        let mut out = Vec::new();
+        let mut writer = ResultWriter::new(Format::Table, schema, &mut out);
+        writer
+            .write(&batch((0..TABLE_PAGE_ROWS as i32).collect()))
+            .expect("write");
+        let ResultWriter::Table { page, .. } = &writer else {
+            panic!("a table writer");
+        };
+        assert!(page.is_empty(), "a full page is printed at once");
+        writer.write(&batch(vec![7])).expect("write");
+        writer.finish().expect("finish");
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(text.matches("| x ").count(), 2, "two pages, two headers");
     }
 }

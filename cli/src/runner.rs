@@ -1,13 +1,15 @@
 //! Running statements for the REPL, `-c` and `-f`: output, the row-count-and-time line, and a
 //! live progress line while a query runs on an interactive terminal.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufWriter, IsTerminal};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 
+use braid_scheduler::sql_text::code_spans;
+
 use crate::client::BraidClient;
-use crate::output::{Format, render};
+use crate::output::{Format, ResultWriter};
 
 /// Runs statements against one session.
 pub struct Runner {
@@ -25,27 +27,25 @@ impl Runner {
         }
     }
 
-    /// Runs one statement and prints its result; the error is the message to show.
+    /// Runs one statement and prints its rows as they arrive; the error is the message to show.
     pub async fn run(&mut self, sql: &str) -> Result<(), String> {
         let started = Instant::now();
         let progress = self.progress.then(|| spawn_progress(self.client.clone()));
-        let result = async {
-            let (schema, batches) = self.client.query(sql).await?;
-            let batches: Vec<_> = batches.try_collect().await?;
-            Ok::<_, crate::client::ClientError>((schema, batches))
-        }
-        .await;
+        let result = self.client.query(sql).await;
         if let Some(progress) = progress {
             progress.abort();
             eprint!("\r\x1b[2K");
         }
-        let (schema, batches) = result.map_err(|e| e.to_string())?;
-        let text = render(self.format, &schema, &batches).map_err(|e| e.to_string())?;
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        if !schema.fields().is_empty() {
+        let (schema, mut batches) = result.map_err(|e| e.to_string())?;
+        let has_columns = !schema.fields().is_empty();
+        let mut output = ResultWriter::new(self.format, schema, BufWriter::new(std::io::stdout()));
+        let mut rows = 0;
+        while let Some(batch) = batches.try_next().await.map_err(|e| e.to_string())? {
+            rows += batch.num_rows();
+            output.write(&batch).map_err(|e| e.to_string())?;
+        }
+        output.finish().map_err(|e| e.to_string())?;
+        if has_columns {
             eprintln!(
                 "({rows} row{} in {:.3}s)",
                 if rows == 1 { "" } else { "s" },
@@ -92,47 +92,28 @@ fn spawn_progress(mut client: BraidClient) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Splits a script into statements on `;`, ignoring those inside quotes and `--` comments.
+/// Splits a script into statements on `;` outside literals, quoted names and comments; a
+/// piece with nothing but comments and white space is no statement.
 pub fn split_statements(text: &str) -> Vec<String> {
-    let mut statements = Vec::new();
-    let mut current = String::new();
-    let mut chars = text.chars().peekable();
-    let mut quote: Option<char> = None;
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(q) => {
-                current.push(c);
-                if c == q {
-                    quote = None;
-                }
-            }
-            None => match c {
-                '\'' | '"' => {
-                    quote = Some(c);
-                    current.push(c);
-                }
-                '-' if chars.peek() == Some(&'-') => {
-                    for c in chars.by_ref() {
-                        if c == '\n' {
-                            current.push('\n');
-                            break;
-                        }
-                    }
-                }
-                ';' => {
-                    if !current.trim().is_empty() {
-                        statements.push(current.trim().to_string());
-                    }
-                    current.clear();
-                }
-                _ => current.push(c),
-            },
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for span in code_spans(text) {
+        for (offset, _) in text[span.clone()].match_indices(';') {
+            let end = span.start + offset;
+            pieces.push(&text[start..end]);
+            start = end + 1;
         }
     }
-    if !current.trim().is_empty() {
-        statements.push(current.trim().to_string());
-    }
-    statements
+    pieces.push(&text[start..]);
+    pieces
+        .into_iter()
+        .filter(|piece| {
+            code_spans(piece)
+                .into_iter()
+                .any(|span| !piece[span].trim().is_empty())
+        })
+        .map(|piece| piece.trim().to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -145,7 +126,15 @@ mod tests {
             "select 1; -- a comment; with a semicolon\nselect ';' as s;\n\nselect \"a;b\" from t";
         assert_eq!(
             split_statements(script),
-            vec!["select 1", "select ';' as s", "select \"a;b\" from t"]
+            vec![
+                "select 1",
+                "-- a comment; with a semicolon\nselect ';' as s",
+                "select \"a;b\" from t"
+            ]
+        );
+        assert_eq!(
+            split_statements("select 'x'';' /* ; */; -- only a comment"),
+            vec!["select 'x'';' /* ; */"]
         );
         assert!(split_statements("  ;; ").is_empty());
     }

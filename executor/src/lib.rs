@@ -7,7 +7,8 @@
 //! - [`run_worker`]: loads the worker's own copy of the catalog files (credentials stay on the
 //!   worker), installs the Braid codec, the full function registry and one bounded memory pool
 //!   shared by all tasks ([`braid_optimizer_rules::memory::WorkerMemoryPool`]), registers with the
-//!   coordinator and runs tasks until shut down.
+//!   coordinator and runs tasks until shut down. [`run_worker_with`] takes the connector kinds
+//!   to know (tests add their own).
 
 mod settings;
 
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use ballista_core::RuntimeProducer;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
-use braid_catalogs::{ConnectorRegistry, Role, bootstrap};
+use braid_catalogs::{ConnectorRegistry, Factories, Role, bootstrap};
 use braid_optimizer_rules::memory::{WorkerMemoryPool, parse_size};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
@@ -38,9 +39,18 @@ pub enum WorkerError {
     Ballista(String),
 }
 
-/// Runs a worker until it is shut down (SIGTERM, Ctrl-C, or the coordinator's stop request).
+/// Runs a worker with this build's connectors until it is shut down (SIGTERM, Ctrl-C, or the
+/// coordinator's stop request).
 pub async fn run_worker(settings: WorkerSettings) -> Result<(), WorkerError> {
-    let config = executor_config(&settings)?;
+    run_worker_with(settings, &Factories::builtin()).await
+}
+
+/// [`run_worker`] with the connector kinds of `factories`.
+pub async fn run_worker_with(
+    settings: WorkerSettings,
+    factories: &Factories,
+) -> Result<(), WorkerError> {
+    let config = executor_config(&settings, factories)?;
     tracing::info!(
         scheduler = %settings.scheduler,
         flight_port = settings.port,
@@ -69,8 +79,12 @@ pub async fn run_worker(settings: WorkerSettings) -> Result<(), WorkerError> {
 const REGISTRATION_ATTEMPTS: usize = 5;
 
 /// The Ballista executor configuration for `settings`.
-pub fn executor_config(settings: &WorkerSettings) -> Result<ExecutorProcessConfig, WorkerError> {
-    let registry = ConnectorRegistry::load(settings.catalog_dir.as_deref(), &Role::Worker)?;
+pub fn executor_config(
+    settings: &WorkerSettings,
+    factories: &Factories,
+) -> Result<ExecutorProcessConfig, WorkerError> {
+    let registry =
+        ConnectorRegistry::load_with(settings.catalog_dir.as_deref(), &Role::Worker, factories)?;
     let (scheduler_host, scheduler_port) = settings.scheduler_host_port()?;
 
     let memory_limit = match &settings.memory_limit {

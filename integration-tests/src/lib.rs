@@ -14,6 +14,16 @@ use std::time::Duration;
 use arrow::record_batch::RecordBatch;
 use braid_cli::client::{BraidClient, ConnectOptions};
 
+/// Runs the tests of one test binary one at a time, however they are started. nextest runs
+/// each test in a process of its own (and the `clusters` group one at a time); plain `cargo
+/// test` runs a binary's tests on parallel threads, where clusters would compete for two cores
+/// and the PostgreSQL tests would drop each other's tables and stop the server under each
+/// other. Every cluster test takes this first and holds it to its end.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
 /// A free loopback port, never the same twice in this test process.
 pub fn free_port() -> u16 {
     static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
@@ -49,8 +59,23 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The programs a cluster runs: Braid's daemons, or test builds of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Daemons {
+    pub scheduler: &'static str,
+    pub executor: &'static str,
+}
+
+impl Daemons {
+    pub const BRAID: Daemons = Daemons {
+        scheduler: "braid-scheduler",
+        executor: "braid-executor",
+    };
+}
+
 /// A coordinator and workers, each a separate OS process.
 pub struct Cluster {
+    daemons: Daemons,
     pub flight_sql_addr: String,
     pub scheduler_addr: String,
     scheduler: Child,
@@ -78,9 +103,47 @@ impl Cluster {
         scheduler_args: &[String],
         connect: ConnectOptions,
     ) -> Cluster {
+        Self::launch(
+            Daemons::BRAID,
+            workers,
+            slots,
+            catalog_dir,
+            scheduler_args,
+            connect,
+        )
+        .await
+    }
+
+    /// [`Cluster::start`] with other programs as coordinator and workers.
+    pub async fn start_daemons(
+        daemons: Daemons,
+        workers: usize,
+        slots: usize,
+        catalog_dir: Option<&Path>,
+    ) -> Cluster {
+        Self::launch(
+            daemons,
+            workers,
+            slots,
+            catalog_dir,
+            &[],
+            ConnectOptions::default(),
+        )
+        .await
+    }
+
+    async fn launch(
+        daemons: Daemons,
+        workers: usize,
+        slots: usize,
+        catalog_dir: Option<&Path>,
+        scheduler_args: &[String],
+        connect: ConnectOptions,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let (port, flight_port) = (free_port(), free_port());
-        let mut scheduler = Command::new(binary("braid-scheduler"));
+        let scheduler_log = log_file(dir.path(), "scheduler.log");
+        let mut scheduler = Command::new(binary(daemons.scheduler));
         scheduler
             .args([
                 "--port",
@@ -93,13 +156,14 @@ impl Cluster {
             .args(["--worker-timeout-seconds", "10"])
             .args(scheduler_args)
             .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(log_file(dir.path(), "scheduler.log"));
+            .stdout(scheduler_log.0)
+            .stderr(scheduler_log.1);
         if let Some(catalogs) = catalog_dir {
             scheduler.arg("--catalog-dir").arg(catalogs);
         }
         let scheduler = scheduler.spawn().expect("start braid-scheduler");
         let mut cluster = Cluster {
+            daemons,
             flight_sql_addr: format!("127.0.0.1:{flight_port}"),
             scheduler_addr: format!("127.0.0.1:{port}"),
             scheduler,
@@ -124,7 +188,8 @@ impl Cluster {
     fn add_worker(&mut self, i: usize, slots: usize, catalog_dir: Option<&Path>) {
         let work_dir = self.dir.path().join(format!("worker-{i}"));
         std::fs::create_dir_all(&work_dir).expect("worker work dir");
-        let mut worker = Command::new(binary("braid-executor"));
+        let worker_log = log_file(self.dir.path(), &format!("worker-{i}.log"));
+        let mut worker = Command::new(binary(self.daemons.executor));
         worker
             .args(["--scheduler", &self.scheduler_addr])
             .args([
@@ -138,8 +203,8 @@ impl Cluster {
             .arg("--work-dir")
             .arg(&work_dir)
             .current_dir(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(log_file(self.dir.path(), &format!("worker-{i}.log")));
+            .stdout(worker_log.0)
+            .stderr(worker_log.1);
         if let Some(catalogs) = catalog_dir {
             worker.arg("--catalog-dir").arg(catalogs);
         }
@@ -243,8 +308,15 @@ impl Drop for Cluster {
     }
 }
 
-fn log_file(dir: &Path, name: &str) -> Stdio {
-    std::fs::File::create(dir.join(name)).map_or_else(|_| Stdio::null(), Stdio::from)
+/// A process's log: its stdout (where tracing writes) and stderr, both to `dir/name`.
+fn log_file(dir: &Path, name: &str) -> (Stdio, Stdio) {
+    match std::fs::File::create(dir.join(name)) {
+        Ok(file) => match file.try_clone() {
+            Ok(copy) => (Stdio::from(file), Stdio::from(copy)),
+            Err(_) => (Stdio::null(), Stdio::from(file)),
+        },
+        Err(_) => (Stdio::null(), Stdio::null()),
+    }
 }
 
 /// A raw arrow-flight Flight SQL client of `addr` (plain TCP), no Braid code in between.

@@ -46,6 +46,7 @@ fn run_script(uri: &str, ca_file: Option<&Path>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn adbc_driver_over_plain_tcp_with_a_password() {
+    let _serial = braid_integration_tests::serial().await;
     let dir = tempfile::tempdir().expect("dir");
     let secured = Secured::new(dir.path(), PASSWORD, false);
     let cluster = Cluster::start_with(2, 1, None, &secured.args, secured.connect).await;
@@ -54,6 +55,7 @@ async fn adbc_driver_over_plain_tcp_with_a_password() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn adbc_driver_over_tls_with_a_test_certificate() {
+    let _serial = braid_integration_tests::serial().await;
     let dir = tempfile::tempdir().expect("dir");
     let secured = Secured::new(dir.path(), PASSWORD, true);
     let cert = secured.cert.clone().expect("certificate");

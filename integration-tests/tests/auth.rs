@@ -49,6 +49,7 @@ fn braid(args: &[&str], password_env: Option<&str>) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn passwords_tokens_and_expiry() {
+    let _serial = braid_integration_tests::serial().await;
     let files = tempfile::tempdir().expect("dir");
     let secured = Secured::new(files.path(), PASSWORD, false);
     let mut args = secured.args.clone();
@@ -102,6 +103,36 @@ async fn passwords_tokens_and_expiry() {
         Ok(vec!["25".to_string()])
     );
 
+    // A statement handle belongs to the login that made it: another login of the same user
+    // cannot fetch its rows; its owner can, once.
+    let info = client
+        .execute("SELECT n_name FROM tpch.tiny.nation".into(), None)
+        .await
+        .expect("plan a statement");
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let mut other = raw_client(&addr).await;
+    other
+        .handshake("ann", PASSWORD)
+        .await
+        .expect("second login");
+    let error = match other.do_get(ticket.clone()).await {
+        Ok(stream) => stream.try_collect::<Vec<_>>().await.map(|_| ()),
+        Err(e) => Err(e),
+    }
+    .expect_err("another login's handle");
+    assert!(
+        error.to_string().contains("statement handle is unknown"),
+        "{error}"
+    );
+    let batches: Vec<_> = client
+        .do_get(ticket)
+        .await
+        .expect("the owner fetches")
+        .try_collect()
+        .await
+        .expect("rows");
+    assert_eq!(rows(&batches).len(), 25);
+
     // A forged token is rejected.
     let mut forged = raw_client(&addr).await;
     forged.set_token("0123456789abcdef".into());
@@ -149,6 +180,10 @@ async fn passwords_tokens_and_expiry() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "answer\n42\n");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning: a password given with --password"),
+        "--password warns that it shows in ps"
+    );
     let out = braid(
         &[
             "--connect",
@@ -166,6 +201,10 @@ async fn passwords_tokens_and_expiry() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "BRAID_PASSWORD needs no warning"
     );
     let out = braid(
         &[
@@ -193,6 +232,7 @@ async fn passwords_tokens_and_expiry() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_with_a_test_certificate() {
+    let _serial = braid_integration_tests::serial().await;
     let files = tempfile::tempdir().expect("dir");
     let secured = Secured::new(files.path(), PASSWORD, true);
     let cert = secured.cert.clone().expect("certificate");

@@ -7,6 +7,7 @@ use braid_integration_tests::{Cluster, binary, rows};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_statements_get_clear_errors_and_the_session_goes_on() {
+    let _serial = braid_integration_tests::serial().await;
     let cluster = Cluster::start(1, 2, None).await;
     let mut client = cluster.client().await;
     let cases = [
@@ -53,13 +54,15 @@ async fn bad_statements_get_clear_errors_and_the_session_goes_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metadata_statements_behave_as_in_trino() {
+    let _serial = braid_integration_tests::serial().await;
     let cluster = Cluster::start(1, 2, None).await;
     let mut client = cluster.client().await;
     let (_, catalogs) = client
         .query_all("SHOW CATALOGS")
         .await
         .expect("SHOW CATALOGS");
-    assert_eq!(rows(&catalogs), vec!["memory", "tpch"]);
+    // `system` is Trino's, and Braid's, own catalog (system.metadata.catalogs).
+    assert_eq!(rows(&catalogs), vec!["memory", "system", "tpch"]);
     let (_, schemas) = client
         .query_all("SHOW SCHEMAS FROM tpch LIKE 'sf1%'")
         .await
@@ -119,6 +122,7 @@ async fn metadata_statements_behave_as_in_trino() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_exits_non_zero_on_error_and_the_repl_goes_on() {
+    let _serial = braid_integration_tests::serial().await;
     let cluster = Cluster::start(1, 2, None).await;
     let braid = binary("braid");
 

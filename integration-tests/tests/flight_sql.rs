@@ -44,6 +44,7 @@ async fn fetch(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metadata_calls_list_every_catalog() {
+    let _serial = braid_integration_tests::serial().await;
     let cluster = Cluster::start(1, 1, None).await;
     let mut client = connect(&cluster).await;
 
@@ -205,6 +206,7 @@ async fn metadata_calls_list_every_catalog() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn updates_and_prepared_statements_with_parameters() {
+    let _serial = braid_integration_tests::serial().await;
     let cluster = Cluster::start(2, 1, None).await;
     let mut client = connect(&cluster).await;
 
@@ -340,6 +342,7 @@ async fn updates_and_prepared_statements_with_parameters() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_login_is_its_own_session() {
+    let _serial = braid_integration_tests::serial().await;
     let cluster = Cluster::start(1, 1, None).await;
     let mut ann = connect(&cluster).await;
     let mut bob = connect(&cluster).await;

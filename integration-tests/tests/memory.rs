@@ -5,6 +5,7 @@ use braid_integration_tests::{Cluster, rows};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_tables_are_written_and_read_by_distributed_queries() {
+    let _serial = braid_integration_tests::serial().await;
     let catalogs = tempfile::tempdir().expect("catalog dir");
     std::fs::write(
         catalogs.path().join("small.toml"),
@@ -91,6 +92,64 @@ async fn memory_tables_are_written_and_read_by_distributed_queries() {
         .await
         .expect_err("exists");
     assert!(err.to_string().contains("already exists"), "{err}");
+
+    // CREATE OR REPLACE: a failing job leaves the old table as it was; a successful one
+    // replaces it, columns and all.
+    client
+        .query_all("CREATE TABLE memory.default.keep AS SELECT n_nationkey FROM tpch.tiny.nation")
+        .await
+        .expect("CTAS keep");
+    let err = client
+        .query_all("CREATE OR REPLACE TABLE memory.default.keep AS SELECT CAST(n_name AS INT) AS k FROM tpch.tiny.nation")
+        .await
+        .expect_err("the cast fails while the job runs");
+    assert!(err.to_string().contains("Cannot cast"), "{err}");
+    let (_, count) = client
+        .query_all("SELECT count(*), sum(n_nationkey) FROM memory.default.keep")
+        .await
+        .expect("the old table is still there");
+    assert_eq!(rows(&count), vec!["25|300"]);
+    let (_, replaced) = client
+        .query_all(
+            "CREATE OR REPLACE TABLE memory.default.keep AS SELECT r_name FROM tpch.tiny.region",
+        )
+        .await
+        .expect("replace");
+    assert_eq!(rows(&replaced), vec!["5"]);
+    let (_, names) = client
+        .query_all("SELECT r_name FROM memory.default.keep ORDER BY r_name LIMIT 1")
+        .await
+        .expect("the new table");
+    assert_eq!(rows(&names), vec!["AFRICA"]);
+
+    // Schema and table names quoted with mixed case and spaces (names with dots: the
+    // PostgreSQL test); a quoted literal.
+    for statement in [
+        "CREATE SCHEMA memory.\"Mixed Case\"",
+        "CREATE TABLE memory.\"Mixed Case\".\"Odd Table\" (name VARCHAR)",
+        "INSERT INTO memory.\"Mixed Case\".\"Odd Table\" VALUES ('O''Brien')",
+    ] {
+        client.query_all(statement).await.expect(statement);
+    }
+    let (_, tables) = client
+        .query_all("SHOW TABLES FROM memory.\"Mixed Case\"")
+        .await
+        .expect("SHOW TABLES of a mixed-case schema");
+    assert_eq!(rows(&tables), vec!["Odd Table"]);
+    let (_, names) = client
+        .query_all("SELECT name FROM memory.\"Mixed Case\".\"Odd Table\" WHERE name = 'O''Brien'")
+        .await
+        .expect("read the quoted table");
+    assert_eq!(rows(&names), vec!["O'Brien"]);
+    let err = client
+        .query_all("SHOW TABLES FROM memory.\"mixed case\"")
+        .await
+        .expect_err("names are case-sensitive when quoted");
+    assert!(
+        err.to_string()
+            .contains("Schema 'memory.mixed case' does not exist"),
+        "{err}"
+    );
 
     // The size limit: the insert fails, names the limit, and leaves the table as it was.
     client

@@ -12,6 +12,7 @@
 //! - type mapping; split reads by key and by ctid equal one read; faults name the catalog.
 
 use std::path::Path;
+use std::time::Duration;
 
 use braid_connector_tpch::queries::QUERIES;
 use braid_integration_tests::{Cluster, rows};
@@ -25,13 +26,16 @@ fn env(name: &str) -> String {
 }
 
 async fn postgres() -> Client {
+    postgres_on(&env("BRAID_PG_DATABASE")).await
+}
+
+async fn postgres_on(database: &str) -> Client {
     let config = format!(
-        "host={} port={} user={} password={} dbname={}",
+        "host={} port={} user={} password={} dbname={database}",
         env("BRAID_PG_HOST"),
         env("BRAID_PG_PORT"),
         env("BRAID_PG_USER"),
         env("BRAID_PG_PASSWORD"),
-        env("BRAID_PG_DATABASE")
     );
     let (client, connection) = tokio_postgres::connect(&config, NoTls)
         .await
@@ -40,6 +44,7 @@ async fn postgres() -> Client {
     client
 }
 
+/// The TPC-H tables with every text column `varchar`.
 const TPCH_DDL: &[(&str, &str)] = &[
     (
         "region",
@@ -72,6 +77,43 @@ const TPCH_DDL: &[(&str, &str)] = &[
     (
         "lineitem",
         "l_orderkey bigint NOT NULL, l_partkey bigint NOT NULL, l_suppkey bigint NOT NULL, l_linenumber integer NOT NULL, l_quantity numeric(15,2) NOT NULL, l_extendedprice numeric(15,2) NOT NULL, l_discount numeric(15,2) NOT NULL, l_tax numeric(15,2) NOT NULL, l_returnflag varchar(1) NOT NULL, l_linestatus varchar(1) NOT NULL, l_shipdate date NOT NULL, l_commitdate date NOT NULL, l_receiptdate date NOT NULL, l_shipinstruct varchar(25) NOT NULL, l_shipmode varchar(10) NOT NULL, l_comment varchar(44) NOT NULL, PRIMARY KEY (l_orderkey, l_linenumber)",
+    ),
+];
+
+/// The TPC-H tables as the specification's DDL (dbgen's `dss.ddl`) declares them: `integer`
+/// keys, `CHAR(n)` for names, flags, priorities, segments and phones.
+const TPCH_OFFICIAL_DDL: &[(&str, &str)] = &[
+    (
+        "region",
+        "r_regionkey integer NOT NULL, r_name char(25) NOT NULL, r_comment varchar(152)",
+    ),
+    (
+        "nation",
+        "n_nationkey integer NOT NULL, n_name char(25) NOT NULL, n_regionkey integer NOT NULL, n_comment varchar(152)",
+    ),
+    (
+        "part",
+        "p_partkey integer NOT NULL, p_name varchar(55) NOT NULL, p_mfgr char(25) NOT NULL, p_brand char(10) NOT NULL, p_type varchar(25) NOT NULL, p_size integer NOT NULL, p_container char(10) NOT NULL, p_retailprice decimal(15,2) NOT NULL, p_comment varchar(23) NOT NULL",
+    ),
+    (
+        "supplier",
+        "s_suppkey integer NOT NULL, s_name char(25) NOT NULL, s_address varchar(40) NOT NULL, s_nationkey integer NOT NULL, s_phone char(15) NOT NULL, s_acctbal decimal(15,2) NOT NULL, s_comment varchar(101) NOT NULL",
+    ),
+    (
+        "partsupp",
+        "ps_partkey integer NOT NULL, ps_suppkey integer NOT NULL, ps_availqty integer NOT NULL, ps_supplycost decimal(15,2) NOT NULL, ps_comment varchar(199) NOT NULL",
+    ),
+    (
+        "customer",
+        "c_custkey integer NOT NULL, c_name varchar(25) NOT NULL, c_address varchar(40) NOT NULL, c_nationkey integer NOT NULL, c_phone char(15) NOT NULL, c_acctbal decimal(15,2) NOT NULL, c_mktsegment char(10) NOT NULL, c_comment varchar(117) NOT NULL",
+    ),
+    (
+        "orders",
+        "o_orderkey integer NOT NULL, o_custkey integer NOT NULL, o_orderstatus char(1) NOT NULL, o_totalprice decimal(15,2) NOT NULL, o_orderdate date NOT NULL, o_orderpriority char(15) NOT NULL, o_clerk char(15) NOT NULL, o_shippriority integer NOT NULL, o_comment varchar(79) NOT NULL",
+    ),
+    (
+        "lineitem",
+        "l_orderkey integer NOT NULL, l_partkey integer NOT NULL, l_suppkey integer NOT NULL, l_linenumber integer NOT NULL, l_quantity decimal(15,2) NOT NULL, l_extendedprice decimal(15,2) NOT NULL, l_discount decimal(15,2) NOT NULL, l_tax decimal(15,2) NOT NULL, l_returnflag char(1) NOT NULL, l_linestatus char(1) NOT NULL, l_shipdate date NOT NULL, l_commitdate date NOT NULL, l_receiptdate date NOT NULL, l_shipinstruct char(25) NOT NULL, l_shipmode char(10) NOT NULL, l_comment varchar(44) NOT NULL",
     ),
 ];
 
@@ -119,14 +161,14 @@ fn tpch_lines(table: &str, scale: f64) -> Vec<String> {
         .collect()
 }
 
-/// Creates schema `schema` with the TPC-H tables at `scale` (dropping what was there).
-async fn load_tpch(pg: &Client, schema: &str, scale: f64) {
+/// Creates schema `schema` with the TPC-H tables of `ddl` at `scale` (dropping what was there).
+async fn load_tpch(pg: &Client, schema: &str, scale: f64, ddl: &[(&str, &str)]) {
     pg.batch_execute(&format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
     ))
     .await
     .expect("schema");
-    for (table, columns) in TPCH_DDL {
+    for (table, columns) in ddl {
         pg.batch_execute(&format!("CREATE TABLE {schema}.{table} ({columns})"))
             .await
             .expect("create table");
@@ -153,18 +195,25 @@ async fn load_tpch(pg: &Client, schema: &str, scale: f64) {
     pg.batch_execute("ANALYZE").await.expect("analyze");
 }
 
-/// Catalog files `pg` (pushdown on) and `pg_raw` (off) for the test server, reading the
-/// password from the environment.
+/// Catalog files `pg` (pushdown on) and `pg_raw` (off) for the test server's database `braid`,
+/// reading the password from the environment.
 fn write_catalogs(dir: &Path, extra: &str) {
-    for (name, pushdown) in [("pg", true), ("pg_raw", false)] {
+    write_catalogs_for(dir, "", &env("BRAID_PG_DATABASE"), extra);
+}
+
+/// Catalog files `pg{suffix}` (pushdown on) and `pg{suffix}_raw` (off) for `database`.
+fn write_catalogs_for(dir: &Path, suffix: &str, database: &str, extra: &str) {
+    for (name, pushdown) in [
+        (format!("pg{suffix}"), true),
+        (format!("pg{suffix}_raw"), false),
+    ] {
         std::fs::write(
             dir.join(format!("{name}.toml")),
             format!(
-                "connector = \"postgres\"\nhost = \"{}\"\nport = {}\ndatabase = \"{}\"\nuser = \"{}\"\n\
+                "connector = \"postgres\"\nhost = \"{}\"\nport = {}\ndatabase = \"{database}\"\nuser = \"{}\"\n\
                  password = \"${{ENV:BRAID_PG_PASSWORD}}\"\npushdown = {pushdown}\nmin_rows_per_split = 1000\n{extra}",
                 env("BRAID_PG_HOST"),
                 env("BRAID_PG_PORT"),
-                env("BRAID_PG_DATABASE"),
                 env("BRAID_PG_USER"),
             ),
         )
@@ -243,32 +292,68 @@ fn decimal_cells_compare_at_the_smaller_scale() {
     assert!(!same_cell("ABC", "ABD"));
 }
 
+/// Runs the 22 TPC-H queries over `catalog.tpch` and compares each with PostgreSQL's own answer
+/// on `pg`. `char(n)` values PostgreSQL prints padded; their padding is insignificant (Braid
+/// strips it on read), so cells are compared without trailing spaces.
+async fn tpch_differential(
+    client: &mut braid_cli::client::BraidClient,
+    cluster: &Cluster,
+    pg: &Client,
+    catalog: &str,
+) {
+    client
+        .query_all(&format!("USE {catalog}.tpch"))
+        .await
+        .expect("USE");
+    for (i, sql) in QUERIES.iter().enumerate() {
+        let q = i + 1;
+        let (_, braid) = client
+            .query_all(sql)
+            .await
+            .unwrap_or_else(|e| panic!("Q{q} on {catalog} failed: {e}\n{}", cluster.logs()));
+        let expected = postgres_rows(pg, &format!("SET search_path = tpch; {sql}")).await;
+        assert!(!expected.is_empty(), "Q{q}: PostgreSQL returned no rows");
+        let unpadded = |rows: Vec<String>| -> Vec<String> {
+            rows.iter()
+                .map(|r| {
+                    r.split('|')
+                        .map(str::trim_end)
+                        .collect::<Vec<_>>()
+                        .join("|")
+                })
+                .collect()
+        };
+        if let Err(diff) = same_rows(unpadded(rows(&braid)), unpadded(expected)) {
+            panic!("Q{q} on {catalog}: Braid and PostgreSQL differ: {diff}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tpch_queries_over_postgres_match_postgres_itself() {
+    let _serial = braid_integration_tests::serial().await;
+    // Database `braid` (collation C) with varchar columns; database `braid_en` (collation
+    // en_US.UTF-8) with the specification's DDL: char(n) columns, integer keys.
     let pg = postgres().await;
-    load_tpch(&pg, "tpch", 0.01).await;
+    load_tpch(&pg, "tpch", 0.01, TPCH_DDL).await;
+    let pg_en = postgres_on(&env("BRAID_PG_DATABASE_EN")).await;
+    load_tpch(&pg_en, "tpch", 0.01, TPCH_OFFICIAL_DDL).await;
     let catalogs = tempfile::tempdir().expect("dir");
     write_catalogs(catalogs.path(), "schemas = [\"tpch\"]\n");
+    write_catalogs_for(
+        catalogs.path(),
+        "_en",
+        &env("BRAID_PG_DATABASE_EN"),
+        "schemas = [\"tpch\"]\n",
+    );
     let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
     let mut client = cluster.client().await;
 
     for catalog in ["pg", "pg_raw"] {
-        client
-            .query_all(&format!("USE {catalog}.tpch"))
-            .await
-            .expect("USE");
-        for (i, sql) in QUERIES.iter().enumerate() {
-            let q = i + 1;
-            let (_, braid) = client
-                .query_all(sql)
-                .await
-                .unwrap_or_else(|e| panic!("Q{q} on {catalog} failed: {e}\n{}", cluster.logs()));
-            let expected = postgres_rows(&pg, &format!("SET search_path = tpch; {sql}")).await;
-            assert!(!expected.is_empty(), "Q{q}: PostgreSQL returned no rows");
-            if let Err(diff) = same_rows(rows(&braid), expected) {
-                panic!("Q{q} on {catalog}: Braid and PostgreSQL differ: {diff}");
-            }
-        }
+        tpch_differential(&mut client, &cluster, &pg, catalog).await;
+    }
+    for catalog in ["pg_en", "pg_en_raw"] {
+        tpch_differential(&mut client, &cluster, &pg_en, catalog).await;
     }
 
     // The same queries on the built-in tpch catalog give the same answers too (same data).
@@ -281,12 +366,87 @@ async fn tpch_queries_over_postgres_match_postgres_itself() {
         .await
         .expect("tpch");
     assert_eq!(rows(&on_pg), rows(&on_tpch));
+
+    // Two postgres catalogs on two databases in one query; char(25) names equal varchar and
+    // tpch names once read.
+    for sql in [
+        "SELECT count(*) FROM pg.tpch.nation a JOIN pg_en.tpch.nation b ON a.n_name = b.n_name",
+        "SELECT count(*) FROM pg_en.tpch.nation n JOIN tpch.tiny.nation t ON n.n_name = t.n_name",
+        "SELECT count(*) FROM pg_en_raw.tpch.nation WHERE length(n_name) = 6",
+    ] {
+        let (_, joined) = client.query_all(sql).await.expect(sql);
+        // FRANCE, BRAZIL, CANADA, JORDAN, RUSSIA: char(25) values read without padding.
+        let expected = if sql.contains("length") { "5" } else { "25" };
+        assert_eq!(rows(&joined), vec![expected], "{sql}");
+    }
+
+    // Under en_US.UTF-8 PostgreSQL orders text unlike Braid: ranges, sorts and min/max on
+    // text stay in Braid, equality goes to PostgreSQL.
+    for (sql, pushed) in [
+        (
+            "SELECT n_nationkey FROM pg_en.tpch.nation WHERE n_name = 'FRANCE'",
+            true,
+        ),
+        (
+            "SELECT n_nationkey FROM pg_en.tpch.nation WHERE n_name < 'FRANCE'",
+            false,
+        ),
+        (
+            "SELECT n_nationkey FROM pg.tpch.nation WHERE n_name < 'FRANCE'",
+            true,
+        ),
+    ] {
+        let (_, plan) = client
+            .query_all(&format!("EXPLAIN {sql}"))
+            .await
+            .expect("EXPLAIN");
+        let plan = rows(&plan).join("\n");
+        assert_eq!(plan.contains("(\"n_name\" "), pushed, "{sql}: {plan}");
+    }
+    for (sql, expected) in [
+        (
+            "SELECT min(n_name), max(n_name) FROM pg_en.tpch.nation WHERE n_comment LIKE '%'",
+            "ALGERIA|VIETNAM",
+        ),
+        (
+            "SELECT r_name FROM pg_en.tpch.region ORDER BY r_name DESC LIMIT 1",
+            "MIDDLE EAST",
+        ),
+        (
+            "SELECT count(*) FROM pg_en.tpch.nation WHERE n_name BETWEEN 'A' AND 'C'",
+            "3",
+        ),
+    ] {
+        let (_, braid) = client.query_all(sql).await.expect(sql);
+        assert_eq!(rows(&braid), vec![expected], "{sql}");
+    }
+    // A case PostgreSQL answers differently: 'a' < 'B' under en_US, not in byte order.
+    let (_, braid) = client
+        .query_all("SELECT count(*) FROM pg_en.tpch.nation WHERE lower(n_name) < 'B'")
+        .await
+        .expect("lower-case range");
+    assert_eq!(
+        rows(&braid),
+        vec!["0"],
+        "Braid compares bytes: 'algeria' > 'B'"
+    );
+    let in_postgres = postgres_rows(
+        &pg_en,
+        "SELECT count(*) FROM tpch.nation WHERE lower(n_name) < 'B'",
+    )
+    .await;
+    assert_eq!(
+        in_postgres,
+        vec!["2"],
+        "en_US puts 'algeria' and 'argentina' before 'B'"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pushdown_is_real_and_filters_above_postgres_are_kept() {
+    let _serial = braid_integration_tests::serial().await;
     let pg = postgres().await;
-    load_tpch(&pg, "tpch", 0.01).await;
+    load_tpch(&pg, "tpch", 0.01, TPCH_DDL).await;
     let catalogs = tempfile::tempdir().expect("dir");
     write_catalogs(catalogs.path(), "schemas = [\"tpch\"]\n");
     let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
@@ -380,6 +540,7 @@ async fn pushdown_is_real_and_filters_above_postgres_are_kept() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn names_literals_types_splits_and_faults() {
+    let _serial = braid_integration_tests::serial().await;
     let pg = postgres().await;
     pg.batch_execute(
         r#"DROP SCHEMA IF EXISTS "Odd Schema" CASCADE;
@@ -397,6 +558,9 @@ async fn names_literals_types_splits_and_faults() {
              ARRAY['x', NULL, 'z'], ARRAY[1, 2, 3], '(1,2)', -7),
             (2, 'quote''s \ and "double"', NULL, -0.5, NULL, NULL, NULL, false, NULL, NULL,
              NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'sad', '{}', NULL, NULL, NULL);
+        DROP SCHEMA IF EXISTS "dot.ted" CASCADE;
+        CREATE SCHEMA "dot.ted";
+        CREATE TABLE "dot.ted"."Tab le" (x int);
         DROP TABLE IF EXISTS public.big;
         CREATE TABLE public.big AS SELECT g AS k, g % 97 AS v FROM generate_series(1, 200000) g;
         DROP TABLE IF EXISTS public.big_keyed;
@@ -494,6 +658,18 @@ async fn names_literals_types_splits_and_faults() {
         .expect("injection attempt");
     assert_eq!(rows(&none), vec!["0"]);
 
+    // SHOW TABLES of schemas named with mixed case, spaces and dots.
+    for (schema, table) in [
+        (r#""Odd Schema""#, r#"Mixed "Case" Table"#),
+        (r#""dot.ted""#, "Tab le"),
+    ] {
+        let (_, tables) = client
+            .query_all(&format!("SHOW TABLES FROM pg.{schema}"))
+            .await
+            .unwrap_or_else(|e| panic!("SHOW TABLES FROM pg.{schema}: {e}"));
+        assert_eq!(rows(&tables), vec![table], "{schema}");
+    }
+
     // Types: every mapped column, as Braid shows them; point is left out.
     let (schema, typed) = client
         .query_all(&format!(r#"SELECT * FROM {table} WHERE "Id" = 1"#))
@@ -587,6 +763,7 @@ fn services(command: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn five_million_rows_in_four_splits_on_two_workers_and_a_server_that_stops() {
+    let _serial = braid_integration_tests::serial().await;
     let pg = postgres().await;
     pg.batch_execute(
         "DROP TABLE IF EXISTS public.five_million;
@@ -596,11 +773,20 @@ async fn five_million_rows_in_four_splits_on_two_workers_and_a_server_that_stops
     )
     .await
     .expect("five million rows");
+    // 20,000 rows that PostgreSQL produces 2 ms apart: a read that stays active for 40 s.
+    pg.batch_execute(
+        "CREATE OR REPLACE VIEW public.trickle AS \
+         SELECT g AS id, pg_sleep(0.002)::text AS s FROM generate_series(1, 20000) g",
+    )
+    .await
+    .expect("trickle view");
     let catalogs = tempfile::tempdir().expect("dir");
     write_catalogs(
         catalogs.path(),
         "splits = 4\nstatement_timeout_seconds = 3\n",
     );
+    // pg_long / pg_long_raw: no statement timeout.
+    write_catalogs_for(catalogs.path(), "_long", &env("BRAID_PG_DATABASE"), "");
     let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
     let mut client = cluster.client().await;
 
@@ -641,23 +827,43 @@ async fn five_million_rows_in_four_splits_on_two_workers_and_a_server_that_stops
         .expect_err("statement timeout");
     assert!(error.to_string().contains("statement timeout"), "{error}");
 
+    // A read abandoned mid-stream (its client goes away, the job is cancelled): PostgreSQL
+    // stops the COPY at once rather than scanning on, and the next query runs.
+    let mut reader = cluster.client().await;
+    let read = tokio::spawn(async move {
+        reader
+            .query_all("SELECT * FROM pg_long_raw.public.trickle")
+            .await
+            .map(|_| ())
+    });
+    wait_for_braid_copies(&pg, &cluster, "trickle", true, Duration::from_secs(60)).await;
+    read.abort();
+    let stopped =
+        wait_for_braid_copies(&pg, &cluster, "trickle", false, Duration::from_secs(5)).await;
+    eprintln!("the abandoned COPY stopped in PostgreSQL {stopped:?} after its client went away");
+    let (_, after) = client
+        .query_all("SELECT count(*) FROM pg_long_raw.public.five_million WHERE id <= 10")
+        .await
+        .expect("the next query");
+    assert_eq!(rows(&after), vec!["10"]);
+
     // PostgreSQL stops while a query reads from it: the query fails naming the catalog, and the
     // cluster serves the next query once PostgreSQL is back.
     let mut reader = cluster.client().await;
     let long = tokio::spawn(async move {
         reader
-            .query_all("SELECT * FROM pg_raw.public.five_million ORDER BY amount DESC, id LIMIT 3")
+            .query_all("SELECT * FROM pg_long_raw.public.trickle")
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
     });
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    wait_for_braid_copies(&pg, &cluster, "trickle", true, Duration::from_secs(60)).await;
     services("pg-kill");
     let outcome = long.await.expect("task");
     services("pg-start");
     let error = outcome.expect_err("the server stopped mid-query");
     assert!(
-        error.contains("pg_raw") && error.contains("PostgreSQL at"),
+        error.contains("pg_long_raw") && error.contains("PostgreSQL at"),
         "{error}"
     );
     let (_, after) = client
@@ -665,4 +871,38 @@ async fn five_million_rows_in_four_splits_on_two_workers_and_a_server_that_stops
         .await
         .expect("the cluster still serves");
     assert_eq!(rows(&after), vec!["10"]);
+}
+
+/// Waits until `pg_stat_activity` shows Braid's COPY statements of `relation` running
+/// (`active`) or none (`!active`), for at most `bound`; how long that took. Fails with the
+/// cluster's logs.
+async fn wait_for_braid_copies(
+    pg: &Client,
+    cluster: &Cluster,
+    relation: &str,
+    active: bool,
+    bound: Duration,
+) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let running: i64 = pg
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'braid' \
+                 AND state = 'active' AND query LIKE 'COPY%' AND strpos(query, $1) > 0",
+                &[&relation],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0);
+        if (running > 0) == active {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < bound,
+            "after {bound:?}, {running} Braid COPY statements are active in PostgreSQL (wanted {})\n{}",
+            if active { "some" } else { "none" },
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -24,6 +24,7 @@ fn plain_datafusion() -> SessionContext {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn all_22_queries_match_plain_datafusion_on_two_workers() {
+    let _serial = braid_integration_tests::serial().await;
     let cluster = Cluster::start(2, 2, None).await;
     let mut client = cluster.client().await;
     client.query_all("USE tpch.tiny").await.expect("USE");
@@ -62,6 +63,7 @@ async fn all_22_queries_match_plain_datafusion_on_two_workers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn explain_shows_stages_and_explain_analyze_their_metrics() {
+    let _serial = braid_integration_tests::serial().await;
     let cluster = Cluster::start(2, 2, None).await;
     let mut client = cluster.client().await;
     let sql = "SELECT l_returnflag, count(*) FROM tpch.tiny.lineitem GROUP BY l_returnflag";

@@ -28,11 +28,25 @@ const HANDSHAKE_PATH: &str = "/arrow.flight.protocol.FlightService/Handshake";
 /// Tokens are checked at most this often for expiry in bulk.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Who is calling: the user a bearer token was issued to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is calling: the user a bearer token was issued to, and which login it came from.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user: String,
+    /// A random id of the login, distinct from its token: sessions and handles are keyed by
+    /// it, so the token itself never appears in a session id, a log line or `Debug` output.
+    pub login: String,
+    /// The bearer token (a secret).
     pub token: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("user", &self.user)
+            .field("login", &self.login)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Why a password file cannot be used.
@@ -151,10 +165,19 @@ pub struct Authenticator {
     tokens: Mutex<Tokens>,
 }
 
-#[derive(Debug)]
 struct Tokens {
-    by_token: HashMap<String, (String, Instant)>,
+    /// token → (user, login id, last used)
+    by_token: HashMap<String, (String, String, Instant)>,
     last_sweep: Instant,
+}
+
+/// Only how many: the tokens are secrets.
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("live", &self.by_token.len())
+            .finish()
+    }
 }
 
 impl Authenticator {
@@ -224,11 +247,12 @@ impl Authenticator {
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
         );
+        let login = uuid::Uuid::new_v4().simple().to_string();
         self.tokens
             .lock()
             .by_token
-            .insert(token.clone(), (user.clone(), Instant::now()));
-        Ok(Identity { user, token })
+            .insert(token.clone(), (user.clone(), login.clone(), Instant::now()));
+        Ok(Identity { user, login, token })
     }
 
     /// The identity behind an `authorization` header value, if any. A token that is unknown or
@@ -254,14 +278,15 @@ impl Authenticator {
             let ttl = self.ttl;
             tokens
                 .by_token
-                .retain(|_, (_, used)| now.duration_since(*used) < ttl);
+                .retain(|_, (_, _, used)| now.duration_since(*used) < ttl);
             tokens.last_sweep = now;
         }
         match tokens.by_token.get_mut(token) {
-            Some((user, used)) if now.duration_since(*used) < self.ttl => {
+            Some((user, login, used)) if now.duration_since(*used) < self.ttl => {
                 *used = now;
                 Ok(Some(Identity {
                     user: user.clone(),
+                    login: login.clone(),
                     token: token.to_string(),
                 }))
             }
@@ -369,6 +394,28 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_never_show_in_debug_output() {
+        let identity = Identity {
+            user: "ann".into(),
+            login: "l1".into(),
+            token: "s3cret-token".into(),
+        };
+        let text = format!("{identity:?}");
+        assert!(
+            !text.contains("s3cret-token") && text.contains("ann"),
+            "{text}"
+        );
+        let tokens = Tokens {
+            by_token: HashMap::from([(
+                "s3cret-token".to_string(),
+                ("ann".into(), "l1".into(), Instant::now()),
+            )]),
+            last_sweep: Instant::now(),
+        };
+        assert!(!format!("{tokens:?}").contains("s3cret-token"));
+    }
 
     fn basic(user: &str, password: &str) -> String {
         let encoded =

@@ -9,6 +9,7 @@ use ballista_core::extension::{
 };
 use ballista_scheduler::planner::{DefaultDistributedPlanner, DistributedPlanner};
 use braid_catalogs::ConnectorRegistry;
+use braid_connector_spi::{LogicalRule, PhysicalRule};
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProviderList, MemTable};
@@ -32,6 +33,7 @@ use crate::job::{
     live_executors, run_job,
 };
 use crate::session::Session;
+use crate::system;
 use crate::trino::{self, MetadataStatement};
 
 /// A planned statement: what it returns and where it runs.
@@ -66,6 +68,22 @@ impl Planned {
             }
             Planned::CreateTable(_) | Planned::Insert(_) => rows_schema(),
             Planned::Explain(_) | Planned::ExplainAnalyze(_) => query_plan_schema(),
+        }
+    }
+
+    /// Whether running the statement changes something (a table, the session) rather than
+    /// returning rows: such statements run when executed, fetched or not.
+    pub fn has_side_effects(&self) -> bool {
+        match self {
+            Planned::Use { .. } | Planned::CreateTable(_) | Planned::Insert(_) => true,
+            Planned::Local(plan) => matches!(
+                plan,
+                LogicalPlan::Statement(_) | LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)
+            ),
+            Planned::Rows(_)
+            | Planned::Distributed(_)
+            | Planned::Explain(_)
+            | Planned::ExplainAnalyze(_) => false,
         }
     }
 
@@ -110,19 +128,58 @@ fn query_plan_schema() -> SchemaRef {
     )]))
 }
 
+/// What every planning session of the coordinator is made of: the catalogs (the connectors'
+/// plus `system`) and the optimizer rules the connectors contribute.
+#[derive(Clone)]
+pub struct Planner {
+    catalogs: Arc<dyn CatalogProviderList>,
+    logical_rules: Vec<LogicalRule>,
+    physical_rules: Vec<PhysicalRule>,
+}
+
+impl Planner {
+    pub fn new(registry: &ConnectorRegistry) -> Self {
+        let catalogs = registry.catalog_list();
+        catalogs.register_catalog(system::CATALOG.to_string(), system::catalog(registry));
+        Self {
+            catalogs,
+            logical_rules: registry.logical_rules(),
+            physical_rules: registry.physical_rules(),
+        }
+    }
+
+    /// A planning state with `config`: Braid's catalogs, every function, DataFusion's
+    /// optimizer plus the connectors' rules (pushdown).
+    pub fn session_state(&self, config: SessionConfig) -> datafusion::execution::SessionState {
+        let mut builder = SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_catalog_list(self.catalogs.clone())
+            .with_scalar_functions(ballista_scalar_functions())
+            .with_aggregate_functions(ballista_aggregate_functions())
+            .with_window_functions(ballista_window_functions());
+        for rule in &self.logical_rules {
+            builder = builder.with_optimizer_rule(rule.clone());
+        }
+        for rule in &self.physical_rules {
+            builder = builder.with_physical_optimizer_rule(rule.clone());
+        }
+        builder.build()
+    }
+}
+
 /// Plans and runs statements for every session of the coordinator.
 pub struct Engine {
     registry: ConnectorRegistry,
-    catalogs: Arc<dyn CatalogProviderList>,
+    planner: Planner,
     scheduler: Scheduler,
 }
 
 impl Engine {
-    pub fn new(registry: ConnectorRegistry, scheduler: Scheduler) -> Self {
-        let catalogs = registry.catalog_list();
+    pub fn new(registry: ConnectorRegistry, planner: Planner, scheduler: Scheduler) -> Self {
         Self {
             registry,
-            catalogs,
+            planner,
             scheduler,
         }
     }
@@ -133,11 +190,6 @@ impl Engine {
 
     pub fn scheduler(&self) -> &Scheduler {
         &self.scheduler
-    }
-
-    /// The catalogs, for the session builder Ballista calls on its own gRPC path.
-    pub fn catalogs(&self) -> Arc<dyn CatalogProviderList> {
-        self.catalogs.clone()
     }
 
     /// A planning context for `session`: its settings, with target partitions sized to the
@@ -155,7 +207,7 @@ impl Engine {
 
     /// A planning context with exactly `config`.
     pub fn context_with(&self, config: SessionConfig) -> SessionContext {
-        SessionContext::new_with_state(session_state(config, self.catalogs.clone()))
+        SessionContext::new_with_state(self.planner.session_state(config))
     }
 
     /// Task slots of the live workers.
@@ -236,9 +288,11 @@ impl Engine {
                     Some(name) => split_schema_name(&name, &defaults.default_catalog)?,
                 };
                 trino::check_exists(ctx, &catalog, Some(&schema))?;
-                let provider = ctx
-                    .state()
-                    .schema_for_ref(format!("{catalog}.{schema}.x").as_str())?;
+                let provider = ctx.state().schema_for_ref(TableReference::full(
+                    catalog.as_str(),
+                    schema.as_str(),
+                    "",
+                ))?;
                 trino::names_batch("Table", provider.table_names(), like.as_deref())?
             }
             MetadataStatement::ShowColumns { table } => trino::describe(ctx, &table).await?,
@@ -313,18 +367,7 @@ impl Engine {
         control: &QueryControl,
     ) -> Result<i64> {
         let writes = matches!(planned, Planned::CreateTable(_) | Planned::Insert(_));
-        let returns_rows = match &planned {
-            Planned::Rows(_)
-            | Planned::Distributed(_)
-            | Planned::Explain(_)
-            | Planned::ExplainAnalyze(_) => true,
-            Planned::Local(plan) => !matches!(
-                plan,
-                LogicalPlan::Statement(_) | LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)
-            ),
-            Planned::Use { .. } | Planned::CreateTable(_) | Planned::Insert(_) => false,
-        };
-        if returns_rows {
+        if !planned.has_side_effects() {
             return plan_err!("the statement returns rows: run it as a query, not as an update");
         }
         let batches: Vec<RecordBatch> = self
@@ -365,37 +408,38 @@ impl Engine {
         let state = ctx.state();
         let resolved = trino::resolve(&state, create.name.clone());
         let schema = state.schema_for_ref(create.name.clone())?;
-        if schema.table_exist(&resolved.table) {
-            if create.if_not_exists {
-                return Ok(rows_stream(0));
-            }
-            if !create.or_replace {
-                return plan_err!("Table '{resolved}' already exists");
-            }
-            schema.deregister_table(&resolved.table)?;
-        }
         let columns = Arc::new(create.input.schema().as_arrow().clone());
-        schema.register_table(
-            resolved.table.to_string(),
-            Arc::new(MemTable::try_new(columns, vec![vec![]])?),
-        )?;
-        if matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(e) if !e.produce_one_row) {
-            return Ok(rows_stream(0));
-        }
-        let Some(table) = schema.table(&resolved.table).await? else {
-            return plan_err!("Table '{resolved}' vanished while it was created");
+        let no_rows =
+            matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(e) if !e.produce_one_row);
+        let (table, op, created) = match schema.table(&resolved.table).await? {
+            Some(_) if create.if_not_exists => return Ok(rows_stream(0)),
+            Some(_) if !create.or_replace => return plan_err!("Table '{resolved}' already exists"),
+            // CREATE OR REPLACE: the new table takes the old one's place only once all its
+            // rows are written; a failed job leaves the old table as it was (as in Trino).
+            Some(old) => (old, InsertOp::Overwrite, false),
+            None => {
+                schema.register_table(
+                    resolved.table.to_string(),
+                    Arc::new(MemTable::try_new(columns.clone(), vec![vec![]])?),
+                )?;
+                if no_rows {
+                    return Ok(rows_stream(0));
+                }
+                let Some(table) = schema.table(&resolved.table).await? else {
+                    return plan_err!("Table '{resolved}' vanished while it was created");
+                };
+                (table, InsertOp::Append, true)
+            }
         };
-        let result = self
-            .write(
-                session,
-                ctx,
-                &create.input,
-                table,
-                InsertOp::Append,
-                control,
-            )
-            .await;
-        if result.is_err() {
+        let rows = if no_rows {
+            batches_stream(columns, vec![])
+        } else {
+            self.run(session, ctx.clone(), &create.input, control)
+                .await
+                .map(|(_, rows)| rows)?
+        };
+        let result = write(&ctx, rows, table, op).await;
+        if result.is_err() && created {
             // A failed CREATE TABLE AS leaves no table behind, as in Trino.
             let _ = schema.deregister_table(&resolved.table);
         }
@@ -413,36 +457,10 @@ impl Engine {
             return not_impl_err!("{} is not supported", insert.op);
         };
         let table = source_as_provider(&insert.target)?;
-        self.write(session, ctx, &insert.input, table, op, control)
-            .await
-    }
-
-    /// Runs `input` as a job and feeds its rows to `table`'s sink on the coordinator.
-    async fn write(
-        &self,
-        session: &Session,
-        ctx: SessionContext,
-        input: &LogicalPlan,
-        table: Arc<dyn datafusion::catalog::TableProvider>,
-        op: InsertOp,
-        control: &QueryControl,
-    ) -> Result<SendableRecordBatchStream> {
-        let state = ctx.state();
-        let (_, rows) = self.run(session, ctx.clone(), input, control).await?;
-        let sink = table
-            .insert_into(&state, Arc::new(OneShotExec::new(rows)), op)
+        let (_, rows) = self
+            .run(session, ctx.clone(), &insert.input, control)
             .await?;
-        let counts = collect(sink, ctx.task_ctx()).await?;
-        let written: u64 = counts
-            .iter()
-            .filter_map(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<UInt64Array>()
-                    .map(|a| a.values().iter().sum::<u64>())
-            })
-            .sum();
-        Ok(rows_stream(written as i64))
+        write(&ctx, rows, table, op).await
     }
 
     async fn explain(
@@ -494,6 +512,30 @@ impl Engine {
             started.elapsed(),
         )))
     }
+}
+
+/// Feeds `rows` (a job's result) to `table`'s sink on the coordinator; one row with the count
+/// of rows written.
+async fn write(
+    ctx: &SessionContext,
+    rows: SendableRecordBatchStream,
+    table: Arc<dyn datafusion::catalog::TableProvider>,
+    op: InsertOp,
+) -> Result<SendableRecordBatchStream> {
+    let sink = table
+        .insert_into(&ctx.state(), Arc::new(OneShotExec::new(rows)), op)
+        .await?;
+    let counts = collect(sink, ctx.task_ctx()).await?;
+    let written: u64 = counts
+        .iter()
+        .filter_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .map(|a| a.values().iter().sum::<u64>())
+        })
+        .sum();
+    Ok(rows_stream(written as i64))
 }
 
 fn render_analyze(
@@ -554,27 +596,6 @@ fn bind_parameters(plan: LogicalPlan, values: &[ScalarValue]) -> Result<LogicalP
     plan.with_param_values(values)
 }
 
-/// `sql` with its `?` placeholders numbered `$1`, `$2`, ... (JDBC and ADBC send `?`; DataFusion
-/// plans `$n`). Quoted text is left alone.
-pub fn number_placeholders(sql: &str) -> Result<String> {
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
-    let tokens = Tokenizer::new(&GenericDialect {}, sql)
-        .tokenize()
-        .map_err(|e| plan_datafusion_err!("{e}"))?;
-    let mut next = 0;
-    Ok(tokens
-        .into_iter()
-        .map(|token| match token {
-            Token::Placeholder(p) if p == "?" => {
-                next += 1;
-                format!("${next}")
-            }
-            other => other.to_string(),
-        })
-        .collect())
-}
-
 /// Where a logical plan runs.
 fn classify(plan: LogicalPlan) -> Result<Planned> {
     Ok(match plan {
@@ -599,14 +620,17 @@ fn classify(plan: LogicalPlan) -> Result<Planned> {
     })
 }
 
-/// Plans that read no table, or only `information_schema` (not serializable), run locally.
+/// Plans that read no table, or only `information_schema` and `system` tables (which live on
+/// the coordinator and do not serialize), run locally.
 fn runs_on_coordinator(plan: &LogicalPlan) -> Result<bool> {
     let mut scans = 0;
     let mut remote = 0;
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             scans += 1;
-            if scan.table_name.schema() != Some("information_schema") {
+            let local = scan.table_name.schema() == Some("information_schema")
+                || scan.table_name.catalog() == Some(system::CATALOG);
+            if !local {
                 remote += 1;
             }
         }
@@ -644,7 +668,8 @@ fn normalize(ident: String) -> String {
     TableReference::parse_str(&ident).table().to_string()
 }
 
-fn batches_stream(schema: SchemaRef, batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
+/// A stream of batches already in memory.
+pub fn batches_stream(schema: SchemaRef, batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
     Box::pin(
         datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
             schema,
@@ -677,23 +702,6 @@ fn text_stream(text: String) -> SendableRecordBatchStream {
     single_value_stream(query_plan_schema(), Arc::new(StringArray::from(vec![text])))
 }
 
-/// The coordinator's planning state: Braid's catalogs, every function, DataFusion's planner.
-pub fn session_state(
-    config: SessionConfig,
-    catalogs: Arc<dyn CatalogProviderList>,
-) -> datafusion::execution::SessionState {
-    SessionStateBuilder::new()
-        .with_config(config)
-        .with_default_features()
-        .with_catalog_list(catalogs)
-        .with_scalar_functions(ballista_scalar_functions())
-        .with_aggregate_functions(ballista_aggregate_functions())
-        .with_window_functions(ballista_window_functions())
-        // Runs single-catalog PostgreSQL subtrees (joins, aggregates, top-N) in PostgreSQL.
-        .with_optimizer_rule(Arc::new(braid_connector_postgres::PostgresSubtreePushdown))
-        .build()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -714,13 +722,5 @@ mod tests {
         );
         assert!(split_schema_name("a.b.c", "x").is_err());
         assert_eq!(normalize("MEMORY".into()), "memory");
-    }
-
-    #[test]
-    fn question_marks_become_numbered_placeholders_outside_quotes() {
-        assert_eq!(
-            number_placeholders("SELECT '?', \"a?\" FROM t WHERE x = ? AND y IN (?, ?)").unwrap(),
-            "SELECT '?', \"a?\" FROM t WHERE x = $1 AND y IN ($2, $3)"
-        );
     }
 }

@@ -1,8 +1,11 @@
 //! [`BraidFlightSql`]: the coordinator's Arrow Flight SQL service, complete enough for the
 //! JDBC and ADBC drivers and the BI tools on top of them.
 //!
-//! - Statements are planned in `GetFlightInfo` (errors surface there, before anything runs) and
-//!   run in `DoGet`; `CommandStatementUpdate` runs DDL/`INSERT` and returns the row count.
+//! - Statements are planned in `GetFlightInfo` (errors surface there). Queries run in `DoGet`;
+//!   statements with side effects (`CREATE TABLE [AS]`, `INSERT`, DDL, `SET`, `USE`) run in
+//!   `GetFlightInfo` itself, so they take effect whether or not the client fetches their result
+//!   (DBAPI and JDBC users often don't). `CommandStatementUpdate` returns the row count.
+//! - Handles ([`statements`]) belong to the session that made them, are bounded and expire.
 //! - Prepared statements: `?` or `$n` placeholders, parameters bound through `DoPut`, executed as
 //!   a query or an update.
 //! - Metadata: `GetSqlInfo`, `GetXdbcTypeInfo`, `GetCatalogs` / `GetDbSchemas` / `GetTables`
@@ -12,10 +15,10 @@
 //! - Cancel: `CancelFlightInfo`, `CancelQuery`, or a client that goes away while its statement
 //!   runs cancels the Ballista job ([`QueryControl`]).
 
-use std::collections::HashMap;
+mod statements;
+
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -36,23 +39,24 @@ use arrow_flight::{
     FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
     SchemaAsIpc, Ticket,
 };
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, TryStreamExt};
-use parking_lot::Mutex;
 use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Authenticator, Identity};
-use crate::engine::{Engine, Planned, number_placeholders};
+use crate::engine::{Engine, Planned, batches_stream};
 use crate::job::{QueryControl, job_stages};
 use crate::session::{SESSION_HEADER, Session, Sessions};
 use crate::sql_info;
+use crate::sql_text::number_placeholders;
+use statements::{Outcome, Owner, PreparedStatements, Statements, Taken};
 
 /// The custom action that reports the running job of a session (body: the session id).
 pub const PROGRESS_ACTION: &str = "braid.progress";
@@ -63,29 +67,8 @@ pub const WORKERS_ACTION: &str = "braid.workers";
 /// The standard Flight action that cancels the query of a `FlightInfo`.
 const CANCEL_FLIGHT_INFO_ACTION: &str = "CancelFlightInfo";
 
-/// Statements planned but not fetched within this time are dropped.
-const STATEMENT_TTL: Duration = Duration::from_secs(600);
-
-type FlightDataStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
-
-/// A statement from `GetFlightInfo` until its `DoGet` finished running it.
-struct Statement {
-    session: Arc<Session>,
-    /// Taken by `DoGet`; `None` while it runs.
-    planned: Option<Planned>,
-    control: Arc<QueryControl>,
-    created: Instant,
-}
-
-type Statements = Arc<Mutex<HashMap<String, Statement>>>;
-
-/// A prepared statement: its SQL (placeholders numbered) and the last bound parameter rows.
-struct Prepared {
-    session: Arc<Session>,
-    sql: String,
-    parameters: Vec<Field>,
-    bound: Option<Vec<Vec<ScalarValue>>>,
-}
+pub type FlightDataStream =
+    Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
 
 /// The Flight SQL frontend of the coordinator.
 pub struct BraidFlightSql {
@@ -93,7 +76,7 @@ pub struct BraidFlightSql {
     auth: Arc<Authenticator>,
     sessions: Sessions,
     statements: Statements,
-    prepared: Mutex<HashMap<String, Prepared>>,
+    prepared: PreparedStatements,
     sql_info: SqlInfoData,
     type_info: XdbcTypeInfoData,
 }
@@ -104,8 +87,8 @@ impl BraidFlightSql {
             engine,
             auth,
             sessions: Sessions::default(),
-            statements: Arc::default(),
-            prepared: Mutex::new(HashMap::new()),
+            statements: Statements::default(),
+            prepared: PreparedStatements::default(),
             sql_info: sql_info::sql_info()?,
             type_info: sql_info::type_info()?,
         })
@@ -113,14 +96,12 @@ impl BraidFlightSql {
 
     /// The caller's session: named by the `x-braid-session` header within the caller's user,
     /// else the caller's bearer token (one session per login), else a fresh one.
-    fn session<T>(&self, request: &Request<T>) -> Arc<Session> {
-        let header = request
-            .metadata()
-            .get(SESSION_HEADER)
-            .and_then(|v| v.to_str().ok());
-        let key = session_key(request.extensions().get::<Identity>(), header);
-        self.sessions
-            .get(key.as_deref(), braid_catalogs::bootstrap::session_config)
+    fn session<T>(&self, request: &Request<T>) -> (Owner, Arc<Session>) {
+        let owner = owner(request);
+        let session = self
+            .sessions
+            .get(owner.as_deref(), braid_catalogs::bootstrap::session_config);
+        (owner, session)
     }
 
     fn info_for<T: ProstMessageExt>(
@@ -138,35 +119,53 @@ impl BraidFlightSql {
         Ok(Response::new(info))
     }
 
-    /// Keeps a planned statement for its `DoGet` and describes it.
-    fn statement_info(
+    /// Keeps a planned statement for its `DoGet` and describes it. A statement with side
+    /// effects runs now, and `DoGet` only returns its result.
+    async fn statement_info(
         &self,
+        owner: Owner,
         session: Arc<Session>,
         planned: Planned,
         descriptor: FlightDescriptor,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = planned.schema();
-        let handle = uuid::Uuid::new_v4().to_string();
-        let mut statements = self.statements.lock();
-        statements.retain(|_, s| s.planned.is_none() || s.created.elapsed() < STATEMENT_TTL);
-        statements.insert(
-            handle.clone(),
-            Statement {
-                session,
-                planned: Some(planned),
-                control: Arc::default(),
-                created: Instant::now(),
-            },
-        );
-        drop(statements);
+        let outcome = if planned.has_side_effects() {
+            let batches = self.run_to_end(&session, planned).await?;
+            Outcome::Done {
+                schema: schema.clone(),
+                batches,
+            }
+        } else {
+            Outcome::Planned(Box::new(planned))
+        };
+        let handle = self.statements.insert(owner, session, outcome)?;
         let ticket = TicketStatementQuery {
             statement_handle: handle.into_bytes().into(),
         };
         self.info_for(ticket, &schema, descriptor)
     }
 
-    /// Cancels the statement a `FlightInfo` describes; whether it was still running.
-    fn cancel_info(&self, info: &FlightInfo) -> Result<bool, Status> {
+    /// Runs `planned` to its end; its result rows. A client that goes away cancels it.
+    async fn run_to_end(
+        &self,
+        session: &Session,
+        planned: Planned,
+    ) -> Result<Vec<RecordBatch>, Status> {
+        let running = CancelOnDrop::new(&self.engine);
+        let result = async {
+            self.engine
+                .execute(session, planned, &running.control)
+                .await?
+                .try_collect()
+                .await
+        }
+        .await;
+        running.control.finish();
+        result.map_err(status)
+    }
+
+    /// Cancels the caller's statement a `FlightInfo` describes; whether it was still running.
+    fn cancel_info(&self, info: &FlightInfo, caller: &Owner) -> Result<bool, Status> {
         let handle = info
             .endpoint
             .iter()
@@ -177,16 +176,9 @@ impl BraidFlightSql {
                 Some(String::from_utf8_lossy(&ticket.statement_handle).to_string())
             })
             .ok_or_else(|| Status::invalid_argument("the FlightInfo names no Braid statement"))?;
-        let mut statements = self.statements.lock();
-        let Some(statement) = statements.get(&handle) else {
-            return Ok(false);
-        };
-        if statement.planned.is_some() {
-            // Not fetched yet: it will never run.
-            statements.remove(&handle);
-            return Ok(true);
-        }
-        Ok(statement.control.cancel(self.engine.scheduler()))
+        Ok(self
+            .statements
+            .cancel(&handle, caller, self.engine.scheduler()))
     }
 
     async fn progress(&self, identity: Option<&Identity>, session_id: &str) -> serde_json::Value {
@@ -212,19 +204,14 @@ impl BraidFlightSql {
         })
     }
 
-    /// Plans a prepared statement with its bound parameter row `row` (if bound).
+    /// Plans the caller's prepared statement with its bound parameter row `row` (if bound).
     async fn plan_prepared(
         &self,
         handle: &[u8],
+        caller: &Owner,
         row: usize,
     ) -> Result<(Arc<Session>, Planned), Status> {
-        let (session, sql, params) = {
-            let prepared = self.prepared.lock();
-            let p = prepared
-                .get(String::from_utf8_lossy(handle).as_ref())
-                .ok_or_else(|| {
-                    Status::not_found("unknown prepared statement (closed or never created)")
-                })?;
+        let (session, sql, params) = self.prepared.with(handle, caller, |p| {
             let params = match &p.bound {
                 Some(rows) => rows.get(row).cloned(),
                 None if p.parameters.is_empty() => None,
@@ -235,8 +222,8 @@ impl BraidFlightSql {
                     )));
                 }
             };
-            (p.session.clone(), p.sql.clone(), params)
-        };
+            Ok((p.session.clone(), p.sql.clone(), params))
+        })?;
         let planned = self
             .engine
             .plan_with(&session, &sql, params.as_deref())
@@ -246,40 +233,58 @@ impl BraidFlightSql {
     }
 
     /// The number of bound parameter rows of a prepared statement (1 when none are needed).
-    fn bound_rows(&self, handle: &[u8]) -> usize {
+    fn bound_rows(&self, handle: &[u8], caller: &Owner) -> Result<usize, Status> {
         self.prepared
-            .lock()
-            .get(String::from_utf8_lossy(handle).as_ref())
-            .and_then(|p| p.bound.as_ref().map(Vec::len))
-            .unwrap_or(1)
+            .with(handle, caller, |p| Ok(p.bound.as_ref().map_or(1, Vec::len)))
     }
 
     async fn execute_update(&self, session: &Session, planned: Planned) -> Result<i64, Status> {
-        let control = QueryControl::default();
-        let _cancel = CancelOnDrop {
-            control: &control,
-            engine: &self.engine,
-        };
-        let result = self.engine.execute_update(session, planned, &control).await;
-        control.finish();
+        let running = CancelOnDrop::new(&self.engine);
+        let result = self
+            .engine
+            .execute_update(session, planned, &running.control)
+            .await;
+        running.control.finish();
         result.map_err(status)
     }
+}
+
+/// The owner of a caller's handles and the key of its session: its login (one session per
+/// login) or the `x-braid-session` header of its user; `None` for an anonymous caller that
+/// names no session (each of its requests gets a fresh session).
+fn owner<T>(request: &Request<T>) -> Owner {
+    let header = request
+        .metadata()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok());
+    session_key(request.extensions().get::<Identity>(), header)
 }
 
 /// The sessions map key for a caller: sessions of different users never mix.
 fn session_key(identity: Option<&Identity>, header: Option<&str>) -> Option<String> {
     match (identity, header) {
         (Some(identity), Some(id)) => Some(format!("{}/{id}", identity.user)),
-        (Some(identity), None) => Some(format!("{}/token:{}", identity.user, identity.token)),
+        (Some(identity), None) => Some(format!("{}/login:{}", identity.user, identity.login)),
         (None, Some(id)) => Some(id.to_string()),
         (None, None) => None,
     }
 }
 
-/// Cancels a statement whose future is dropped before it finished: the client went away.
+/// A statement's control, which cancels the statement if it is dropped before the statement
+/// finished: the client went away.
 struct CancelOnDrop<'a> {
-    control: &'a QueryControl,
+    control: Arc<QueryControl>,
     engine: &'a Engine,
+}
+
+impl<'a> CancelOnDrop<'a> {
+    fn new(engine: &'a Engine) -> Self {
+        Self::with(Arc::default(), engine)
+    }
+
+    fn with(control: Arc<QueryControl>, engine: &'a Engine) -> Self {
+        Self { control, engine }
+    }
 }
 
 impl Drop for CancelOnDrop<'_> {
@@ -298,7 +303,10 @@ fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
     Ok(message.0)
 }
 
-/// The rows of parameter values a client sent with `DoPut`.
+/// The most parameter rows one `DoPut` may bind.
+const MAX_PARAMETER_ROWS: usize = 100_000;
+
+/// The rows of parameter values a client sent with `DoPut`, at most [`MAX_PARAMETER_ROWS`].
 async fn parameter_rows(
     request: Request<PeekableFlightDataStream>,
 ) -> Result<Vec<Vec<ScalarValue>>, Status> {
@@ -307,13 +315,18 @@ async fn parameter_rows(
         .into_inner()
         .try_filter(|data| futures::future::ready(!data.data_header.is_empty()))
         .map_err(FlightError::from);
-    let batches: Vec<RecordBatch> =
-        arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight)
-            .try_collect()
-            .await
-            .map_err(|e| Status::invalid_argument(format!("bad parameter batch: {e}")))?;
+    let mut batches = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight);
     let mut rows = Vec::new();
-    for batch in &batches {
+    while let Some(batch) = batches
+        .try_next()
+        .await
+        .map_err(|e| Status::invalid_argument(format!("bad parameter batch: {e}")))?
+    {
+        if rows.len() + batch.num_rows() > MAX_PARAMETER_ROWS {
+            return Err(Status::invalid_argument(format!(
+                "more than {MAX_PARAMETER_ROWS} parameter rows in one call: bind them in smaller batches"
+            )));
+        }
         for row in 0..batch.num_rows() {
             let values = batch
                 .columns()
@@ -325,6 +338,19 @@ async fn parameter_rows(
         }
     }
     Ok(rows)
+}
+
+/// Binds parameter rows to a prepared statement, each with one value per parameter.
+fn bind(statement: &mut statements::Prepared, rows: Vec<Vec<ScalarValue>>) -> Result<(), Status> {
+    if let Some(row) = rows.iter().find(|r| r.len() != statement.parameters.len()) {
+        return Err(Status::invalid_argument(format!(
+            "the statement has {} parameters but {} values were bound",
+            statement.parameters.len(),
+            row.len()
+        )));
+    }
+    statement.bound = Some(rows);
+    Ok(())
 }
 
 fn empty_batch_stream(schema: SchemaRef) -> FlightDataStream {
@@ -344,7 +370,8 @@ pub fn status(error: DataFusionError) -> Status {
     }
 }
 
-fn encode(stream: SendableRecordBatchStream) -> FlightDataStream {
+/// A result stream as Flight data.
+pub fn encode(stream: SendableRecordBatchStream) -> FlightDataStream {
     let schema = stream.schema();
     let batches = stream.map_err(|e| FlightError::ExternalError(Box::new(e)));
     let flight = FlightDataEncoderBuilder::new()
@@ -401,13 +428,14 @@ impl FlightSqlService for BraidFlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let session = self.session(&request);
+        let (owner, session) = self.session(&request);
         let planned = self
             .engine
             .plan(&session, &query.query)
             .await
             .map_err(status)?;
-        self.statement_info(session, planned, request.into_inner())
+        self.statement_info(owner, session, planned, request.into_inner())
+            .await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -415,42 +443,42 @@ impl FlightSqlService for BraidFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        if self.bound_rows(&query.prepared_statement_handle) > 1 {
+        let caller = owner(&request);
+        let handle = &query.prepared_statement_handle;
+        if self.bound_rows(handle, &caller)? > 1 {
             return Err(Status::invalid_argument(
                 "a query takes one row of parameters; bind several rows only for updates",
             ));
         }
-        let (session, planned) = self
-            .plan_prepared(&query.prepared_statement_handle, 0)
-            .await?;
-        self.statement_info(session, planned, request.into_inner())
+        let (session, planned) = self.plan_prepared(handle, &caller, 0).await?;
+        self.statement_info(caller, session, planned, request.into_inner())
+            .await
     }
 
     async fn do_get_statement(
         &self,
         ticket: TicketStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let handle = String::from_utf8_lossy(&ticket.statement_handle).to_string();
-        let (session, planned, control) = {
-            let mut statements = self.statements.lock();
-            let taken = statements
-                .get_mut(&handle)
-                .and_then(|s| Some((s.session.clone(), s.planned.take()?, s.control.clone())));
-            taken.ok_or_else(|| {
-                Status::not_found(
-                    "statement handle is unknown, cancelled or already fetched; run the statement again",
-                )
-            })?
+        let Taken {
+            session,
+            outcome,
+            control,
+        } = self.statements.take(&handle, &owner(&request))?;
+        let result = match outcome {
+            Outcome::Done { schema, batches } => Ok(batches_stream(schema, batches)),
+            Outcome::Planned(planned) => {
+                let running = CancelOnDrop::with(control, &self.engine);
+                let result = self
+                    .engine
+                    .execute(&session, *planned, &running.control)
+                    .await;
+                running.control.finish();
+                result
+            }
         };
-        let cancel = CancelOnDrop {
-            control: &control,
-            engine: &self.engine,
-        };
-        let result = self.engine.execute(&session, planned, &control).await;
-        control.finish();
-        drop(cancel);
-        self.statements.lock().remove(&handle);
+        self.statements.remove(&handle);
         Ok(Response::new(encode(result.map_err(status)?)))
     }
 
@@ -459,7 +487,7 @@ impl FlightSqlService for BraidFlightSql {
         command: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let session = self.session(&request);
+        let (_, session) = self.session(&request);
         let planned = self
             .engine
             .plan(&session, &command.query)
@@ -473,25 +501,18 @@ impl FlightSqlService for BraidFlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let session = self.session(&request);
-        let sql = number_placeholders(&query.query).map_err(status)?;
+        let (owner, session) = self.session(&request);
+        let sql = number_placeholders(&query.query);
         let planned = self.engine.plan(&session, &sql).await.map_err(status)?;
         let parameters = planned.parameters().map_err(status)?;
-        let result = ActionCreatePreparedStatementResult {
-            prepared_statement_handle: uuid::Uuid::new_v4().to_string().into_bytes().into(),
-            dataset_schema: ipc_schema(&planned.schema())?,
-            parameter_schema: ipc_schema(&Schema::new(parameters.clone()))?,
-        };
-        self.prepared.lock().insert(
-            String::from_utf8_lossy(&result.prepared_statement_handle).to_string(),
-            Prepared {
-                session,
-                sql,
-                parameters,
-                bound: None,
-            },
-        );
-        Ok(result)
+        let dataset_schema = ipc_schema(&planned.schema())?;
+        let parameter_schema = ipc_schema(&Schema::new(parameters.clone()))?;
+        let handle = self.prepared.insert(owner, session, sql, parameters)?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.into_bytes().into(),
+            dataset_schema,
+            parameter_schema,
+        })
     }
 
     async fn do_put_prepared_statement_query(
@@ -499,20 +520,12 @@ impl FlightSqlService for BraidFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
+        let caller = owner(&request);
         let rows = parameter_rows(request).await?;
-        let handle = String::from_utf8_lossy(&query.prepared_statement_handle).to_string();
-        let mut prepared = self.prepared.lock();
-        let statement = prepared.get_mut(&handle).ok_or_else(|| {
-            Status::not_found("unknown prepared statement (closed or never created)")
-        })?;
-        if let Some(row) = rows.iter().find(|r| r.len() != statement.parameters.len()) {
-            return Err(Status::invalid_argument(format!(
-                "the statement has {} parameters but {} values were bound",
-                statement.parameters.len(),
-                row.len()
-            )));
-        }
-        statement.bound = Some(rows);
+        self.prepared
+            .with(&query.prepared_statement_handle, &caller, |statement| {
+                bind(statement, rows)
+            })?;
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(query.prepared_statement_handle),
         })
@@ -525,17 +538,16 @@ impl FlightSqlService for BraidFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let handle = query.prepared_statement_handle;
+        let caller = owner(&request);
         // Parameters may come with the update itself.
         let rows = parameter_rows(request).await?;
         if !rows.is_empty() {
-            let key = String::from_utf8_lossy(&handle).to_string();
-            if let Some(statement) = self.prepared.lock().get_mut(&key) {
-                statement.bound = Some(rows);
-            }
+            self.prepared
+                .with(&handle, &caller, |statement| bind(statement, rows))?;
         }
         let mut total = 0;
-        for row in 0..self.bound_rows(&handle) {
-            let (session, planned) = self.plan_prepared(&handle, row).await?;
+        for row in 0..self.bound_rows(&handle, &caller)? {
+            let (session, planned) = self.plan_prepared(&handle, &caller, row).await?;
             total += self.execute_update(&session, planned).await?;
         }
         Ok(total)
@@ -544,23 +556,26 @@ impl FlightSqlService for BraidFlightSql {
     async fn do_action_close_prepared_statement(
         &self,
         query: ActionClosePreparedStatementRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<(), Status> {
         self.prepared
-            .lock()
-            .remove(String::from_utf8_lossy(&query.prepared_statement_handle).as_ref());
+            .close(&query.prepared_statement_handle, &owner(&request));
         Ok(())
     }
 
     async fn do_action_cancel_query(
         &self,
         query: ActionCancelQueryRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<ActionCancelQueryResult, Status> {
         let info = FlightInfo::decode(query.info)
             .map_err(|e| Status::invalid_argument(format!("bad FlightInfo: {e}")))?;
         // CancelResult: 1 = cancelled, 3 = not cancellable (it already ended).
-        let result = if self.cancel_info(&info)? { 1 } else { 3 };
+        let result = if self.cancel_info(&info, &owner(&request))? {
+            1
+        } else {
+            3
+        };
         Ok(ActionCancelQueryResult { result })
     }
 
@@ -821,6 +836,7 @@ impl FlightSqlService for BraidFlightSql {
         request: Request<Action>,
     ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
         let identity = request.extensions().get::<Identity>().cloned();
+        let caller = owner(&request);
         let action = request.into_inner();
         let body: bytes::Bytes = match action.r#type.as_str() {
             CANCEL_FLIGHT_INFO_ACTION => {
@@ -830,7 +846,7 @@ impl FlightSqlService for BraidFlightSql {
                 let info = cancel.info.ok_or_else(|| {
                     Status::invalid_argument("CancelFlightInfo without a FlightInfo")
                 })?;
-                let status = if self.cancel_info(&info)? {
+                let status = if self.cancel_info(&info, &caller)? {
                     CancelStatus::Cancelled
                 } else {
                     CancelStatus::NotCancellable

@@ -84,9 +84,11 @@ impl QueryControl {
             if state.finished {
                 return false;
             }
+            // Flagged under the lock: a job submitted before is in `jobs`, one submitted after
+            // sees the flag in `submitted`. No job falls between the two.
+            self.cancelled.send_replace(true);
             state.jobs.clone()
         };
-        self.cancelled.send_replace(true);
         for job in jobs {
             cancel_job(scheduler, job);
         }
@@ -94,8 +96,12 @@ impl QueryControl {
     }
 
     fn submitted(&self, scheduler: &Scheduler, job: &str) {
-        self.state.lock().jobs.push(job.to_string());
-        if self.is_cancelled() {
+        let cancelled = {
+            let mut state = self.state.lock();
+            state.jobs.push(job.to_string());
+            self.is_cancelled()
+        };
+        if cancelled {
             cancel_job(scheduler, job.to_string());
         }
     }

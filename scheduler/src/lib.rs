@@ -6,7 +6,8 @@
 //! - [`Coordinator::start`] loads the catalogs, starts the Ballista scheduler (workers register
 //!   on its port, which also serves Ballista's REST status under `/api`), the Flight SQL
 //!   service (optionally TLS, behind [`auth::AuthLayer`]) and the internal Flight port where
-//!   workers fetch memory-table rows.
+//!   workers call the connectors' internal services (memory-table rows).
+//!   [`Coordinator::start_with`] takes the connector kinds to know (tests add their own).
 //! - [`engine::Engine`] plans each statement against the coordinator's catalogs. Metadata
 //!   statements (Trino's `SHOW ...`, `USE`, `DESCRIBE`: [`trino`]), DDL, `SET`,
 //!   `information_schema` and `EXPLAIN` run on the coordinator; queries run as Ballista jobs
@@ -18,12 +19,14 @@
 
 pub mod auth;
 pub mod engine;
-mod fetch;
 pub mod flight_sql;
+mod internal;
 pub mod job;
 pub mod session;
 mod settings;
 mod sql_info;
+pub mod sql_text;
+pub mod system;
 pub mod trino;
 
 use std::net::SocketAddr;
@@ -35,7 +38,7 @@ use ballista_core::config::TaskSchedulingPolicy;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service};
-use braid_catalogs::{ConnectorRegistry, Role, bootstrap};
+use braid_catalogs::{ConnectorRegistry, Factories, Role, bootstrap};
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -75,8 +78,17 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// Starts the scheduler and the Flight SQL service. A port of 0 picks a free one.
+    /// Starts the scheduler and the Flight SQL service with this build's connectors. A port of
+    /// 0 picks a free one.
     pub async fn start(settings: CoordinatorSettings) -> Result<Self, CoordinatorError> {
+        Self::start_with(settings, &Factories::builtin()).await
+    }
+
+    /// [`Coordinator::start`] with the connector kinds of `factories`.
+    pub async fn start_with(
+        settings: CoordinatorSettings,
+        factories: &Factories,
+    ) -> Result<Self, CoordinatorError> {
         let auth = Arc::new(
             auth::Authenticator::new(
                 settings.auth,
@@ -89,14 +101,15 @@ impl Coordinator {
         let flight_listener = bind(&settings.bind_host, settings.flight_sql_port).await?;
         let flight_sql_addr = local_addr(&flight_listener)?;
         let internal_listener = bind(&settings.bind_host, settings.internal_port).await?;
-        let fetch_endpoint = format!(
+        let internal_endpoint = format!(
             "http://{}:{}",
             settings.external_host,
             local_addr(&internal_listener)?.port()
         );
-        let registry = ConnectorRegistry::load(
+        let registry = ConnectorRegistry::load_with(
             settings.catalog_dir.as_deref(),
-            &Role::Coordinator { fetch_endpoint },
+            &Role::Coordinator { internal_endpoint },
+            factories,
         )?;
 
         // Ballista binds the scheduler port itself: reserve a free one when asked for port 0.
@@ -104,7 +117,8 @@ impl Coordinator {
             0 => local_addr(&bind(&settings.bind_host, 0).await?)?.port(),
             port => port,
         };
-        let catalogs = registry.catalog_list();
+        let planner = engine::Planner::new(&registry);
+        let session_planner = planner.clone();
         let config = SchedulerConfig {
             bind_host: settings.bind_host.clone(),
             external_host: settings.external_host.clone(),
@@ -114,7 +128,7 @@ impl Coordinator {
             expire_dead_executor_interval_seconds: 2,
             override_config_producer: Some(Arc::new(bootstrap::session_config)),
             override_session_builder: Some(Arc::new(move |config| {
-                Ok(engine::session_state(config, catalogs.clone()))
+                Ok(session_planner.session_state(config))
             })),
             override_physical_codec: Some(Arc::new(registry.codec())),
             ..Default::default()
@@ -136,18 +150,19 @@ impl Coordinator {
         });
 
         job::spawn_revive_watchdog(scheduler.clone());
-        let fetch = FlightServiceServer::new(fetch::MemoryFetchService::new(registry.clone()))
-            .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        let internal_service =
+            FlightServiceServer::new(internal::InternalFlightService::new(registry.clone()))
+                .max_encoding_message_size(MAX_MESSAGE_SIZE);
         let internal = tokio_stream::wrappers::TcpListenerStream::new(internal_listener);
         let internal_task = tokio::spawn(async move {
             tonic::transport::Server::builder()
-                .add_service(fetch)
+                .add_service(internal_service)
                 .serve_with_incoming(internal)
                 .await
                 .map_err(|e| CoordinatorError::FlightSql(e.to_string()))
         });
 
-        let engine = Arc::new(engine::Engine::new(registry, scheduler));
+        let engine = Arc::new(engine::Engine::new(registry, planner, scheduler));
         let flight_sql = flight_sql::BraidFlightSql::new(engine, auth.clone())
             .map_err(CoordinatorError::FlightSql)?;
         let service = FlightServiceServer::new(flight_sql)

@@ -11,6 +11,8 @@ use datafusion::error::Result;
 use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 
+use crate::sql_text::{self, Run};
+
 /// A metadata statement recognised before SQL planning.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetadataStatement {
@@ -38,13 +40,19 @@ pub enum MetadataStatement {
 }
 
 /// Trino's `SET SESSION name = value` and `RESET SESSION name` as DataFusion's `SET` and
-/// `RESET`, or `None` for any other statement.
+/// `RESET`, or `None` for any other statement. The rest of the text is kept byte for byte.
 pub fn session_alias(sql: &str) -> Option<String> {
-    let tokens = tokenize(sql);
-    let upper = |i: usize| tokens.get(i).map(|t| t.to_ascii_uppercase());
-    match (upper(0)?.as_str(), upper(1)?.as_str()) {
-        ("SET", "SESSION") if tokens.len() > 2 => Some(format!("SET {}", tokens[2..].join(" "))),
-        ("RESET", "SESSION") if tokens.len() == 3 => Some(format!("RESET {}", tokens[2])),
+    let words = sql_text::leading_words(sql, 4);
+    let [(first, _), (second, keyword), rest @ ..] = words.as_slice() else {
+        return None;
+    };
+    if !second.eq_ignore_ascii_case("SESSION") {
+        return None;
+    }
+    let tail = sql[keyword.end..].trim().trim_end_matches(';').trim_end();
+    match (first.to_ascii_uppercase().as_str(), rest.len()) {
+        ("SET", 1..) => Some(format!("SET {tail}")),
+        ("RESET", 1) => Some(format!("RESET {tail}")),
         _ => None,
     }
 }
@@ -155,51 +163,72 @@ fn like_pattern(rest: &[&str], tokens: &[String]) -> Result<Option<String>> {
     }
 }
 
-/// Splits on white space, keeping quoted strings and quoted identifiers whole; drops a final `;`.
+/// Splits on white space, keeping quoted strings and quoted identifiers whole (with what they
+/// touch: `c."Mixed Case"` is one token); drops comments and a final `;`.
 fn tokenize(sql: &str) -> Vec<String> {
-    let sql = sql.trim().trim_end_matches(';').trim();
     let mut tokens = Vec::new();
     let mut current = String::new();
-    let mut quote: Option<char> = None;
-    for c in sql.chars() {
-        match quote {
-            Some(q) => {
-                current.push(c);
-                if c == q {
-                    quote = None;
+    let mut flush = |current: &mut String| {
+        if !current.is_empty() {
+            tokens.push(std::mem::take(current));
+        }
+    };
+    for (kind, range) in sql_text::runs(sql) {
+        let text = &sql[range];
+        match kind {
+            Run::Quoted => current.push_str(text),
+            Run::Comment => flush(&mut current),
+            Run::Code => {
+                for (i, piece) in text.split(char::is_whitespace).enumerate() {
+                    if i > 0 {
+                        flush(&mut current);
+                    }
+                    current.push_str(piece);
                 }
             }
-            None if c == '\'' || c == '"' => {
-                current.push(c);
-                quote = Some(c);
-            }
-            None if c.is_whitespace() => {
-                if !current.is_empty() {
-                    tokens.push(std::mem::take(&mut current));
-                }
-            }
-            None => current.push(c),
         }
     }
-    if !current.is_empty() {
-        tokens.push(current);
+    flush(&mut current);
+    if let Some(last) = tokens.last_mut() {
+        let trimmed = last.trim_end_matches(';').len();
+        last.truncate(trimmed);
+        if last.is_empty() {
+            tokens.pop();
+        }
     }
     tokens
 }
 
-/// SQL `LIKE` with `%` and `_`.
+/// SQL `LIKE` with `%` and `_`, in time proportional to `value × pattern` at worst: on a
+/// mismatch only the last `%` is retried, one character further on (a recursive matcher takes
+/// exponential time on patterns like `%a%a%a…%b`).
 pub fn like(value: &str, pattern: &str) -> bool {
-    fn go(v: &[char], p: &[char]) -> bool {
-        match p.split_first() {
-            None => v.is_empty(),
-            Some(('%', rest)) => (0..=v.len()).any(|i| go(&v[i..], rest)),
-            Some(('_', rest)) => !v.is_empty() && go(&v[1..], rest),
-            Some((c, rest)) => v.first() == Some(c) && go(&v[1..], rest),
-        }
-    }
     let v: Vec<char> = value.chars().collect();
     let p: Vec<char> = pattern.chars().collect();
-    go(&v, &p)
+    let (mut vi, mut pi) = (0, 0);
+    // The position after the last `%` seen, and the value position it currently absorbs to.
+    let mut retry: Option<(usize, usize)> = None;
+    while vi < v.len() {
+        match p.get(pi) {
+            Some('%') => {
+                pi += 1;
+                retry = Some((pi, vi));
+            }
+            Some(&c) if c == '_' || c == v[vi] => {
+                pi += 1;
+                vi += 1;
+            }
+            _ => match retry {
+                Some((after, absorbed)) => {
+                    pi = after;
+                    vi = absorbed + 1;
+                    retry = Some((after, absorbed + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '%')
 }
 
 /// A one-column result.
@@ -371,6 +400,14 @@ mod tests {
         );
         assert_eq!(parse("SELECT 1").unwrap(), None);
         assert!(parse("SHOW TABLES LIKE sf").is_err());
+        assert_eq!(
+            parse("-- list them\nSHOW /* all */ TABLES FROM memory.\"Mixed Case\" LIKE 'O''B%' ;")
+                .unwrap(),
+            Some(MetadataStatement::ShowTables {
+                schema: Some("memory.\"Mixed Case\"".into()),
+                like: Some("O'B%".into())
+            })
+        );
     }
 
     #[test]
@@ -379,6 +416,23 @@ mod tests {
         assert!(like("sf1", "sf_"));
         assert!(!like("sf10", "sf_"));
         assert!(like("anything", "%"));
+        assert!(like("", "%%"));
+        assert!(!like("", "_"));
+        assert!(like("abcbd", "%b_"));
+        assert!(like("mississippi", "m%ss%pi"));
+        assert!(!like("mississippi", "m%ss%pa"));
+        assert!(like("ab", "a%b%"));
+    }
+
+    #[test]
+    fn like_does_not_backtrack_exponentially() {
+        let value = "a".repeat(60);
+        let pattern = format!("{}b", "%a".repeat(20));
+        let started = std::time::Instant::now();
+        assert!(!like(&value, &pattern));
+        assert!(like(&format!("{value}b"), &pattern));
+        // The recursive matcher took minutes here; this one takes microseconds.
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

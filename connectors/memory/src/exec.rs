@@ -1,30 +1,25 @@
-//! [`MemoryScanExec`]: partition *i* fetches its batches of a memory table from the
-//! coordinator over Arrow Flight, with a [`FetchTicket`].
+//! [`MemoryScanExec`]: the SPI's scan node over a [`MemoryScan`]; partition *i* fetches its
+//! batches of a memory table from the coordinator's internal port over Arrow Flight, with a
+//! [`FetchTicket`] for the catalog's [`MemoryFetch`] service.
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow_flight::{FlightClient, Ticket};
-use braid_connector_spi::ConnectorError;
+use async_trait::async_trait;
+use braid_connector_spi::{
+    ConnectorError, InternalService, InternalTicket, ScanExec, ScanMetrics, ScanSource, Split,
+    Splits, internal_do_get,
+};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion::common::internal_err;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
-use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::metadata::MemoryStore;
 use crate::split::batches_of_split;
-
-/// The `type_url` of the `Any` message that wraps a [`FetchTicket`] in a Flight ticket.
-pub const FETCH_TYPE_URL: &str = "type.braid/braid.memory.FetchTicket";
 
 /// What one scan partition asks the coordinator for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,19 +36,18 @@ pub struct FetchTicket {
 }
 
 impl FetchTicket {
-    /// The Flight ticket bytes: an `Any` with [`FETCH_TYPE_URL`] and this ticket as JSON.
-    pub fn to_flight_ticket(&self) -> Result<Ticket> {
-        let value = serde_json::to_vec(self).map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let any = arrow_flight::sql::Any {
-            type_url: FETCH_TYPE_URL.to_string(),
-            value: value.into(),
-        };
-        Ok(Ticket::new(any.encode_to_vec()))
+    /// The ticket for the coordinator's internal port.
+    pub fn to_internal_ticket(&self) -> Result<InternalTicket> {
+        let request =
+            serde_json::to_vec(self).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(InternalTicket::Service {
+            catalog: self.catalog.clone(),
+            request,
+        })
     }
 
-    /// The ticket inside an `Any` whose `type_url` is [`FETCH_TYPE_URL`].
-    pub fn from_any_value(value: &[u8]) -> Result<Self> {
-        serde_json::from_slice(value).map_err(|e| {
+    fn decode(request: &[u8]) -> Result<Self> {
+        serde_json::from_slice(request).map_err(|e| {
             ConnectorError::Codec {
                 kind: crate::KIND,
                 reason: format!("bad fetch ticket: {e}"),
@@ -75,201 +69,185 @@ impl FetchTicket {
     }
 }
 
-/// Reads a memory table from the coordinator, `parts` partitions.
-#[derive(Debug, Clone)]
-pub struct MemoryScanExec {
-    catalog: String,
-    schema_name: String,
-    table: String,
-    table_id: String,
-    table_schema: SchemaRef,
-    projection: Vec<usize>,
-    batch_count: usize,
-    parts: usize,
-    endpoint: String,
-    schema: SchemaRef,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
+/// The coordinator's side of a memory catalog's scans: serves [`FetchTicket`]s from the store.
+#[derive(Debug)]
+pub struct MemoryFetch {
+    store: Arc<MemoryStore>,
 }
 
-impl MemoryScanExec {
+impl MemoryFetch {
+    pub fn new(store: Arc<MemoryStore>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl InternalService for MemoryFetch {
+    async fn fetch(&self, request: &[u8]) -> Result<SendableRecordBatchStream> {
+        let ticket = FetchTicket::decode(request)?;
+        let (schema, batches) = ticket.read(&self.store)?;
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter(batches.into_iter().map(Ok)),
+        )))
+    }
+}
+
+/// The scan node of a memory table.
+pub type MemoryScanExec = ScanExec<MemoryScan>;
+
+/// A memory-table scan as it travels: the table, its snapshot, the projection and where to
+/// fetch the rows. The rows stay on the coordinator until a task fetches them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryScanHandle {
+    pub catalog: String,
+    pub schema: String,
+    pub table: String,
+    /// Changes when a table of the same name is created anew.
+    pub table_id: String,
+    /// The table's Arrow schema as an IPC message.
+    pub columns: Vec<u8>,
+    pub projection: Vec<usize>,
+    /// The snapshot: the scan reads only the first `batch_count` batches.
+    pub batch_count: usize,
+    pub parts: usize,
+    /// The coordinator's internal port, `http://host:port`.
+    pub endpoint: String,
+}
+
+/// Reads a memory table from the coordinator, `parts` partitions.
+#[derive(Debug, Clone)]
+pub struct MemoryScan {
+    handle: MemoryScanHandle,
+    schema: SchemaRef,
+}
+
+impl MemoryScan {
+    pub fn new(handle: MemoryScanHandle) -> Result<Self, ConnectorError> {
+        let columns = crate::codec::schema_from_ipc(&handle.columns)?;
+        let schema = columns
+            .project(&handle.projection)
+            .map_err(|e| ConnectorError::Codec {
+                kind: crate::KIND,
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            handle,
+            schema: Arc::new(schema),
+        })
+    }
+
+    /// The scan node of `table` (columns `table_schema`, snapshot of `batch_count` batches) in
+    /// `parts` splits; `projection` indexes the table's columns (`None`: all).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub fn exec(
         catalog: String,
-        schema_name: String,
+        schema: String,
         table: String,
         table_id: String,
-        table_schema: SchemaRef,
+        table_schema: &SchemaRef,
         projection: Option<Vec<usize>>,
         batch_count: usize,
         parts: usize,
         endpoint: String,
-    ) -> Result<Self> {
-        let projection = projection.unwrap_or_else(|| (0..table_schema.fields().len()).collect());
-        let schema = Arc::new(table_schema.project(&projection)?);
+    ) -> Result<MemoryScanExec> {
         let parts = parts.max(1);
-        let properties = braid_connector_spi::scan_properties(schema.clone(), parts);
-        Ok(Self {
+        let projection = projection.unwrap_or_else(|| (0..table_schema.fields().len()).collect());
+        let scan = Self::new(MemoryScanHandle {
             catalog,
-            schema_name,
+            schema,
             table,
             table_id,
-            table_schema,
+            columns: crate::codec::schema_to_ipc(table_schema)?,
             projection,
             batch_count,
             parts,
             endpoint,
-            schema,
-            properties,
-            metrics: ExecutionPlanMetricsSet::new(),
-        })
-    }
-
-    pub fn catalog(&self) -> &str {
-        &self.catalog
-    }
-    pub fn schema_name(&self) -> &str {
-        &self.schema_name
-    }
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-    pub fn table_id(&self) -> &str {
-        &self.table_id
-    }
-    pub fn table_schema(&self) -> &SchemaRef {
-        &self.table_schema
-    }
-    pub fn projection(&self) -> &[usize] {
-        &self.projection
-    }
-    pub fn batch_count(&self) -> usize {
-        self.batch_count
-    }
-    pub fn parts(&self) -> usize {
-        self.parts
-    }
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        })?;
+        let splits = (0..parts)
+            .map(|part| Split::encode(&part))
+            .collect::<Result<_, _>>()?;
+        Ok(ScanExec::new(scan, Splits::Inline(splits)))
     }
 
     fn ticket(&self, part: usize) -> FetchTicket {
+        let h = &self.handle;
         FetchTicket {
-            catalog: self.catalog.clone(),
-            schema: self.schema_name.clone(),
-            table: self.table.clone(),
-            table_id: self.table_id.clone(),
-            batch_count: self.batch_count,
+            catalog: h.catalog.clone(),
+            schema: h.schema.clone(),
+            table: h.table.clone(),
+            table_id: h.table_id.clone(),
+            batch_count: h.batch_count,
             part,
-            parts: self.parts,
-            projection: self.projection.clone(),
+            parts: h.parts,
+            projection: h.projection.clone(),
         }
     }
 }
 
-async fn fetch(
-    endpoint: String,
-    catalog: String,
-    ticket: Ticket,
-) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    let source_error = move |message: String| -> DataFusionError {
-        ConnectorError::Source {
-            catalog: catalog.clone(),
-            message,
-        }
-        .into()
-    };
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())
-        .map_err(|e| source_error(format!("bad coordinator address '{endpoint}': {e}")))?
-        .connect()
-        .await
-        .map_err(|e| source_error(format!("cannot reach the coordinator at {endpoint}: {e}")))?;
-    let stream = FlightClient::new(channel)
-        .do_get(ticket)
-        .await
-        .map_err(|e| source_error(format!("fetching rows from {endpoint}: {e}")))?;
-    Ok(stream
-        .map_err(move |e| source_error(format!("reading rows: {e}")))
-        .boxed())
-}
+impl ScanSource for MemoryScan {
+    type Handle = MemoryScanHandle;
 
-impl DisplayAs for MemoryScanExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    fn name(&self) -> &'static str {
+        "MemoryScanExec"
+    }
+
+    fn catalog(&self) -> &str {
+        &self.handle.catalog
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn handle(&self) -> MemoryScanHandle {
+        self.handle.clone()
+    }
+
+    fn fmt_details(&self, splits: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let columns: Vec<_> = self
             .schema
             .fields()
             .iter()
             .map(|f| f.name().as_str())
             .collect();
+        let h = &self.handle;
         write!(
             f,
-            "MemoryScanExec: table={}.{}.{}, splits={}, batches={}, columns=[{}]",
-            self.catalog,
-            self.schema_name,
-            self.table,
-            self.parts,
-            self.batch_count,
+            "table={}.{}.{}, splits={splits}, batches={}, columns=[{}]",
+            h.catalog,
+            h.schema,
+            h.table,
+            h.batch_count,
             columns.join(", ")
         )
     }
-}
 
-impl ExecutionPlan for MemoryScanExec {
-    fn name(&self) -> &str {
-        "MemoryScanExec"
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if !children.is_empty() {
-            return internal_err!("MemoryScanExec has no children");
-        }
-        // A fresh copy with its own metrics: Ballista rebuilds a stage's plan per task, and
-        // shared metrics would count one task's rows in another's.
-        Ok(Arc::new(Self {
-            metrics: ExecutionPlanMetricsSet::new(),
-            ..self.as_ref().clone()
-        }))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-
-    fn execute(
+    fn read(
         &self,
-        partition: usize,
+        split: &Split,
         _context: Arc<TaskContext>,
+        metrics: ScanMetrics,
     ) -> Result<SendableRecordBatchStream> {
-        if partition >= self.parts {
-            return internal_err!("MemoryScanExec: partition {partition} of {}", self.parts);
-        }
-        let ticket = self.ticket(partition).to_flight_ticket()?;
+        let ticket = self.ticket(split.decode()?).to_internal_ticket()?;
         let schema = self.schema.clone();
-        let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let fut = fetch(self.endpoint.clone(), self.catalog.clone(), ticket);
-        let stream = futures::stream::once(fut).try_flatten().map(move |batch| {
-            // Flight may hand back a schema with other metadata; rows keep the scan's schema.
-            let batch = batch?;
-            baseline.record_output(batch.num_rows());
-            let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-            RecordBatch::try_new_with_options(schema.clone(), batch.columns().to_vec(), &options)
+        let baseline = metrics.baseline();
+        let endpoint = self.handle.endpoint.clone();
+        let fetch = async move { internal_do_get(&endpoint, &ticket).await };
+        let stream = futures::stream::once(fetch)
+            .try_flatten()
+            .map(move |batch| {
+                // Flight may hand back a schema with other metadata; rows keep the scan's schema.
+                let batch = batch?;
+                baseline.record_output(batch.num_rows());
+                let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+                RecordBatch::try_new_with_options(
+                    schema.clone(),
+                    batch.columns().to_vec(),
+                    &options,
+                )
                 .map_err(Into::into)
-        });
+            });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             stream,

@@ -8,11 +8,12 @@
 //!   the same rows however often a task is retried.
 //! - [`MemoryConnector`] exposes the store as a DataFusion catalog ([`provider.rs`]); inserts go
 //!   through a `DataSink` that checks the per-table size limit before anything is appended.
-//! - [`MemoryScanExec`] (`exec.rs`) is the scan node: partition *i* asks the coordinator, over
-//!   Arrow Flight (`do_get` with a [`FetchTicket`]), for every *n*-th batch starting at *i*. Task
+//! - [`MemoryScanExec`] (`exec.rs`) is the scan node: partition *i* asks the coordinator's
+//!   internal port, over Arrow Flight (`do_get` with a [`FetchTicket`]), for every *n*-th batch
+//!   starting at *i*; [`MemoryFetch`], the catalog's `InternalService`, answers there. Task
 //!   definitions carry only the ticket, never rows, so tables of any size stay far below the
 //!   16 MiB gRPC limit.
-//! - [`MemoryScanCodec`] (`codec.rs`) ships the scan node.
+//! - [`MemoryScanCodec`] (`codec.rs`) ships the scan node as its [`MemoryScanHandle`].
 //!
 //! See README.md for the design's limits.
 
@@ -25,17 +26,48 @@ mod split;
 
 use std::sync::Arc;
 
-use braid_connector_spi::{Capabilities, Connector, ScanCodec};
+use braid_connector_spi::{
+    Capabilities, CatalogOptions, Connector, ConnectorContext, ConnectorError, ConnectorFactory,
+    InternalService, Role, ScanCodec,
+};
 use datafusion::catalog::CatalogProvider;
 
 pub use codec::MemoryScanCodec;
 pub use config::MemoryConfig;
-pub use exec::{FETCH_TYPE_URL, FetchTicket, MemoryScanExec};
+pub use exec::{FetchTicket, MemoryFetch, MemoryScan, MemoryScanExec, MemoryScanHandle};
 pub use metadata::MemoryStore;
 pub use provider::MemoryCatalog;
 
 /// The connector kind, as written in catalog files.
 pub const KIND: &str = "memory";
+
+/// Makes `memory` catalogs. The coordinator's copy holds the tables; a worker's only decodes
+/// scans, which fetch their rows from the coordinator's internal port.
+#[derive(Debug, Default)]
+pub struct MemoryFactory;
+
+impl ConnectorFactory for MemoryFactory {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn create(
+        &self,
+        catalog: &str,
+        options: CatalogOptions,
+        context: &ConnectorContext,
+    ) -> Result<Arc<dyn Connector>, ConnectorError> {
+        let endpoint = match &context.role {
+            Role::Coordinator { internal_endpoint } => Some(internal_endpoint.clone()),
+            Role::Worker => None,
+        };
+        Ok(Arc::new(MemoryConnector::new(
+            catalog,
+            options.parse()?,
+            endpoint,
+        )))
+    }
+}
 
 /// A `memory` catalog.
 #[derive(Debug)]
@@ -59,24 +91,11 @@ impl MemoryConnector {
         let catalog = Arc::new(MemoryCatalog::new(store.clone(), endpoint));
         Self { store, catalog }
     }
-
-    /// The tables, for serving [`FetchTicket`]s on the coordinator.
-    pub fn store(&self) -> &Arc<MemoryStore> {
-        &self.store
-    }
 }
 
 impl Connector for MemoryConnector {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
     fn kind(&self) -> &'static str {
         KIND
-    }
-
-    fn catalog_name(&self) -> &str {
-        self.store.catalog()
     }
 
     fn catalog_provider(&self) -> Arc<dyn CatalogProvider> {
@@ -84,7 +103,11 @@ impl Connector for MemoryConnector {
     }
 
     fn scan_codec(&self) -> Arc<dyn ScanCodec> {
-        Arc::new(MemoryScanCodec)
+        Arc::new(codec::codec(self.store.catalog()))
+    }
+
+    fn internal_service(&self) -> Option<Arc<dyn InternalService>> {
+        Some(Arc::new(MemoryFetch::new(self.store.clone())))
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -35,6 +35,11 @@ impl TableData {
         (state.batches.len(), state.rows)
     }
 
+    /// The bytes of Arrow data the table holds.
+    pub fn bytes(&self) -> usize {
+        self.state.read().bytes
+    }
+
     /// The batches at `positions`, which must be below a snapshot's batch count.
     pub fn batches_at(&self, positions: impl Iterator<Item = usize>) -> Vec<RecordBatch> {
         let state = self.state.read();
@@ -159,7 +164,8 @@ impl MemoryStore {
             .is_some()
     }
 
-    /// Appends `batches` to `data` all at once, or nothing if the table would grow past the limit.
+    /// Appends `batches` to `data` all at once, or nothing if the table would grow past the
+    /// limit or was dropped (or replaced) since the insert began.
     pub fn append(
         &self,
         schema: &str,
@@ -169,6 +175,16 @@ impl MemoryStore {
     ) -> Result<usize, ConnectorError> {
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        // Held until the rows are in: a DROP waits for it, and one that came first is seen.
+        let schemas = self.schemas.read();
+        if schemas
+            .get(schema)
+            .and_then(|t| t.get(table))
+            .map(|t| &t.id)
+            != Some(&data.id)
+        {
+            return Err(self.dropped(schema, table));
+        }
         let mut state = data.state.write();
         if state.bytes + bytes > self.max_table_bytes {
             return Err(self.too_large(schema, table, state.bytes + bytes));
@@ -181,17 +197,58 @@ impl MemoryStore {
         Ok(rows)
     }
 
-    /// Fails early when an insert under way already exceeds the limit on its own.
+    /// Replaces the table `old_id` with a new one of `columns` holding `batches`, in one step:
+    /// readers see the old table or the new one, never neither. An error, and no change, if
+    /// the table was dropped or replaced meanwhile or the rows exceed the limit.
+    pub fn replace_table(
+        &self,
+        schema: &str,
+        table: &str,
+        old_id: &str,
+        columns: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<usize, ConnectorError> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        if bytes > self.max_table_bytes {
+            return Err(self.too_large(schema, table, bytes));
+        }
+        let mut schemas = self.schemas.write();
+        let slot = schemas
+            .get_mut(schema)
+            .and_then(|tables| tables.get_mut(table))
+            .filter(|t| t.id == old_id)
+            .ok_or_else(|| self.dropped(schema, table))?;
+        *slot = Arc::new(TableData {
+            id: uuid::Uuid::new_v4().to_string(),
+            schema: columns,
+            state: RwLock::new(TableState {
+                batches: batches.into_iter().filter(|b| b.num_rows() > 0).collect(),
+                rows,
+                bytes,
+            }),
+        });
+        Ok(rows)
+    }
+
+    fn dropped(&self, schema: &str, table: &str) -> ConnectorError {
+        ConnectorError::Source {
+            catalog: self.catalog.clone(),
+            message: format!(
+                "table '{schema}.{table}' was dropped or replaced while rows were written to it; nothing was written"
+            ),
+        }
+    }
+
+    /// Fails early when a write under way would bring a table to `total_bytes`.
     pub fn check_size(
         &self,
         schema: &str,
         table: &str,
-        data: &TableData,
-        pending_bytes: usize,
+        total_bytes: usize,
     ) -> Result<(), ConnectorError> {
-        let total = data.state.read().bytes + pending_bytes;
-        if total > self.max_table_bytes {
-            return Err(self.too_large(schema, table, total));
+        if total_bytes > self.max_table_bytes {
+            return Err(self.too_large(schema, table, total_bytes));
         }
         Ok(())
     }
@@ -203,5 +260,75 @@ impl MemoryStore {
             limit: format!("{} bytes", self.max_table_bytes),
             key: "max_table_bytes",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int32Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(values: Vec<i32>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(values))]).expect("batch")
+    }
+
+    #[test]
+    fn an_insert_into_a_dropped_table_fails() {
+        let store = MemoryStore::new("memory".into(), 1 << 20);
+        let data = store
+            .create_table("default", "t", batch(vec![]).schema())
+            .expect("create");
+        assert!(store.drop_table("default", "t"));
+        let err = store
+            .append("default", "t", &data, vec![batch(vec![1])])
+            .expect_err("dropped")
+            .to_string();
+        assert!(err.contains("was dropped"), "{err}");
+        // A new table of the same name is not the one the insert began with.
+        store
+            .create_table("default", "t", batch(vec![]).schema())
+            .expect("create again");
+        assert!(
+            store
+                .append("default", "t", &data, vec![batch(vec![1])])
+                .is_err()
+        );
+        assert_eq!(store.table("default", "t").expect("t").snapshot(), (0, 0));
+    }
+
+    #[test]
+    fn replace_swaps_the_whole_table_or_nothing() {
+        let store = MemoryStore::new("memory".into(), 1 << 20);
+        let old = store
+            .create_table("default", "t", batch(vec![]).schema())
+            .expect("create");
+        store
+            .append("default", "t", &old, vec![batch(vec![1, 2])])
+            .expect("append");
+        let new_columns = Arc::new(Schema::new(vec![Field::new("y", DataType::Int32, true)]));
+        let rows = store
+            .replace_table(
+                "default",
+                "t",
+                &old.id,
+                new_columns.clone(),
+                vec![batch(vec![7])],
+            )
+            .expect("replace");
+        assert_eq!(rows, 1);
+        let now = store.table("default", "t").expect("t");
+        assert_eq!(
+            (now.schema.clone(), now.snapshot()),
+            (new_columns.clone(), (1, 1))
+        );
+        // A second replace of the old table (a concurrent one) fails and changes nothing.
+        assert!(
+            store
+                .replace_table("default", "t", &old.id, new_columns, vec![])
+                .is_err()
+        );
+        assert_eq!(store.table("default", "t").expect("t").snapshot(), (1, 1));
     }
 }

@@ -21,7 +21,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan};
 use futures::StreamExt;
 
-use crate::exec::MemoryScanExec;
+use crate::exec::MemoryScan;
 use crate::metadata::{MemoryStore, TableData};
 use crate::split::split_count;
 
@@ -182,12 +182,12 @@ impl TableProvider for MemoryTable {
         };
         let (batch_count, _) = self.data.snapshot();
         let parts = split_count(batch_count, state.config().target_partitions());
-        Ok(Arc::new(MemoryScanExec::new(
+        Ok(Arc::new(MemoryScan::exec(
             self.store.catalog().to_string(),
             self.schema.clone(),
             self.name.clone(),
             self.data.id.clone(),
-            self.data.schema.clone(),
+            &self.data.schema,
             projection.cloned(),
             batch_count,
             parts,
@@ -207,32 +207,61 @@ impl TableProvider for MemoryTable {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if insert_op != InsertOp::Append {
-            return not_impl_err!(
-                "{insert_op} into memory table '{}.{}.{}'; only INSERT INTO is supported",
-                self.store.catalog(),
-                self.schema,
-                self.name
-            );
-        }
+        let mode = match insert_op {
+            InsertOp::Append => WriteMode::Append,
+            // `CREATE OR REPLACE TABLE ... AS` and `INSERT OVERWRITE`: a new table of the
+            // input's columns replaces this one once all rows are in.
+            InsertOp::Overwrite => WriteMode::Replace {
+                columns: input.schema(),
+            },
+            InsertOp::Replace => {
+                return not_impl_err!(
+                    "{insert_op} into memory table '{}.{}.{}'; use INSERT INTO or CREATE OR REPLACE TABLE",
+                    self.store.catalog(),
+                    self.schema,
+                    self.name
+                );
+            }
+        };
         let sink = MemorySink {
             store: self.store.clone(),
             schema: self.schema.clone(),
             name: self.name.clone(),
             data: self.data.clone(),
+            mode,
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }
 
-/// Appends an insert's rows to a memory table all at once when the input is complete, so a
-/// failed or too large insert leaves the table as it was.
+/// Appends an insert's rows to a memory table (or replaces the table) all at once when the
+/// input is complete, so a failed or too large write leaves the table as it was.
 #[derive(Debug)]
 struct MemorySink {
     store: Arc<MemoryStore>,
     schema: String,
     name: String,
     data: Arc<TableData>,
+    mode: WriteMode,
+}
+
+#[derive(Debug)]
+enum WriteMode {
+    Append,
+    /// A new table with these columns takes the old one's place.
+    Replace {
+        columns: SchemaRef,
+    },
+}
+
+impl MemorySink {
+    /// The columns the written rows take.
+    fn columns(&self) -> &SchemaRef {
+        match &self.mode {
+            WriteMode::Append => &self.data.schema,
+            WriteMode::Replace { columns } => columns,
+        }
+    }
 }
 
 impl DisplayAs for MemorySink {
@@ -254,7 +283,7 @@ impl DataSink for MemorySink {
     }
 
     fn schema(&self) -> &SchemaRef {
-        &self.data.schema
+        self.columns()
     }
 
     async fn write_all(
@@ -268,15 +297,29 @@ impl DataSink for MemorySink {
             let batch = batch?;
             // Take the table's own field names and nullability (the input may name columns
             // after a SELECT's expressions).
-            let batch = RecordBatch::try_new(self.data.schema.clone(), batch.columns().to_vec())?;
+            let batch = RecordBatch::try_new(self.columns().clone(), batch.columns().to_vec())?;
             pending += batch.get_array_memory_size();
+            let before = match self.mode {
+                WriteMode::Append => self.data.bytes(),
+                WriteMode::Replace { .. } => 0,
+            };
             self.store
-                .check_size(&self.schema, &self.name, &self.data, pending)?;
+                .check_size(&self.schema, &self.name, before + pending)?;
             batches.push(batch);
         }
-        let rows = self
-            .store
-            .append(&self.schema, &self.name, &self.data, batches)?;
+        let rows = match &self.mode {
+            WriteMode::Append => {
+                self.store
+                    .append(&self.schema, &self.name, &self.data, batches)?
+            }
+            WriteMode::Replace { columns } => self.store.replace_table(
+                &self.schema,
+                &self.name,
+                &self.data.id,
+                columns.clone(),
+                batches,
+            )?,
+        };
         Ok(rows as u64)
     }
 }

@@ -1,8 +1,7 @@
 //! [`PostgresScanCodec`]: a [`PostgresScanExec`] travels as its catalog name, SQL per split and
-//! column types; the worker takes the connection pool of that catalog from its own catalog
-//! files, so no credential is ever in a plan.
+//! column types; the worker's codec for that catalog holds the connection pool made from the
+//! worker's own catalog file, so no credential is ever in a plan.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use braid_connector_spi::{ConnectorError, ScanCodec};
@@ -24,16 +23,16 @@ struct Payload {
     columns: Vec<(String, PgKind, bool)>,
 }
 
-/// Encodes and decodes the scans of every `postgres` catalog of a process.
-#[derive(Debug, Default)]
+/// Encodes and decodes the scans of one `postgres` catalog.
+#[derive(Debug)]
 pub struct PostgresScanCodec {
-    pools: BTreeMap<String, Arc<Pool>>,
+    pool: Arc<Pool>,
 }
 
 impl PostgresScanCodec {
-    /// A codec for the catalogs whose pools are given, by catalog name.
-    pub fn new(pools: BTreeMap<String, Arc<Pool>>) -> Self {
-        Self { pools }
+    /// The codec of the catalog whose connections `pool` holds.
+    pub fn new(pool: Arc<Pool>) -> Self {
+        Self { pool }
     }
 }
 
@@ -46,7 +45,11 @@ fn codec_error(reason: String) -> ConnectorError {
 
 impl ScanCodec for PostgresScanCodec {
     fn try_encode(&self, node: &dyn ExecutionPlan) -> Result<Option<Vec<u8>>> {
-        let Some(scan) = node.as_any().downcast_ref::<PostgresScanExec>() else {
+        let Some(scan) = node
+            .as_any()
+            .downcast_ref::<PostgresScanExec>()
+            .filter(|scan| scan.catalog() == self.pool.catalog())
+        else {
             return Ok(None);
         };
         let schema = scan.schema();
@@ -69,12 +72,14 @@ impl ScanCodec for PostgresScanCodec {
     fn try_decode(&self, payload: &[u8], _ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
         let payload: Payload =
             serde_json::from_slice(payload).map_err(|e| codec_error(e.to_string()))?;
-        let pool = self.pools.get(&payload.catalog).ok_or_else(|| {
-            codec_error(format!(
-                "this process has no postgres catalog '{}': add etc/catalog/{}.toml on every worker",
-                payload.catalog, payload.catalog
+        if payload.catalog != self.pool.catalog() {
+            return Err(codec_error(format!(
+                "a scan of catalog '{}' reached the codec of catalog '{}'",
+                payload.catalog,
+                self.pool.catalog()
             ))
-        })?;
+            .into());
+        }
         let schema = Arc::new(Schema::new(
             payload
                 .columns
@@ -92,7 +97,7 @@ impl ScanCodec for PostgresScanCodec {
                 .map(|(_, kind, _)| kind)
                 .collect(),
             schema,
-            pool.clone(),
+            self.pool.clone(),
         )))
     }
 }

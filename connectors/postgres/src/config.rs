@@ -37,6 +37,9 @@ pub struct PostgresConfig {
     /// Connections per process (coordinator and each worker).
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// How long a read waits for a free connection when all `pool_size` are busy.
+    #[serde(default = "default_pool_wait_timeout")]
+    pub pool_wait_timeout_seconds: u64,
     /// Schemas to expose; default: all but `pg_catalog`, `information_schema`, `pg_toast*`.
     #[serde(default)]
     pub schemas: Option<Vec<String>>,
@@ -60,12 +63,22 @@ pub struct PostgresConfig {
     /// Columns of types Braid cannot map: left out (`ignore`, with a warning) or read as text.
     #[serde(default)]
     pub unsupported_types: UnsupportedTypes,
-    /// Scale of unconstrained `numeric` columns, read as `decimal(38, scale)`.
-    #[serde(default = "default_numeric_scale")]
+    /// Scale of unconstrained `numeric` columns, read as `decimal(38, scale)`: 0 to 38.
+    #[serde(default = "default_numeric_scale", deserialize_with = "numeric_scale")]
     pub unconstrained_numeric_scale: i8,
     /// Push filters and limits into PostgreSQL; `false` reads whole tables (for comparisons).
     #[serde(default = "yes")]
     pub pushdown: bool,
+    /// Push `=`, `<>` and `IN` on text columns even under a nondeterministic collation, where
+    /// PostgreSQL's answer may differ from Braid's (Trino's
+    /// `enable-predicate-pushdown-with-varchar-equality`).
+    #[serde(default)]
+    pub enable_varchar_equality_pushdown: bool,
+    /// Push ranges, sorts and `min`/`max` on text columns even when their collation is not
+    /// `C`, where PostgreSQL orders text differently from Braid (Trino's
+    /// `enable-predicate-pushdown-with-varchar-inequality`).
+    #[serde(default)]
+    pub enable_varchar_inequality_pushdown: bool,
 }
 
 /// TLS to PostgreSQL (libpq's `sslmode` values).
@@ -94,6 +107,9 @@ fn default_port() -> u16 {
 fn default_pool_size() -> usize {
     8
 }
+fn default_pool_wait_timeout() -> u64 {
+    60
+}
 fn default_min_rows_per_split() -> u64 {
     100_000
 }
@@ -105,6 +121,15 @@ fn default_connect_timeout() -> u64 {
 }
 fn default_numeric_scale() -> i8 {
     10
+}
+fn numeric_scale<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i8, D::Error> {
+    let scale = i64::deserialize(deserializer)?;
+    match i8::try_from(scale) {
+        Ok(scale @ 0..=38) => Ok(scale),
+        _ => Err(serde::de::Error::custom(format!(
+            "{scale} is not a decimal scale Braid can read: use 0 to 38"
+        ))),
+    }
 }
 fn yes() -> bool {
     true
@@ -121,6 +146,7 @@ impl PartialEq for PostgresConfig {
             && self.sslmode == other.sslmode
             && self.sslrootcert == other.sslrootcert
             && self.pool_size == other.pool_size
+            && self.pool_wait_timeout_seconds == other.pool_wait_timeout_seconds
             && self.schemas == other.schemas
             && self.exclude_schemas == other.exclude_schemas
             && self.splits == other.splits
@@ -131,6 +157,8 @@ impl PartialEq for PostgresConfig {
             && self.unsupported_types == other.unsupported_types
             && self.unconstrained_numeric_scale == other.unconstrained_numeric_scale
             && self.pushdown == other.pushdown
+            && self.enable_varchar_equality_pushdown == other.enable_varchar_equality_pushdown
+            && self.enable_varchar_inequality_pushdown == other.enable_varchar_inequality_pushdown
     }
 }
 

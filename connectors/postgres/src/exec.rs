@@ -162,8 +162,9 @@ struct CopyReader {
 /// Where a COPY stream is.
 struct CopyState {
     reader: CopyReader,
-    /// Keeps the connection out of the pool until the COPY ends.
-    _client: PooledClient,
+    /// Keeps the connection out of the pool until the COPY ends; a COPY abandoned before its
+    /// end is cancelled and its connection closed ([`PooledClient::set_running`]).
+    client: PooledClient,
     input: std::pin::Pin<Box<tokio_postgres::CopyOutStream>>,
     buffer: BytesMut,
     header_read: bool,
@@ -183,7 +184,8 @@ impl CopyReader {
     }
 
     async fn open(self) -> Result<impl Stream<Item = Result<RecordBatch>>> {
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
+        client.set_running(true);
         let copy = format!("COPY ({}) TO STDOUT (FORMAT binary)", self.sql);
         let input = client
             .copy_out(copy.as_str())
@@ -192,7 +194,7 @@ impl CopyReader {
         let builders = self.kinds.iter().map(ColumnBuilder::new).collect();
         let state = CopyState {
             reader: self,
-            _client: client,
+            client,
             input: Box::pin(input),
             buffer: BytesMut::new(),
             header_read: false,
@@ -267,6 +269,7 @@ impl CopyState {
             let fields = i16::from_be_bytes([row[0], row[1]]);
             if fields < 0 {
                 self.finished = true;
+                self.client.set_running(false);
                 return Ok(());
             }
             if fields as usize != self.builders.len() {

@@ -25,28 +25,48 @@ mod split;
 mod tls;
 mod types;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use braid_connector_spi::{Capabilities, Connector, ScanCodec};
+use braid_connector_spi::{
+    Capabilities, CatalogOptions, Connector, ConnectorContext, ConnectorError, ConnectorFactory,
+    LogicalRule, ScanCodec,
+};
 use datafusion::catalog::CatalogProvider;
 
 pub use codec::PostgresScanCodec;
 pub use config::{PostgresConfig, SslMode, UnsupportedTypes};
 pub use exec::PostgresScanExec;
 pub use metadata::Metadata;
-pub use pool::Pool;
+pub use pool::{Pool, describe as error_message};
 pub use provider::{PostgresCatalog, PostgresQueryTable, PostgresSchema, PostgresTable};
-pub use pushdown::PostgresSubtreePushdown;
+pub use pushdown::{PostgresSubtreePushdown, qualified, quote_ident, quote_literal};
 pub use types::PgKind;
 
 /// The connector kind, as written in catalog files.
 pub const KIND: &str = "postgres";
 
+/// Makes `postgres` catalogs.
+#[derive(Debug, Default)]
+pub struct PostgresFactory;
+
+impl ConnectorFactory for PostgresFactory {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn create(
+        &self,
+        catalog: &str,
+        options: CatalogOptions,
+        _context: &ConnectorContext,
+    ) -> Result<Arc<dyn Connector>, ConnectorError> {
+        Ok(Arc::new(PostgresConnector::new(catalog, options.parse()?)))
+    }
+}
+
 /// A `postgres` catalog.
 #[derive(Debug)]
 pub struct PostgresConnector {
-    name: String,
     pool: Arc<Pool>,
     catalog: Arc<PostgresCatalog>,
 }
@@ -54,34 +74,16 @@ pub struct PostgresConnector {
 impl PostgresConnector {
     /// A catalog named `name`; connects only when first used.
     pub fn new(name: impl Into<String>, config: PostgresConfig) -> Self {
-        let name = name.into();
-        let pool = Arc::new(Pool::new(name.clone(), Arc::new(config)));
+        let pool = Arc::new(Pool::new(name.into(), Arc::new(config)));
         let metadata = Arc::new(Metadata::new(pool.clone()));
         let catalog = Arc::new(PostgresCatalog::new(pool.clone(), metadata));
-        Self {
-            name,
-            pool,
-            catalog,
-        }
-    }
-
-    /// The catalog's connections, for the process-wide scan codec.
-    pub fn pool(&self) -> &Arc<Pool> {
-        &self.pool
+        Self { pool, catalog }
     }
 }
 
 impl Connector for PostgresConnector {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
     fn kind(&self) -> &'static str {
         KIND
-    }
-
-    fn catalog_name(&self) -> &str {
-        &self.name
     }
 
     fn catalog_provider(&self) -> Arc<dyn CatalogProvider> {
@@ -89,10 +91,13 @@ impl Connector for PostgresConnector {
     }
 
     fn scan_codec(&self) -> Arc<dyn ScanCodec> {
-        Arc::new(PostgresScanCodec::new(BTreeMap::from([(
-            self.name.clone(),
-            self.pool.clone(),
-        )])))
+        Arc::new(PostgresScanCodec::new(self.pool.clone()))
+    }
+
+    /// Runs single-catalog subtrees (joins, aggregates, top-N) in PostgreSQL; one rule serves
+    /// every postgres catalog.
+    fn logical_rules(&self) -> Vec<LogicalRule> {
+        vec![Arc::new(PostgresSubtreePushdown)]
     }
 
     fn capabilities(&self) -> Capabilities {

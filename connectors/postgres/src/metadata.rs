@@ -21,6 +21,33 @@ pub struct Column {
     /// An unsupported type read as text (`unsupported_types = "text"`).
     pub as_text: bool,
     pub nullable: bool,
+    /// How PostgreSQL compares the column's text (`C` for columns that are no text).
+    pub collation: Collation,
+}
+
+/// How PostgreSQL compares a text column, as far as pushdown cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collation {
+    /// Byte order (`C`, `POSIX`): PostgreSQL sorts and compares text as Braid does.
+    C,
+    /// A deterministic collation such as `en_US.UTF-8`: equal strings are equal bytes, but the
+    /// order differs from Braid's.
+    Deterministic,
+    /// A nondeterministic ICU collation (case- or accent-insensitive): neither agrees.
+    NonDeterministic,
+}
+
+impl Collation {
+    /// The collation of a column from `pg_collation` (`collname`, `collisdeterministic`);
+    /// `default` is the database's, which `database_is_c` tells.
+    fn of(collname: &str, deterministic: bool, database_is_c: bool) -> Self {
+        match collname {
+            "" | "C" | "POSIX" | "ucs_basic" => Collation::C,
+            "default" if database_is_c => Collation::C,
+            _ if deterministic => Collation::Deterministic,
+            _ => Collation::NonDeterministic,
+        }
+    }
 }
 
 /// A table or view.
@@ -161,14 +188,28 @@ impl Metadata {
         let rows = client
             .query(
                 "SELECT a.attname::text, t.typname::text, t.typtype::text, et.typname::text, \
-                        a.atttypmod, a.attnotnull \
+                        a.atttypmod, a.attnotnull, coalesce(co.collname::text, ''), \
+                        coalesce(co.collisdeterministic, true) \
                  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
                  LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A' \
+                 LEFT JOIN pg_collation co ON co.oid = a.attcollation \
                  WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
                 &[&oid],
             )
             .await
             .map_err(|e| self.query_error("columns", e))?;
+        // The database's default collation: byte order only with libc's C or POSIX (an ICU
+        // default, PostgreSQL 15's `datlocprovider = 'i'`, never is).
+        let database_is_c: bool = client
+            .query_one(
+                "SELECT datcollate IN ('C', 'POSIX') AND \
+                        coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' \
+                 FROM pg_database d WHERE datname = current_database()",
+                &[],
+            )
+            .await
+            .map_err(|e| self.query_error("the database collation", e))?
+            .get(0);
         let config = self.pool.config();
         let mut columns = Vec::new();
         for row in rows {
@@ -178,6 +219,7 @@ impl Metadata {
             let element: Option<String> = row.get(3);
             let typmod: i32 = row.get(4);
             let not_null: bool = row.get(5);
+            let collation = Collation::of(&row.get::<_, String>(6), row.get(7), database_is_c);
             let kind = PgKind::from_catalog(
                 &type_name,
                 &typtype,
@@ -202,6 +244,7 @@ impl Metadata {
                 kind,
                 as_text,
                 nullable: !not_null,
+                collation,
             });
         }
         let keys = client

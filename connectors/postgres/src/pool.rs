@@ -1,7 +1,8 @@
 //! [`Pool`]: PostgreSQL connections of one catalog in one process, at most `pool_size` open.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use braid_connector_spi::ConnectorError;
 use parking_lot::Mutex;
@@ -20,7 +21,15 @@ pub struct Pool {
     permits: Arc<Semaphore>,
     /// Built once (it reads `sslrootcert`); an error is reported when connecting.
     tls: Result<Tls, String>,
+    /// [`Pool::result_types`] by SQL text: the optimizer asks once per pass and per process.
+    described: Mutex<HashMap<String, Described>>,
 }
+
+/// When a statement's result types were asked for, and PostgreSQL's answer.
+type Described = (Instant, Result<Vec<String>, String>);
+
+/// The most statements whose result types a pool remembers.
+const DESCRIBED_MAX: usize = 1024;
 
 /// The catalog's TLS connector.
 #[derive(Clone)]
@@ -32,10 +41,13 @@ impl std::fmt::Debug for Tls {
     }
 }
 
-/// A connection borrowed from a [`Pool`]; returned when dropped.
+/// A connection borrowed from a [`Pool`]; returned when dropped, unless a statement is still
+/// running on it (see [`PooledClient::set_running`]).
 pub struct PooledClient {
     client: Option<Client>,
     pool: Arc<Pool>,
+    /// A statement was sent and has not been read to its end.
+    running: bool,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -46,9 +58,51 @@ impl std::ops::Deref for PooledClient {
     }
 }
 
+impl PooledClient {
+    /// Marks a statement as running (before it is sent) or read to its end. Dropped while one
+    /// runs — its task cancelled or failed, at whatever await — the connection cancels it and
+    /// closes instead of going back to the pool, where it would drain the rest of the result
+    /// while PostgreSQL scans on and the next borrower waits.
+    pub fn set_running(&mut self, running: bool) {
+        self.running = running;
+    }
+
+    /// Cancels the statement running on this connection and closes the connection.
+    fn cancel_and_discard(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // No runtime left: the process is ending and the connection with it.
+        };
+        let token = client.cancel_token();
+        let tls = self.pool.tls.clone();
+        let catalog = self.pool.catalog.clone();
+        let address = self.pool.config.address();
+        let timeout = self.pool.connect_timeout();
+        runtime.spawn(async move {
+            let cancel = async {
+                match tls {
+                    Ok(Tls(tls)) => token.cancel_query(tls).await,
+                    Err(_) => token.cancel_query(tokio_postgres::NoTls).await,
+                }
+            };
+            match tokio::time::timeout(timeout, cancel).await {
+                Ok(Ok(())) => tracing::info!(%catalog, "abandoned PostgreSQL query cancelled"),
+                Ok(Err(e)) => tracing::warn!(%catalog, %address, "cannot cancel an abandoned PostgreSQL query: {}", describe(&e)),
+                Err(_) => tracing::warn!(%catalog, %address, "cancelling an abandoned PostgreSQL query timed out"),
+            }
+            // Closing the connection ends the backend even where the cancel did not arrive.
+            drop(client);
+        });
+    }
+}
+
 impl Drop for PooledClient {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take()
+        if self.running {
+            self.cancel_and_discard();
+        } else if let Some(client) = self.client.take()
             && !client.is_closed()
         {
             self.pool.idle.lock().push(client);
@@ -66,7 +120,42 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             permits,
             tls,
+            described: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The type names (`pg_type.typname`) of the columns `sql` returns, as PostgreSQL plans it
+    /// without running it; an error if PostgreSQL rejects the SQL. Remembered for
+    /// `metadata_cache_ttl_seconds`.
+    pub async fn result_types(self: &Arc<Self>, sql: &str) -> Result<Vec<String>, String> {
+        let ttl = Duration::from_secs(self.config.metadata_cache_ttl_seconds);
+        if let Some((at, types)) = self.described.lock().get(sql)
+            && at.elapsed() < ttl
+        {
+            return types.clone();
+        }
+        let types = match self.get().await {
+            Ok(client) => client
+                .prepare(sql)
+                .await
+                .map(|statement| {
+                    statement
+                        .columns()
+                        .iter()
+                        .map(|c| c.type_().name().to_string())
+                        .collect()
+                })
+                .map_err(|e| describe(&e)),
+            // Not remembered: the server may be back soon.
+            Err(e) => return Err(e.to_string()),
+        };
+        let mut described = self.described.lock();
+        described.retain(|_, (at, _)| at.elapsed() < ttl);
+        if described.len() >= DESCRIBED_MAX {
+            described.clear();
+        }
+        described.insert(sql.to_string(), (Instant::now(), types.clone()));
+        types
     }
 
     pub fn catalog(&self) -> &str {
@@ -77,13 +166,20 @@ impl Pool {
         &self.config
     }
 
-    /// An open connection, waiting while `pool_size` are in use.
+    /// An open connection, waiting while `pool_size` are in use, for at most
+    /// `pool_wait_timeout_seconds`.
     pub async fn get(self: &Arc<Self>) -> Result<PooledClient, ConnectorError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
+        let wait = Duration::from_secs(self.config.pool_wait_timeout_seconds.max(1));
+        let permit = tokio::time::timeout(wait, self.permits.clone().acquire_owned())
             .await
+            .map_err(|_| {
+                self.error(format!(
+                    "all {} connections to PostgreSQL at {} stayed busy for {}s (raise 'pool_size' or 'pool_wait_timeout_seconds' in the catalog file)",
+                    self.config.pool_size.max(1),
+                    self.config.address(),
+                    wait.as_secs()
+                ))
+            })?
             .map_err(|_| self.error("the connection pool is closed".into()))?;
         let idle = {
             let mut idle = self.idle.lock();
@@ -97,8 +193,13 @@ impl Pool {
         Ok(PooledClient {
             client: Some(client),
             pool: self.clone(),
+            running: false,
             _permit: permit,
         })
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.connect_timeout_seconds.max(1))
     }
 
     async fn connect(&self) -> Result<Client, ConnectorError> {
@@ -114,7 +215,7 @@ impl Pool {
             .dbname(&config.database)
             .user(&config.user)
             .application_name("braid")
-            .connect_timeout(Duration::from_secs(config.connect_timeout_seconds.max(1)));
+            .connect_timeout(self.connect_timeout());
         if let Some(password) = &config.password {
             pg.password(password.expose_secret());
         }

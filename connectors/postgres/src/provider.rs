@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use braid_connector_spi::ConnectorError;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
-use datafusion::common::Statistics;
 use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Statistics};
 use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
@@ -19,7 +20,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use crate::exec::PostgresScanExec;
 use crate::metadata::{Metadata, TableMeta};
 use crate::pool::Pool;
-use crate::pushdown::{qualified, quote_ident, render};
+use crate::pushdown::{PgColumns, RenderContext, qualified, quote_ident, render};
 use crate::split::plan_splits;
 
 /// Runs `future` to completion from synchronous DataFusion catalog calls; `None` where that is
@@ -139,6 +140,35 @@ impl PostgresTable {
     pub fn remote_name(&self) -> (&str, &str) {
         (&self.meta.schema, &self.meta.name)
     }
+
+    /// What pushdown needs to know of the table's columns (their collations).
+    pub fn columns(&self) -> PgColumns {
+        PgColumns::of_table(&self.meta, self.pool.config())
+    }
+
+    /// Renders a filter on this table for PostgreSQL, or `None`.
+    fn render_filter(&self, filter: &Expr) -> Option<String> {
+        // Filters name columns by their table; the table's own schema has none: drop them.
+        let filter = filter
+            .clone()
+            .transform(|e| match e {
+                Expr::Column(c) if c.relation.is_some() => Ok(Transformed::yes(Expr::Column(
+                    datafusion::common::Column::new_unqualified(c.name),
+                ))),
+                other => Ok(Transformed::no(other)),
+            })
+            .ok()?
+            .data;
+        let schema = DFSchema::try_from(self.meta.arrow_schema.as_ref().clone()).ok()?;
+        let columns = self.columns();
+        render(
+            &filter,
+            RenderContext {
+                schema: &schema,
+                columns: &columns,
+            },
+        )
+    }
 }
 
 /// The result of a query PostgreSQL runs for a whole subtree of a plan (see
@@ -252,7 +282,7 @@ impl TableProvider for PostgresTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if pushdown && render(f).is_some() {
+                if pushdown && self.render_filter(f).is_some() {
                     TableProviderFilterPushDown::Exact
                 } else {
                     TableProviderFilterPushDown::Unsupported
@@ -282,7 +312,7 @@ impl TableProvider for PostgresTable {
         let mut conditions = Vec::new();
         if config.pushdown {
             for filter in filters {
-                match render(filter) {
+                match self.render_filter(filter) {
                     Some(sql) => conditions.push(sql),
                     None => {
                         return Err(ConnectorError::Source {

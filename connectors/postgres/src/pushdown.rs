@@ -1,33 +1,32 @@
-//! What Braid asks PostgreSQL to do: filters rendered as PostgreSQL SQL ([`render`]), with
+//! What Braid asks PostgreSQL to do: expressions rendered as PostgreSQL SQL ([`render`]), with
 //! identifiers and literals quoted so that no name or value can change the statement.
 //!
 //! Only expressions on an allow-list are rendered — comparisons, `AND`/`OR`/`NOT`, `IS [NOT]
-//! NULL`, `IN` lists, `BETWEEN`, `LIKE` without an escape clause, `+ - *`, casts between
-//! numeric, text, date and timestamp types, and the functions in [`FUNCTIONS`] — so a
-//! function PostgreSQL lacks or computes differently is never sent; such filters stay in Braid.
+//! NULL`, `IN` lists, `BETWEEN`, `LIKE` without an escape clause, `+ - *`, the functions in
+//! [`FUNCTIONS`] and the casts both engines compute alike — so a function PostgreSQL lacks or
+//! computes differently is never sent; such filters stay in Braid. Text is compared in
+//! PostgreSQL only where its collation gives Braid's answer ([`PgColumns`], as Trino does): a
+//! range predicate, a sort or `min`/`max` on text needs the `C` collation (or
+//! `enable_varchar_inequality_pushdown`), an equality a deterministic one (or
+//! `enable_varchar_equality_pushdown`).
 //!
-//! [`PostgresSubtreePushdown`] goes further: the largest subtree of a plan that reads only one
-//! PostgreSQL catalog and holds a join, an aggregate or a limit runs as one query in PostgreSQL
-//! (DataFusion's unparser writes it; the same allow-list decides what qualifies). The subtree
-//! becomes a scan of that query's result, which accepts no filters: a filter above it stays in
-//! Braid, so none can be lost (DESIGN.md §6).
+//! `subtree.rs` ([`PostgresSubtreePushdown`]) goes further: the largest subtree of a plan that
+//! reads only one PostgreSQL catalog and holds a join, an aggregate or a limit runs as one query
+//! in PostgreSQL.
 
-use std::sync::Arc;
+mod subtree;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, Result, ScalarValue, TableReference};
-use datafusion::datasource::{provider_as_source, source_as_provider};
-use datafusion::logical_expr::{
-    Between, BinaryExpr, Cast, Expr, JoinType, Like, LogicalPlan, Operator, Projection, TableScan,
-};
-use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
-use datafusion::sql::unparser::Unparser;
-use datafusion::sql::unparser::dialect::PostgreSqlDialect;
+use std::collections::HashMap;
 
-use crate::pool::Pool;
-use crate::provider::{PostgresQueryTable, PostgresTable};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::{Between, BinaryExpr, Cast, Expr, ExprSchemable, Like, Operator};
+
+use crate::config::PostgresConfig;
+use crate::metadata::{Collation, TableMeta};
 use crate::types::PgKind;
+
+pub use subtree::PostgresSubtreePushdown;
 
 /// Scalar functions PostgreSQL computes exactly as DataFusion does.
 pub const FUNCTIONS: &[&str] = &["lower", "upper", "abs"];
@@ -48,54 +47,181 @@ pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// `expr` as PostgreSQL SQL over the table's columns, or `None` if it cannot be sent.
-pub fn render(expr: &Expr) -> Option<String> {
+/// The text collations of the PostgreSQL columns an expression may read, by column name, and
+/// the catalog's escape hatches for text pushdown.
+#[derive(Debug, Clone, Default)]
+pub struct PgColumns {
+    /// `None`: tables of one subtree disagree on a column of this name.
+    collations: HashMap<String, Option<Collation>>,
+    varchar_equality: bool,
+    varchar_inequality: bool,
+}
+
+impl PgColumns {
+    /// The columns of one table, under its catalog's options.
+    pub fn of_table(meta: &TableMeta, config: &PostgresConfig) -> Self {
+        Self {
+            collations: meta
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), Some(c.collation)))
+                .collect(),
+            varchar_equality: config.enable_varchar_equality_pushdown,
+            varchar_inequality: config.enable_varchar_inequality_pushdown,
+        }
+    }
+
+    /// Adds another table's columns (a join); a name whose collations differ becomes unknown.
+    pub fn merge(&mut self, other: PgColumns) {
+        for (name, collation) in other.collations {
+            self.collations
+                .entry(name)
+                .and_modify(|known| {
+                    if *known != collation {
+                        *known = None;
+                    }
+                })
+                .or_insert(collation);
+        }
+    }
+
+    /// Whether a text comparison over `column` gives Braid's answer in PostgreSQL: an
+    /// ordering (`<`, sorts, `min`) or an equality (`=`, `IN`, grouping).
+    fn compares_like_braid(&self, column: &str, ordering: bool) -> bool {
+        match self.collations.get(column) {
+            Some(Some(Collation::C)) => true,
+            Some(Some(Collation::Deterministic)) => !ordering || self.varchar_inequality,
+            Some(Some(Collation::NonDeterministic)) => {
+                if ordering {
+                    self.varchar_inequality
+                } else {
+                    self.varchar_equality
+                }
+            }
+            // Not a column of a PostgreSQL table here (or two disagree): no telling.
+            Some(None) | None => false,
+        }
+    }
+}
+
+/// What rendering an expression needs besides the expression: the schema it is evaluated
+/// against (for the types of its parts) and the PostgreSQL columns it reads.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderContext<'a> {
+    pub schema: &'a DFSchema,
+    pub columns: &'a PgColumns,
+}
+
+impl RenderContext<'_> {
+    fn data_type(&self, expr: &Expr) -> Option<DataType> {
+        expr.get_type(self.schema).ok()
+    }
+
+    /// Whether comparing `expr` (an ordering, or an equality) in PostgreSQL gives Braid's
+    /// answer: true for anything but text; for text, every column it reads must allow it.
+    pub fn compares_like_braid(&self, expr: &Expr, ordering: bool) -> bool {
+        match self.data_type(expr) {
+            Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => expr
+                .column_refs()
+                .iter()
+                .all(|c| self.columns.compares_like_braid(&c.name, ordering)),
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    /// Whether PostgreSQL casts `inner` to `target` as DataFusion does. Casts to integers
+    /// (PostgreSQL rounds, DataFusion truncates) and to text (different formats) are not, but
+    /// from an integer; widening a decimal and between dates and timestamps are.
+    fn same_cast(&self, inner: &Expr, target: &DataType) -> bool {
+        let Some(source) = self.data_type(inner) else {
+            return false;
+        };
+        match target {
+            DataType::Int16 | DataType::Int32 | DataType::Int64 => source.is_integer(),
+            DataType::Float32 | DataType::Float64 => source.is_integer() || source.is_floating(),
+            DataType::Decimal128(_, to) => match source {
+                DataType::Decimal128(_, from) => from <= *to,
+                other => other.is_integer(),
+            },
+            DataType::Date32 | DataType::Timestamp(TimeUnit::Microsecond, None) => matches!(
+                source,
+                DataType::Date32 | DataType::Timestamp(TimeUnit::Microsecond, None)
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// `expr` as PostgreSQL SQL, or `None` if it cannot be sent.
+pub fn render(expr: &Expr, ctx: RenderContext<'_>) -> Option<String> {
+    let go = |e: &Expr| render(e, ctx);
     Some(match expr {
         Expr::Column(column) => quote_ident(&column.name),
         Expr::Literal(value, _) => literal(value)?,
-        Expr::Alias(alias) => render(&alias.expr)?,
+        Expr::Alias(alias) => go(&alias.expr)?,
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-            let op = match op {
-                Operator::Eq => "=",
-                Operator::NotEq => "<>",
-                Operator::Lt => "<",
-                Operator::LtEq => "<=",
-                Operator::Gt => ">",
-                Operator::GtEq => ">=",
-                Operator::And => "AND",
-                Operator::Or => "OR",
-                Operator::Plus => "+",
-                Operator::Minus => "-",
-                Operator::Multiply => "*",
+            let (sql_op, comparison) = match op {
+                Operator::Eq => ("=", Some(false)),
+                Operator::NotEq => ("<>", Some(false)),
+                Operator::Lt => ("<", Some(true)),
+                Operator::LtEq => ("<=", Some(true)),
+                Operator::Gt => (">", Some(true)),
+                Operator::GtEq => (">=", Some(true)),
+                Operator::And => ("AND", None),
+                Operator::Or => ("OR", None),
+                Operator::Plus => ("+", None),
+                Operator::Minus => ("-", None),
+                Operator::Multiply => ("*", None),
                 _ => return None,
             };
-            format!("({} {op} {})", render(left)?, render(right)?)
+            if let Some(ordering) = comparison
+                && !(ctx.compares_like_braid(left, ordering)
+                    && ctx.compares_like_braid(right, ordering))
+            {
+                return None;
+            }
+            format!("({} {sql_op} {})", go(left)?, go(right)?)
         }
-        Expr::Not(inner) => format!("(NOT {})", render(inner)?),
-        Expr::IsNull(inner) => format!("({} IS NULL)", render(inner)?),
-        Expr::IsNotNull(inner) => format!("({} IS NOT NULL)", render(inner)?),
-        Expr::IsTrue(inner) => format!("({} IS TRUE)", render(inner)?),
-        Expr::IsFalse(inner) => format!("({} IS FALSE)", render(inner)?),
+        Expr::Not(inner) => format!("(NOT {})", go(inner)?),
+        Expr::IsNull(inner) => format!("({} IS NULL)", go(inner)?),
+        Expr::IsNotNull(inner) => format!("({} IS NOT NULL)", go(inner)?),
+        Expr::IsTrue(inner) => format!("({} IS TRUE)", go(inner)?),
+        Expr::IsFalse(inner) => format!("({} IS FALSE)", go(inner)?),
         Expr::Between(Between {
             expr,
             negated,
             low,
             high,
-        }) => format!(
-            "({} {}BETWEEN {} AND {})",
-            render(expr)?,
-            if *negated { "NOT " } else { "" },
-            render(low)?,
-            render(high)?
-        ),
+        }) => {
+            if ![expr, low, high]
+                .iter()
+                .all(|e| ctx.compares_like_braid(e, true))
+            {
+                return None;
+            }
+            format!(
+                "({} {}BETWEEN {} AND {})",
+                go(expr)?,
+                if *negated { "NOT " } else { "" },
+                go(low)?,
+                go(high)?
+            )
+        }
         Expr::InList(list) => {
-            let items = list.list.iter().map(render).collect::<Option<Vec<_>>>()?;
+            if !std::iter::once(list.expr.as_ref())
+                .chain(&list.list)
+                .all(|e| ctx.compares_like_braid(e, false))
+            {
+                return None;
+            }
+            let items = list.list.iter().map(go).collect::<Option<Vec<_>>>()?;
             if items.is_empty() {
                 return None;
             }
             format!(
                 "({} {}IN ({}))",
-                render(&list.expr)?,
+                go(&list.expr)?,
                 if list.negated { "NOT " } else { "" },
                 items.join(", ")
             )
@@ -113,23 +239,26 @@ pub fn render(expr: &Expr) -> Option<String> {
             {
                 return None;
             }
+            // PostgreSQL refuses LIKE under a nondeterministic collation.
+            if !ctx.compares_like_braid(expr, false) {
+                return None;
+            }
             format!(
                 "({} {}{} {})",
-                render(expr)?,
+                go(expr)?,
                 if *negated { "NOT " } else { "" },
                 if *case_insensitive { "ILIKE" } else { "LIKE" },
-                render(pattern)?
+                go(pattern)?
             )
         }
         Expr::Cast(Cast { expr, data_type }) => {
-            format!("CAST({} AS {})", render(expr)?, type_name(data_type)?)
+            if !ctx.same_cast(expr, data_type) {
+                return None;
+            }
+            format!("CAST({} AS {})", go(expr)?, type_name(data_type)?)
         }
         Expr::ScalarFunction(function) if FUNCTIONS.contains(&function.name()) => {
-            let args = function
-                .args
-                .iter()
-                .map(render)
-                .collect::<Option<Vec<_>>>()?;
+            let args = function.args.iter().map(go).collect::<Option<Vec<_>>>()?;
             format!("{}({})", function.name(), args.join(", "))
         }
         _ => return None,
@@ -146,7 +275,7 @@ pub fn pg_type(data_type: &DataType) -> Option<String> {
 }
 
 /// The decoding of a column PostgreSQL returns as [`pg_type`]`(data_type)`.
-fn kind_of(data_type: &DataType) -> Option<PgKind> {
+pub(crate) fn kind_of(data_type: &DataType) -> Option<PgKind> {
     Some(match data_type {
         DataType::Boolean => PgKind::Bool,
         DataType::Int16 => PgKind::Int2,
@@ -221,272 +350,173 @@ fn decimal_text(value: i128, scale: i8) -> String {
     format!("{}{int}.{frac}", if value < 0 { "-" } else { "" })
 }
 
-/// Aggregate functions PostgreSQL computes as DataFusion does (results are cast back to
-/// DataFusion's types).
-const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
-
-/// Whether PostgreSQL can evaluate `expr` inside a pushed-down subtree.
-fn can_push(expr: &Expr) -> bool {
-    match expr {
-        Expr::Alias(alias) => can_push(&alias.expr),
-        Expr::AggregateFunction(aggregate) => {
-            let params = &aggregate.params;
-            AGGREGATES.contains(&aggregate.func.name())
-                && params.filter.is_none()
-                && params.order_by.is_empty()
-                && params.args.iter().all(can_push)
-        }
-        // Everything else: the filter allow-list, which checks the whole expression.
-        other => render(other).is_some(),
-    }
-}
-
-/// The PostgreSQL catalog a whole subtree reads, if PostgreSQL can run all of it.
-fn single_catalog(plan: &LogicalPlan) -> Option<Arc<Pool>> {
-    let same = |a: Arc<Pool>, b: Arc<Pool>| Arc::ptr_eq(&a, &b).then_some(a);
-    match plan {
-        LogicalPlan::TableScan(scan) => {
-            let provider = source_as_provider(&scan.source).ok()?;
-            let table = provider.as_any().downcast_ref::<PostgresTable>()?;
-            let pool = table.pool();
-            (pool.config().pushdown && scan.filters.iter().all(can_push)).then(|| pool.clone())
-        }
-        LogicalPlan::Projection(p) => p
-            .expr
-            .iter()
-            .all(can_push)
-            .then(|| single_catalog(&p.input))?,
-        LogicalPlan::Filter(f) => can_push(&f.predicate).then(|| single_catalog(&f.input))?,
-        LogicalPlan::Aggregate(a) => (a.group_expr.iter().all(can_push)
-            && a.aggr_expr.iter().all(can_push))
-        .then(|| single_catalog(&a.input))?,
-        LogicalPlan::Sort(s) => s
-            .expr
-            .iter()
-            .all(|e| can_push(&e.expr))
-            .then(|| single_catalog(&s.input))?,
-        LogicalPlan::Limit(l) => single_catalog(&l.input),
-        LogicalPlan::SubqueryAlias(a) => single_catalog(&a.input),
-        LogicalPlan::Join(j) => {
-            let supported = matches!(
-                j.join_type,
-                JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full
-            ) && j.on.iter().all(|(l, r)| can_push(l) && can_push(r))
-                && j.filter.as_ref().is_none_or(can_push)
-                && j.null_equality == datafusion::common::NullEquality::NullEqualsNothing;
-            if !supported {
-                return None;
-            }
-            same(single_catalog(&j.left)?, single_catalog(&j.right)?)
-        }
-        _ => None,
-    }
-}
-
-/// Whether running the subtree in PostgreSQL saves work: it joins, aggregates or limits. A bare
-/// scan stays a split read.
-fn worth_pushing(plan: &LogicalPlan) -> bool {
-    plan.exists(|node| {
-        Ok(matches!(
-            node,
-            LogicalPlan::Join(_) | LogicalPlan::Aggregate(_) | LogicalPlan::Limit(_)
-        ) || matches!(node, LogicalPlan::Sort(s) if s.fetch.is_some()))
-    })
-    .unwrap_or(false)
-}
-
-/// Asks PostgreSQL to plan `sql` without running it.
-async fn check_sql(pool: &Arc<Pool>, sql: &str) -> Result<(), String> {
-    let client = pool.get().await.map_err(|e| e.to_string())?;
-    client
-        .execute(&format!("EXPLAIN {sql}"), &[])
-        .await
-        .map(|_| ())
-        .map_err(|e| crate::pool::describe(&e))
-}
-
-/// Runs the largest single-catalog subtrees of a plan in PostgreSQL (see the module docs).
-#[derive(Debug, Default)]
-pub struct PostgresSubtreePushdown;
-
-impl OptimizerRule for PostgresSubtreePushdown {
-    fn name(&self) -> &str {
-        "braid_postgres_subtree_pushdown"
-    }
-
-    fn supports_rewrite(&self) -> bool {
-        true
-    }
-
-    fn rewrite(
-        &self,
-        plan: LogicalPlan,
-        _config: &dyn OptimizerConfig,
-    ) -> Result<Transformed<LogicalPlan>> {
-        push_subtrees(plan)
-    }
-}
-
-fn push_subtrees(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
-    if let Some(pool) = single_catalog(&plan)
-        && worth_pushing(&plan)
-    {
-        match as_remote_query(&plan, pool) {
-            Ok(Some(replacement)) => return Ok(Transformed::yes(replacement)),
-            Ok(None) => {}
-            Err(e) => tracing::debug!("not pushing a subtree to PostgreSQL: {e}"),
-        }
-    }
-    plan.map_children(push_subtrees)
-}
-
-/// `plan` as a scan of one PostgreSQL query, under a projection that restores its column names
-/// and qualifiers; `None` if an output type cannot come back from PostgreSQL.
-fn as_remote_query(plan: &LogicalPlan, pool: Arc<Pool>) -> Result<Option<LogicalPlan>> {
-    let mut fields = Vec::new();
-    let mut kinds = Vec::new();
-    for (i, (_, field)) in plan.schema().iter().enumerate() {
-        let Some(kind) = kind_of(field.data_type()) else {
-            return Ok(None);
-        };
-        kinds.push(kind);
-        fields.push(Field::new(
-            format!("c{i}"),
-            field.data_type().clone(),
-            field.is_nullable(),
-        ));
-    }
-    if fields.is_empty() {
-        return Ok(None);
-    }
-    // Scans name their tables as PostgreSQL knows them: "schema"."table".
-    let mut scans = Vec::new();
-    let remote = plan
-        .clone()
-        .transform_up(|node| match node {
-            LogicalPlan::TableScan(mut scan) => {
-                let provider = source_as_provider(&scan.source)?;
-                if let Some(table) = provider.as_any().downcast_ref::<PostgresTable>() {
-                    let names: Vec<String> = scan
-                        .projected_schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().clone())
-                        .collect();
-                    scans.push((scan.table_name.clone(), names));
-                    let (schema, name) = table.remote_name();
-                    scan.table_name = TableReference::partial(schema, name);
-                }
-                Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
-            }
-            other => Ok(Transformed::no(other)),
-        })?
-        .data;
-    // The unparser writes an aggregate's SELECT list in its own order: a projection on top
-    // fixes the order of the columns, which are renamed by position.
-    let columns = plan
-        .schema()
-        .iter()
-        .map(|(qualifier, field)| Expr::Column(Column::from((qualifier, field))))
-        .collect();
-    let remote = LogicalPlan::Projection(Projection::try_new(columns, Arc::new(remote))?);
-    // When no two tables share a column name, columns need no qualifier, and without one they
-    // also resolve inside the derived tables the unparser introduces.
-    let mut seen = std::collections::HashSet::new();
-    let unique = scans
-        .iter()
-        .flat_map(|(_, names)| names)
-        .all(|name| seen.insert(name.clone()));
-    let tables: Vec<TableReference> = scans.into_iter().map(|(table, _)| table).collect();
-    let remote = if unique {
-        remote
-            .transform_up(|node| {
-                node.map_expressions(|expr| {
-                    expr.transform(|e| match e {
-                        Expr::Column(c)
-                            if c.relation.as_ref().is_some_and(|r| tables.contains(r)) =>
-                        {
-                            Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
-                                c.name,
-                            ))))
-                        }
-                        other => Ok(Transformed::no(other)),
-                    })
-                })
-            })?
-            .data
-    } else {
-        remote
-    };
-    let sql = Unparser::new(&PostgreSqlDialect {})
-        .plan_to_sql(&remote)?
-        .to_string();
-    // The unparser's SQL is checked by PostgreSQL before it is used: a statement PostgreSQL
-    // rejects is not pushed, and the subtree runs in Braid instead.
-    if let Some(Err(e)) = crate::provider::block_on(check_sql(&pool, &sql)) {
-        tracing::debug!(catalog = %pool.catalog(), "not pushed, PostgreSQL rejects it ({e}): {sql}");
-        return Ok(None);
-    }
-    let table = PostgresQueryTable::new(pool, sql, Arc::new(Schema::new(fields)), kinds);
-    let scan = TableScan::try_new(
-        "braid_pushdown",
-        provider_as_source(Arc::new(table)),
-        None,
-        vec![],
-        None,
-    )?;
-    let columns = plan
-        .schema()
-        .iter()
-        .enumerate()
-        .map(|(i, (qualifier, field))| {
-            Expr::Column(Column::new(Some("braid_pushdown"), format!("c{i}")))
-                .alias_qualified(qualifier.cloned(), field.name())
-        })
-        .collect();
-    let projection = Projection::try_new(columns, Arc::new(LogicalPlan::TableScan(scan)))?;
-    Ok(Some(LogicalPlan::Projection(projection)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::prelude::{col, lit};
+    use crate::metadata::Column;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::functions_aggregate::expr_fn::max;
+    use datafusion::prelude::{cast, col, lit};
+
+    fn table(columns: &[(&str, PgKind, Collation)]) -> (DFSchema, PgColumns) {
+        let meta = TableMeta {
+            schema: "s".into(),
+            name: "t".into(),
+            columns: columns
+                .iter()
+                .map(|(name, kind, collation)| Column {
+                    name: name.to_string(),
+                    kind: kind.clone(),
+                    as_text: false,
+                    nullable: true,
+                    collation: *collation,
+                })
+                .collect(),
+            arrow_schema: std::sync::Arc::new(Schema::new(
+                columns
+                    .iter()
+                    .map(|(n, k, _)| Field::new(*n, k.arrow_type(), true))
+                    .collect::<Vec<_>>(),
+            )),
+            is_view: false,
+            row_estimate: 0,
+            integer_key: None,
+        };
+        let schema = DFSchema::try_from(meta.arrow_schema.as_ref().clone()).expect("schema");
+        let config: PostgresConfig =
+            serde_json::from_str(r#"{"host": "h", "database": "d", "user": "u"}"#).expect("config");
+        (schema, PgColumns::of_table(&meta, &config))
+    }
+
+    fn sample() -> (DFSchema, PgColumns) {
+        table(&[
+            ("a", PgKind::Int4, Collation::C),
+            ("b", PgKind::Text, Collation::C),
+            ("My Col", PgKind::Text, Collation::C),
+            ("s", PgKind::Text, Collation::C),
+            ("en", PgKind::Text, Collation::Deterministic),
+            ("ci", PgKind::Text, Collation::NonDeterministic),
+            (
+                "d",
+                PgKind::Numeric {
+                    precision: 15,
+                    scale: 2,
+                },
+                Collation::C,
+            ),
+            ("f", PgKind::Float8, Collation::C),
+        ])
+    }
 
     #[test]
     fn identifiers_and_literals_cannot_escape_their_quotes() {
+        let (schema, columns) = sample();
+        let ctx = RenderContext {
+            schema: &schema,
+            columns: &columns,
+        };
         assert_eq!(quote_ident("We\"ird Name"), "\"We\"\"ird Name\"");
         assert_eq!(quote_literal("it's \\ fine"), "'it''s \\ fine'");
-        let filter = col("My Col").eq(lit("x'); DROP TABLE t; --"));
+        let filter = col("\"My Col\"").eq(lit("x'); DROP TABLE t; --"));
         assert_eq!(
-            render(&filter).unwrap(),
+            render(&filter, ctx).unwrap(),
             "(\"My Col\" = 'x''); DROP TABLE t; --')"
         );
     }
 
     #[test]
     fn only_allowed_expressions_are_rendered() {
+        let (schema, columns) = sample();
+        let ctx = RenderContext {
+            schema: &schema,
+            columns: &columns,
+        };
         let filter = col("a")
             .gt(lit(5))
             .and(col("b").in_list(vec![lit("x"), lit("y")], false));
         assert_eq!(
-            render(&filter).unwrap(),
+            render(&filter, ctx).unwrap(),
             "((\"a\" > 5) AND (\"b\" IN ('x', 'y')))"
         );
-        assert!(render(&(col("a") / lit(2))).is_none());
-        assert!(render(&col("s").like(lit("a\\%"))).is_none());
+        assert!(render(&(col("a") / lit(2)), ctx).is_none());
+        assert!(render(&col("s").like(lit("a\\%")), ctx).is_none());
         assert_eq!(
-            render(&Expr::Literal(
-                ScalarValue::Decimal128(Some(12345), 15, 2),
-                None
-            ))
+            render(
+                &Expr::Literal(ScalarValue::Decimal128(Some(12345), 15, 2), None),
+                ctx
+            )
             .unwrap(),
             "123.45::numeric(15, 2)"
         );
         assert_eq!(decimal_text(-5, 2), "-0.05");
         assert_eq!(
-            render(&Expr::Literal(ScalarValue::Date32(Some(9131)), None)).unwrap(),
+            render(&Expr::Literal(ScalarValue::Date32(Some(9131)), None), ctx).unwrap(),
             "DATE '1995-01-01'"
+        );
+    }
+
+    #[test]
+    fn text_is_compared_in_postgresql_only_where_the_collation_agrees() {
+        let (schema, columns) = sample();
+        let ctx = RenderContext {
+            schema: &schema,
+            columns: &columns,
+        };
+        // C collation: everything.
+        assert!(render(&col("b").lt(lit("m")), ctx).is_some());
+        // A deterministic non-C collation (en_US): equality yes, ranges no.
+        assert!(render(&col("en").eq(lit("x")), ctx).is_some());
+        assert!(render(&col("en").in_list(vec![lit("x")], true), ctx).is_some());
+        assert!(render(&col("en").lt(lit("m")), ctx).is_none());
+        assert!(render(&col("en").between(lit("a"), lit("m")), ctx).is_none());
+        assert!(render(&lit("m").gt_eq(col("en")), ctx).is_none());
+        assert!(
+            render(&col("a").lt(lit(3)), ctx).is_some(),
+            "numbers are no text"
+        );
+        // A nondeterministic collation (case-insensitive ICU): neither.
+        assert!(render(&col("ci").eq(lit("x")), ctx).is_none());
+        assert!(render(&col("ci").like(lit("x%")), ctx).is_none());
+        assert!(ctx.compares_like_braid(&max(col("b")), true));
+        assert!(!ctx.compares_like_braid(&max(col("en")), true));
+
+        // The catalog's escape hatches push them anyway.
+        let (schema, mut columns) = sample();
+        columns.varchar_equality = true;
+        columns.varchar_inequality = true;
+        let ctx = RenderContext {
+            schema: &schema,
+            columns: &columns,
+        };
+        assert!(render(&col("en").lt(lit("m")), ctx).is_some());
+        assert!(render(&col("ci").eq(lit("x")), ctx).is_some());
+    }
+
+    #[test]
+    fn casts_are_pushed_only_where_both_engines_agree() {
+        let (schema, columns) = sample();
+        let ctx = RenderContext {
+            schema: &schema,
+            columns: &columns,
+        };
+        let pushed = |e: Expr| render(&e.eq(lit(1i64)), ctx).is_some();
+        assert!(
+            pushed(cast(col("a"), DataType::Int64)),
+            "widening an integer"
+        );
+        assert!(
+            !pushed(cast(col("d"), DataType::Int64)),
+            "PostgreSQL rounds, DataFusion truncates"
+        );
+        assert!(!pushed(cast(col("f"), DataType::Int32)));
+        assert!(render(&cast(col("a"), DataType::Utf8).eq(lit("1")), ctx).is_none());
+        assert!(
+            pushed(cast(col("d"), DataType::Decimal128(20, 4))),
+            "a wider decimal"
+        );
+        assert!(
+            !pushed(cast(col("d"), DataType::Decimal128(20, 1))),
+            "a rounding decimal"
         );
     }
 }

@@ -30,8 +30,12 @@ pub enum PgKind {
         precision: u8,
         scale: i8,
     },
-    /// text, varchar, char, name, enum, json, xml, ... (UTF-8 text in binary format too).
+    /// text, varchar, name, enum, json, xml, ... (UTF-8 text in binary format too).
     Text,
+    /// `char(n)`: text whose trailing spaces PostgreSQL treats as insignificant; they are
+    /// stripped on read (as PostgreSQL's own cast to text does), so `'FRANCE'::char(25)` reads
+    /// as `FRANCE` and compares equal to it in Braid.
+    Bpchar,
     Jsonb,
     Uuid,
     Bytea,
@@ -72,20 +76,9 @@ impl PgKind {
                 precision: 38,
                 scale: unconstrained_numeric_scale,
             },
-            "numeric" => {
-                let precision = ((typmod - 4) >> 16) & 0xffff;
-                let scale = (typmod - 4) & 0xffff;
-                if precision > 38 {
-                    return None;
-                }
-                PgKind::Numeric {
-                    precision: precision as u8,
-                    scale: scale as i8,
-                }
-            }
-            "text" | "varchar" | "bpchar" | "name" | "json" | "xml" | "citext" | "char" => {
-                PgKind::Text
-            }
+            "numeric" => numeric_kind(typmod)?,
+            "bpchar" => PgKind::Bpchar,
+            "text" | "varchar" | "name" | "json" | "xml" | "citext" | "char" => PgKind::Text,
             "jsonb" => PgKind::Jsonb,
             "uuid" => PgKind::Uuid,
             "bytea" => PgKind::Bytea,
@@ -98,6 +91,18 @@ impl PgKind {
         })
     }
 
+    /// The kind of a column PostgreSQL describes by its type name alone (a query's result
+    /// column), when it decodes differently from `fallback`, the kind Braid's type implies.
+    pub fn for_result_column(type_name: &str, fallback: PgKind) -> PgKind {
+        match (type_name, fallback) {
+            ("bpchar", PgKind::Text) => PgKind::Bpchar,
+            ("_bpchar", PgKind::Array(inner)) if *inner == PgKind::Text => {
+                PgKind::Array(Box::new(PgKind::Bpchar))
+            }
+            (_, fallback) => fallback,
+        }
+    }
+
     /// The Arrow type of the column.
     pub fn arrow_type(&self) -> DataType {
         match self {
@@ -108,7 +113,7 @@ impl PgKind {
             PgKind::Float4 => DataType::Float32,
             PgKind::Float8 => DataType::Float64,
             PgKind::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
-            PgKind::Text | PgKind::Jsonb | PgKind::Uuid => DataType::Utf8,
+            PgKind::Text | PgKind::Bpchar | PgKind::Jsonb | PgKind::Uuid => DataType::Utf8,
             PgKind::Bytea => DataType::Binary,
             PgKind::Date => DataType::Date32,
             PgKind::Time => DataType::Time64(TimeUnit::Microsecond),
@@ -134,6 +139,27 @@ impl PgKind {
     }
 }
 
+/// `numeric(p, s)` as an exact Arrow decimal, or `None` when it needs more than 38 digits.
+///
+/// PostgreSQL 15 allows a scale above the precision (`numeric(3, 5)`: |v| < 0.01) and a
+/// negative scale (`numeric(5, -2)`: multiples of 100), which Arrow's `Decimal128(p, s)` with
+/// `0 <= s <= p` cannot state as such: the first widens the precision to the scale, the second
+/// becomes scale 0 with `-s` more digits. Both hold every value exactly.
+fn numeric_kind(typmod: i32) -> Option<PgKind> {
+    let precision = ((typmod - 4) >> 16) & 0xffff;
+    // The scale is an 11-bit two's-complement number (-1000..=1000).
+    let scale = (((typmod - 4) & 0x7ff) ^ 1024) - 1024;
+    let (precision, scale) = if scale < 0 {
+        (precision - scale, 0)
+    } else {
+        (precision.max(scale), scale)
+    };
+    (1..=38).contains(&precision).then_some(PgKind::Numeric {
+        precision: precision as u8,
+        scale: scale as i8,
+    })
+}
+
 /// Builds one Arrow column from binary field values.
 pub enum ColumnBuilder {
     Bool(BooleanBuilder),
@@ -144,6 +170,7 @@ pub enum ColumnBuilder {
     Float8(Float64Builder),
     Numeric(Decimal128Builder, u8, i8),
     Text(StringBuilder),
+    Bpchar(StringBuilder),
     Jsonb(StringBuilder),
     Uuid(StringBuilder),
     Bytea(BinaryBuilder),
@@ -175,6 +202,7 @@ impl ColumnBuilder {
                 ColumnBuilder::Numeric(Decimal128Builder::new(), *precision, *scale)
             }
             PgKind::Text => ColumnBuilder::Text(StringBuilder::new()),
+            PgKind::Bpchar => ColumnBuilder::Bpchar(StringBuilder::new()),
             PgKind::Jsonb => ColumnBuilder::Jsonb(StringBuilder::new()),
             PgKind::Uuid => ColumnBuilder::Uuid(StringBuilder::new()),
             PgKind::Bytea => ColumnBuilder::Bytea(BinaryBuilder::new()),
@@ -213,6 +241,7 @@ impl ColumnBuilder {
                 b.append_value(numeric(raw, *precision, *scale)?)
             }
             ColumnBuilder::Text(b) => b.append_value(utf8(raw)?),
+            ColumnBuilder::Bpchar(b) => b.append_value(utf8(raw)?.trim_end_matches(' ')),
             ColumnBuilder::Jsonb(b) => match raw.split_first() {
                 Some((1, text)) => b.append_value(utf8(text)?),
                 _ => return Err("unknown jsonb version".into()),
@@ -276,9 +305,10 @@ impl ColumnBuilder {
             ColumnBuilder::Float4(b) => b.append_null(),
             ColumnBuilder::Float8(b) => b.append_null(),
             ColumnBuilder::Numeric(b, ..) => b.append_null(),
-            ColumnBuilder::Text(b) | ColumnBuilder::Jsonb(b) | ColumnBuilder::Uuid(b) => {
-                b.append_null()
-            }
+            ColumnBuilder::Text(b)
+            | ColumnBuilder::Bpchar(b)
+            | ColumnBuilder::Jsonb(b)
+            | ColumnBuilder::Uuid(b) => b.append_null(),
             ColumnBuilder::Bytea(b) => b.append_null(),
             ColumnBuilder::Date(b) => b.append_null(),
             ColumnBuilder::Time(b) => b.append_null(),
@@ -306,9 +336,10 @@ impl ColumnBuilder {
                     .with_precision_and_scale(*precision, *scale)
                     .expect("precision and scale were checked when the column was mapped"),
             ),
-            ColumnBuilder::Text(b) | ColumnBuilder::Jsonb(b) | ColumnBuilder::Uuid(b) => {
-                Arc::new(b.finish())
-            }
+            ColumnBuilder::Text(b)
+            | ColumnBuilder::Bpchar(b)
+            | ColumnBuilder::Jsonb(b)
+            | ColumnBuilder::Uuid(b) => Arc::new(b.finish()),
             ColumnBuilder::Bytea(b) => Arc::new(b.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Time(b) => Arc::new(b.finish()),
@@ -468,6 +499,23 @@ mod tests {
                 scale: 2
             })
         );
+        let typmod = |p: i32, s: i32| ((p << 16) | (s & 0x7ff)) + 4;
+        let mapped = |p, s| match PgKind::from_catalog("numeric", "b", None, typmod(p, s), 10) {
+            Some(PgKind::Numeric { precision, scale }) => Some((precision, scale)),
+            _ => None,
+        };
+        assert_eq!(mapped(3, 5), Some((5, 5)), "scale above precision");
+        assert_eq!(mapped(5, -2), Some((7, 0)), "negative scale");
+        assert_eq!(mapped(38, -1), None, "needs 39 digits");
+        assert_eq!(mapped(10, 40), None, "scale over 38");
+        assert_eq!(mapped(38, 38), Some((38, 38)));
+        // Every mapped decimal is one Arrow accepts.
+        for (p, s) in [(3, 5), (5, -2), (1, 0), (38, 0), (20, 38)] {
+            if let Some((precision, scale)) = mapped(p, s) {
+                let mut builder = ColumnBuilder::new(&PgKind::Numeric { precision, scale });
+                assert_eq!(builder.finish().len(), 0);
+            }
+        }
         assert_eq!(
             PgKind::from_catalog("numeric", "b", None, -1, 10),
             Some(PgKind::Numeric {

@@ -3,6 +3,9 @@ use datafusion::error::DataFusionError;
 /// Errors a connector reports. Each names the catalog, table or key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
+    /// A catalog file's options do not fit the connector (the file is named by the caller).
+    #[error("{message}")]
+    Config { message: String },
     /// A catalog option has a value the connector cannot use.
     #[error("catalog '{catalog}': invalid value for '{key}': {reason}")]
     InvalidOption {

@@ -1,87 +1,50 @@
 //! # braid-connector-spi
 //!
 //! The contract between Braid and its connectors, modelled on Trino's SPI and mapped onto
-//! DataFusion (DESIGN.md §4):
+//! DataFusion (see `docs/architecture.md`):
 //!
+//! - [`ConnectorFactory`]: one per connector kind, registered once (one line in
+//!   `braid-catalogs`); it turns a catalog file's [`CatalogOptions`] into a [`Connector`].
 //! - [`Connector`]: one configured catalog (`etc/catalog/<name>.toml`). It hands DataFusion a
-//!   [`CatalogProvider`] for planning on the coordinator and a [`ScanCodec`] for shipping its
-//!   scan nodes to workers.
-//! - [`ScanCodec`]: encodes the connector's physical scan nodes into plain bytes (a table handle
-//!   plus its splits) and rebuilds them on a worker. The Braid codec in `braid-catalogs` wraps the
-//!   bytes in an envelope tagged with [`Connector::kind`] and dispatches on that tag.
-//! - [`Split`]: one unit of parallel reading. Partition *i* of a scan reads split *i*.
-//! - [`Capabilities`]: what a connector pushes down and supports, for docs and `EXPLAIN`.
+//!   `CatalogProvider` for planning on the coordinator, a [`ScanCodec`] for shipping its scan
+//!   nodes to workers, optimizer rules for the coordinator's planner, and optionally an
+//!   [`InternalService`] that its scans call on the coordinator.
+//! - [`ScanCodec`]: encodes one catalog's scan nodes into plain bytes (a table handle plus its
+//!   splits) and rebuilds them on a worker with that catalog's settings. The Braid codec in
+//!   `braid-catalogs` wraps the bytes in an envelope tagged with the kind and the catalog.
+//! - [`ScanExec`] + [`ScanSource`] (`scan.rs`): the one scan node every connector uses; the
+//!   connector supplies the table handle and how to read one split, [`ScanExecCodec`] ships it.
+//! - [`Split`] / [`Splits`] (`split.rs`): one unit of parallel reading; partition *i* of a scan
+//!   reads split *i*. Large split lists stay in the coordinator's [`SplitStore`] and tasks
+//!   fetch their own split from its internal port.
+//! - [`Capabilities`]: what a connector pushes down and supports.
 //! - [`scan_properties`]: the plan properties every scan node shares.
 //! - [`ConnectorError`]: the typed errors a connector reports, each naming what the user must fix.
 //!
 //! A connector never reaches Ballista: it is testable on a plain `SessionContext`.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::CatalogProvider;
-use datafusion::error::DataFusionError;
-use datafusion::execution::TaskContext;
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::{ExecutionPlan, Partitioning, PlanProperties};
+use datafusion::physical_plan::{Partitioning, PlanProperties};
 
+mod connector;
 mod error;
+mod scan;
+mod split;
+
+pub use connector::{
+    CatalogOptions, Connector, ConnectorContext, ConnectorFactory, InternalService, InternalTicket,
+    LogicalRule, PhysicalRule, Role, ScanCodec,
+};
 pub use error::ConnectorError;
-
-/// A configured catalog: the connector implementation plus its catalog file's settings.
-pub trait Connector: Debug + Send + Sync {
-    /// For downcasting to the concrete connector (the coordinator serves memory tables).
-    fn as_any(&self) -> &dyn std::any::Any;
-
-    /// The connector kind, as written in `connector = "..."` (`tpch`, `memory`, ...).
-    fn kind(&self) -> &'static str;
-
-    /// The catalog name (the catalog file's stem).
-    fn catalog_name(&self) -> &str;
-
-    /// The DataFusion catalog that resolves `schema.table` names in this catalog.
-    fn catalog_provider(&self) -> Arc<dyn CatalogProvider>;
-
-    /// The codec for this connector's scan nodes.
-    fn scan_codec(&self) -> Arc<dyn ScanCodec>;
-
-    /// What this connector supports.
-    fn capabilities(&self) -> Capabilities;
-}
-
-/// Encodes and decodes the physical scan nodes of one connector kind.
-///
-/// A payload carries table handles and splits, never a connection or a secret: the worker
-/// resolves those from its own catalog files, by catalog name.
-pub trait ScanCodec: Debug + Send + Sync {
-    /// Encodes `node` if it belongs to this connector; `Ok(None)` means "not mine".
-    fn try_encode(&self, node: &dyn ExecutionPlan) -> Result<Option<Vec<u8>>, DataFusionError>;
-
-    /// Rebuilds a node from a payload written by [`ScanCodec::try_encode`].
-    fn try_decode(
-        &self,
-        payload: &[u8],
-        ctx: &TaskContext,
-    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError>;
-}
-
-/// One unit of parallel reading: partition `index` of `count` of a scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Split {
-    /// Zero-based position of this split.
-    pub index: usize,
-    /// How many splits the scan has.
-    pub count: usize,
-}
-
-impl Split {
-    /// All splits of a scan read in `count` parts.
-    pub fn all(count: usize) -> impl Iterator<Item = Split> {
-        (0..count).map(move |index| Split { index, count })
-    }
-}
+pub use scan::{ScanExec, ScanExecCodec, ScanMetrics, ScanSource};
+pub use split::{
+    INLINE_SPLITS_MAX_BYTES, INTERNAL_TIMEOUT, Split, SplitPlanner, SplitStore, Splits,
+    internal_do_get,
+};
 
 /// The plan properties of a scan node reading `splits` splits: one partition per split,
 /// bounded, rows emitted as they are read, no known order.

@@ -1,80 +1,31 @@
-//! [`TpchScanCodec`]: a TPC-H scan travels as `{table, scale factor, naming, parts, projection,
-//! limit}`; the worker generates the rows itself.
+//! [`TpchScanCodec`]: a TPC-H scan travels as its [`TpchScanHandle`] and its splits (part
+//! numbers); the worker generates the rows itself.
 
-use std::sync::Arc;
+use braid_connector_spi::ScanExecCodec;
 
-use braid_connector_spi::{ConnectorError, ScanCodec};
-use datafusion::error::Result;
-use datafusion::execution::TaskContext;
-use datafusion::physical_plan::ExecutionPlan;
-use serde::{Deserialize, Serialize};
+use crate::exec::{TpchScan, TpchScanHandle};
 
-use crate::config::ColumnNaming;
-use crate::exec::TpchScanExec;
-use crate::metadata::TpchTableKind;
+/// Encodes and decodes the `TpchScanExec`s of one catalog.
+pub type TpchScanCodec = ScanExecCodec<TpchScan>;
 
-/// Encodes and decodes [`TpchScanExec`].
-#[derive(Debug, Default)]
-pub struct TpchScanCodec;
-
-#[derive(Serialize, Deserialize)]
-struct Payload {
-    catalog: String,
-    table: TpchTableKind,
-    scale_factor: f64,
-    naming: ColumnNaming,
-    parts: usize,
-    projection: Vec<usize>,
-    limit: Option<usize>,
-}
-
-impl ScanCodec for TpchScanCodec {
-    fn try_encode(&self, node: &dyn ExecutionPlan) -> Result<Option<Vec<u8>>> {
-        let Some(scan) = node.as_any().downcast_ref::<TpchScanExec>() else {
-            return Ok(None);
-        };
-        let payload = Payload {
-            catalog: scan.catalog().to_string(),
-            table: scan.table(),
-            scale_factor: scan.scale_factor(),
-            naming: scan.naming(),
-            parts: scan.parts(),
-            projection: scan.projection().to_vec(),
-            limit: scan.limit(),
-        };
-        let bytes = serde_json::to_vec(&payload).map_err(|e| ConnectorError::Codec {
-            kind: crate::KIND,
-            reason: e.to_string(),
-        })?;
-        Ok(Some(bytes))
-    }
-
-    fn try_decode(&self, payload: &[u8], _ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
-        let p: Payload = serde_json::from_slice(payload).map_err(|e| ConnectorError::Codec {
-            kind: crate::KIND,
-            reason: e.to_string(),
-        })?;
-        Ok(Arc::new(TpchScanExec::new(
-            p.catalog,
-            p.table,
-            p.scale_factor,
-            p.naming,
-            p.parts,
-            Some(p.projection),
-            p.limit,
-        )?))
-    }
+/// The codec of the tpch catalog `catalog`.
+pub fn codec(catalog: &str) -> TpchScanCodec {
+    ScanExecCodec::new(catalog, |handle: TpchScanHandle| TpchScan::new(handle))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ColumnNaming;
+    use crate::metadata::TpchTableKind;
+    use braid_connector_spi::ScanCodec;
+    use datafusion::physical_plan::ExecutionPlan;
     use datafusion::physical_plan::displayable;
     use datafusion::prelude::SessionContext;
 
     #[test]
     fn scan_round_trips() {
-        let scan = TpchScanExec::new(
+        let scan = TpchScan::exec(
             "tpch".into(),
             TpchTableKind::Orders,
             0.1,
@@ -84,12 +35,17 @@ mod tests {
             Some(10),
         )
         .expect("scan");
-        let bytes = TpchScanCodec
-            .try_encode(&scan)
-            .expect("encode")
-            .expect("mine");
+        let codec = codec("tpch");
+        assert!(
+            super::codec("other")
+                .try_encode(&scan)
+                .expect("encode")
+                .is_none(),
+            "another catalog's codec leaves the scan alone"
+        );
+        let bytes = codec.try_encode(&scan).expect("encode").expect("mine");
         let ctx = SessionContext::new().task_ctx();
-        let back = TpchScanCodec.try_decode(&bytes, &ctx).expect("decode");
+        let back = codec.try_decode(&bytes, &ctx).expect("decode");
         assert_eq!(
             displayable(&scan).one_line().to_string(),
             displayable(back.as_ref()).one_line().to_string()

@@ -1,18 +1,18 @@
-//! [`TpchScanExec`]: partition *i* generates part *i+1* of *n* of one TPC-H table.
+//! [`TpchScanExec`]: the SPI's scan node over a [`TpchScan`]; partition *i* generates part
+//! *i+1* of *n* of one TPC-H table.
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use braid_connector_spi::{ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::Statistics;
 use datafusion::common::stats::Precision;
-use datafusion::common::{Statistics, internal_err};
 use datafusion::error::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::coop::make_cooperative;
-use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use serde::{Deserialize, Serialize};
 use tpchgen::generators::{
     CustomerGenerator, LineItemGenerator, NationGenerator, OrderGenerator, PartGenerator,
     PartSuppGenerator, RegionGenerator, SupplierGenerator,
@@ -22,25 +22,59 @@ use crate::config::ColumnNaming;
 use crate::metadata::TpchTableKind;
 use crate::types::{self, Batches};
 
-/// Generates one TPC-H table, `parts` partitions, only the projected columns.
-#[derive(Debug, Clone)]
-pub struct TpchScanExec {
-    catalog: String,
-    table: TpchTableKind,
-    scale_factor: f64,
-    naming: ColumnNaming,
-    parts: usize,
-    projection: Vec<usize>,
-    limit: Option<usize>,
-    schema: SchemaRef,
-    properties: Arc<PlanProperties>,
-    metrics: ExecutionPlanMetricsSet,
+/// The scan node of a TPC-H table.
+pub type TpchScanExec = ScanExec<TpchScan>;
+
+/// A TPC-H scan as it travels: table, scale factor, naming, parts, projection, limit. The data
+/// is generated where it is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TpchScanHandle {
+    pub catalog: String,
+    pub table: TpchTableKind,
+    pub scale_factor: f64,
+    pub naming: ColumnNaming,
+    pub parts: usize,
+    pub projection: Vec<usize>,
+    pub limit: Option<usize>,
 }
 
-impl TpchScanExec {
-    /// A scan of `table` at `scale_factor` in `parts` splits; `projection` indexes the full
-    /// table schema (`None` reads every column).
-    pub fn new(
+/// Generates one TPC-H table, `parts` partitions, only the projected columns.
+#[derive(Debug, Clone)]
+pub struct TpchScan {
+    handle: TpchScanHandle,
+    schema: SchemaRef,
+}
+
+impl TpchScan {
+    /// The scan of a handle; its projection must index the table's columns.
+    pub fn new(handle: TpchScanHandle) -> Result<Self, ConnectorError> {
+        let invalid = |reason: String| ConnectorError::Codec {
+            kind: crate::KIND,
+            reason,
+        };
+        let full = handle.table.schema(handle.naming);
+        if let Some(bad) = handle
+            .projection
+            .iter()
+            .find(|&&i| i >= full.fields().len())
+        {
+            return Err(invalid(format!(
+                "TPC-H {}: column index {bad} out of range",
+                handle.table.name()
+            )));
+        }
+        let schema = full
+            .project(&handle.projection)
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(Self {
+            handle,
+            schema: Arc::new(schema),
+        })
+    }
+
+    /// The scan node of `table` at `scale_factor` in `parts` splits; `projection` indexes the
+    /// full table schema (`None` reads every column).
+    pub fn exec(
         catalog: String,
         table: TpchTableKind,
         scale_factor: f64,
@@ -48,16 +82,11 @@ impl TpchScanExec {
         parts: usize,
         projection: Option<Vec<usize>>,
         limit: Option<usize>,
-    ) -> Result<Self> {
-        let full = table.schema(naming);
-        let projection = projection.unwrap_or_else(|| (0..full.fields().len()).collect());
-        if let Some(bad) = projection.iter().find(|&&i| i >= full.fields().len()) {
-            return internal_err!("TPC-H {}: column index {bad} out of range", table.name());
-        }
-        let schema = Arc::new(full.project(&projection)?);
+    ) -> Result<TpchScanExec> {
         let parts = parts.max(1);
-        let properties = braid_connector_spi::scan_properties(schema.clone(), parts);
-        Ok(Self {
+        let projection =
+            projection.unwrap_or_else(|| (0..table.schema(naming).fields().len()).collect());
+        let scan = Self::new(TpchScanHandle {
             catalog,
             table,
             scale_factor,
@@ -65,40 +94,19 @@ impl TpchScanExec {
             parts,
             projection,
             limit,
-            schema,
-            properties,
-            metrics: ExecutionPlanMetricsSet::new(),
-        })
+        })?;
+        // A split is the part number, 1-based as tpchgen counts.
+        let splits = (1..=parts as i32)
+            .map(|part| Split::encode(&part))
+            .collect::<Result<_, _>>()?;
+        Ok(ScanExec::new(scan, Splits::Inline(splits)))
     }
 
-    pub fn catalog(&self) -> &str {
-        &self.catalog
-    }
-    pub fn table(&self) -> TpchTableKind {
-        self.table
-    }
-    pub fn scale_factor(&self) -> f64 {
-        self.scale_factor
-    }
-    pub fn naming(&self) -> ColumnNaming {
-        self.naming
-    }
-    pub fn parts(&self) -> usize {
-        self.parts
-    }
-    pub fn projection(&self) -> &[usize] {
-        &self.projection
-    }
-    pub fn limit(&self) -> Option<usize> {
-        self.limit
-    }
-
-    fn generate(&self, partition: usize, batch_size: usize) -> Box<dyn BatchIter> {
-        let (sf, part) = (self.scale_factor, partition as i32 + 1);
-        let count = self.parts as i32;
-        let types: Vec<_> = self.table.columns().iter().map(|(_, t)| *t).collect();
-        let (projection, schema, limit) =
-            (self.projection.clone(), self.schema.clone(), self.limit);
+    fn generate(&self, part: i32, batch_size: usize) -> Box<dyn BatchIter> {
+        let h = &self.handle;
+        let (sf, count) = (h.scale_factor, h.parts as i32);
+        let types: Vec<_> = h.table.columns().iter().map(|(_, t)| *t).collect();
+        let (projection, schema, limit) = (h.projection.clone(), self.schema.clone(), h.limit);
         macro_rules! batches {
             ($gen:expr, $row:path) => {
                 Box::new(Batches::new(
@@ -112,7 +120,7 @@ impl TpchScanExec {
                 ))
             };
         }
-        match self.table {
+        match h.table {
             TpchTableKind::Nation => batches!(NationGenerator::new(sf, 1, 1), types::nation),
             TpchTableKind::Region => batches!(RegionGenerator::new(sf, 1, 1), types::region),
             TpchTableKind::Part => batches!(PartGenerator::new(sf, part, count), types::part),
@@ -139,8 +147,26 @@ impl<T> BatchIter for T where
 {
 }
 
-impl DisplayAs for TpchScanExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ScanSource for TpchScan {
+    type Handle = TpchScanHandle;
+
+    fn name(&self) -> &'static str {
+        "TpchScanExec"
+    }
+
+    fn catalog(&self) -> &str {
+        &self.handle.catalog
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn handle(&self) -> TpchScanHandle {
+        self.handle.clone()
+    }
+
+    fn fmt_details(&self, splits: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let columns: Vec<_> = self
             .schema
             .fields()
@@ -149,66 +175,28 @@ impl DisplayAs for TpchScanExec {
             .collect();
         write!(
             f,
-            "TpchScanExec: table={}.{}, scale_factor={}, splits={}, columns=[{}]",
-            self.catalog,
-            self.table.name(),
-            self.scale_factor,
-            self.parts,
+            "table={}.{}, scale_factor={}, splits={splits}, columns=[{}]",
+            self.handle.catalog,
+            self.handle.table.name(),
+            self.handle.scale_factor,
             columns.join(", ")
         )?;
-        if let Some(limit) = self.limit {
+        if let Some(limit) = self.handle.limit {
             write!(f, ", limit={limit}")?;
         }
         Ok(())
     }
-}
 
-impl ExecutionPlan for TpchScanExec {
-    fn name(&self) -> &str {
-        "TpchScanExec"
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if !children.is_empty() {
-            return internal_err!("TpchScanExec has no children");
-        }
-        // A fresh copy with its own metrics: Ballista rebuilds a stage's plan per task, and
-        // shared metrics would count one task's rows in another's.
-        Ok(Arc::new(Self {
-            metrics: ExecutionPlanMetricsSet::new(),
-            ..self.as_ref().clone()
-        }))
-    }
-
-    fn execute(
+    fn read(
         &self,
-        partition: usize,
+        split: &Split,
         context: Arc<TaskContext>,
+        metrics: ScanMetrics,
     ) -> Result<SendableRecordBatchStream> {
-        if partition >= self.parts {
-            return internal_err!(
-                "TpchScanExec: partition {partition} of a scan with {} splits",
-                self.parts
-            );
-        }
+        let part: i32 = split.decode()?;
         let batch_size = context.session_config().batch_size();
-        let mut batches = self.generate(partition, batch_size);
-        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let mut batches = self.generate(part, batch_size);
+        let baseline = metrics.baseline();
         // Generation happens in `next()`: time it as this operator's compute.
         let metered = std::iter::from_fn(move || {
             let _timer = baseline.elapsed_compute().timer();
@@ -226,19 +214,16 @@ impl ExecutionPlan for TpchScanExec {
         ))))
     }
 
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
-
-    fn partition_statistics(&self, partition: Option<usize>) -> Result<Statistics> {
-        let total = self.table.row_count(self.scale_factor);
+    fn statistics(&self, partition: Option<usize>, splits: usize) -> Result<Statistics> {
+        let h = &self.handle;
+        let total = h.table.row_count(h.scale_factor);
         let rows = match partition {
             None => total,
-            Some(_) => total.div_ceil(self.parts),
+            Some(_) => total.div_ceil(splits.max(1)),
         };
-        let rows = self.limit.map_or(rows, |l| l.min(rows));
+        let rows = h.limit.map_or(rows, |l| l.min(rows));
         let mut stats = Statistics::new_unknown(&self.schema);
-        stats.num_rows = if self.table.row_count_is_exact() && partition.is_none() {
+        stats.num_rows = if h.table.row_count_is_exact() && partition.is_none() {
             Precision::Exact(rows)
         } else {
             Precision::Inexact(rows)
@@ -250,6 +235,7 @@ impl ExecutionPlan for TpchScanExec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::physical_plan::ExecutionPlan;
     use datafusion::prelude::SessionContext;
     use futures::TryStreamExt;
 
@@ -258,7 +244,7 @@ mod tests {
         parts: usize,
         projection: Option<Vec<usize>>,
     ) -> usize {
-        let exec = TpchScanExec::new(
+        let exec = TpchScan::exec(
             "tpch".into(),
             table,
             0.01,
@@ -270,7 +256,7 @@ mod tests {
         .expect("valid scan");
         let ctx = SessionContext::new().task_ctx();
         let mut rows = 0;
-        for p in 0..exec.parts() {
+        for p in 0..exec.splits().len() {
             let batches: Vec<_> = exec
                 .execute(p, ctx.clone())
                 .expect("execute")

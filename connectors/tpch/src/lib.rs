@@ -6,10 +6,10 @@
 //!   positive N (`sf1`, `sf10`, `"sf0.1"`), each with the eight TPC-H tables.
 //! - [`TpchTable`] (`provider.rs`) is the `TableProvider`; its `scan()` plans splits and reads
 //!   no rows.
-//! - [`TpchScanExec`] (`exec.rs`) is the scan node: partition *i* generates part *i+1* of *n*
-//!   of the table, only the projected columns.
-//! - [`TpchScanCodec`] (`codec.rs`) ships the scan to workers as `{table, scale factor, parts,
-//!   projection}`; the data is generated where it is read.
+//! - [`TpchScan`] (`exec.rs`) is the scan's source for the SPI's scan node ([`TpchScanExec`]):
+//!   partition *i* generates part *i+1* of *n* of the table, only the projected columns.
+//! - [`TpchScanCodec`] (`codec.rs`) ships the scan to workers as its [`TpchScanHandle`]
+//!   `{table, scale factor, parts, projection, limit}`; the data is generated where it is read.
 //!
 //! Column names and types are in `metadata.rs`; see README.md for the configuration.
 
@@ -24,17 +24,39 @@ mod types;
 
 use std::sync::Arc;
 
-use braid_connector_spi::{Capabilities, Connector, ScanCodec};
+use braid_connector_spi::{
+    Capabilities, CatalogOptions, Connector, ConnectorContext, ConnectorError, ConnectorFactory,
+    ScanCodec,
+};
 use datafusion::catalog::CatalogProvider;
 
 pub use codec::TpchScanCodec;
 pub use config::{ColumnNaming, TpchConfig};
-pub use exec::TpchScanExec;
+pub use exec::{TpchScan, TpchScanExec, TpchScanHandle};
 pub use metadata::{TpchTableKind, scale_factor_of_schema};
 pub use provider::{TpchCatalog, TpchTable};
 
 /// The connector kind, as written in catalog files.
 pub const KIND: &str = "tpch";
+
+/// Makes `tpch` catalogs.
+#[derive(Debug, Default)]
+pub struct TpchFactory;
+
+impl ConnectorFactory for TpchFactory {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn create(
+        &self,
+        catalog: &str,
+        options: CatalogOptions,
+        _context: &ConnectorContext,
+    ) -> Result<Arc<dyn Connector>, ConnectorError> {
+        Ok(Arc::new(TpchConnector::new(catalog, options.parse()?)))
+    }
+}
 
 /// A `tpch` catalog.
 #[derive(Debug)]
@@ -52,16 +74,8 @@ impl TpchConnector {
 }
 
 impl Connector for TpchConnector {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
     fn kind(&self) -> &'static str {
         KIND
-    }
-
-    fn catalog_name(&self) -> &str {
-        self.catalog.name()
     }
 
     fn catalog_provider(&self) -> Arc<dyn CatalogProvider> {
@@ -69,7 +83,7 @@ impl Connector for TpchConnector {
     }
 
     fn scan_codec(&self) -> Arc<dyn ScanCodec> {
-        Arc::new(TpchScanCodec)
+        Arc::new(codec::codec(self.catalog.name()))
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -15,7 +15,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::config::{ColumnNaming, TpchConfig};
-use crate::exec::TpchScanExec;
+use crate::exec::TpchScan;
 use crate::metadata::{TpchTableKind, scale_factor_of_schema};
 use crate::split::split_count;
 
@@ -172,7 +172,7 @@ impl TableProvider for TpchTable {
             .splits
             .unwrap_or_else(|| state.config().target_partitions());
         let parts = split_count(self.table, self.scale_factor, wanted);
-        Ok(Arc::new(TpchScanExec::new(
+        Ok(Arc::new(TpchScan::exec(
             self.catalog.clone(),
             self.table,
             self.scale_factor,

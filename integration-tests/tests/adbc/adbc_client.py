@@ -59,6 +59,33 @@ def main():
         rows = sorted(r[0] for r in cur.fetchall())
         check(rows == ["GERMANY", "PERU"], f"a prepared statement with bound parameters: {rows}")
 
+        # Quoted text passes through prepare untouched: only `?` in code is a parameter.
+        cur.execute("SELECT n_name, 'O''Brien?' AS quoted, E'it\\'s ?' AS escaped FROM tpch.tiny.nation -- who?\n"
+                    "WHERE n_name = 'x'' OR ''1''=''1' /* or ? */ OR n_nationkey = ?", parameters=(7,))
+        rows = cur.fetchall()
+        check(rows == [("GERMANY", "O'Brien?", "it's ?")],
+              f"a prepared statement with quotes, an E'' string and comments holding '?': {rows}")
+        cur.execute('SELECT n_name AS "what? name" FROM tpch.tiny.nation WHERE n_nationkey = ?', parameters=(8,))
+        rows = cur.fetchall()
+        check(cur.description[0][0] == "what? name" and rows == [("INDIA",)],
+              f"a quoted identifier holding '?': {cur.description[0][0]} {rows}")
+
+        # Statements with side effects take effect when executed, whether or not their result is
+        # fetched: DBAPI users rarely fetch a CREATE or an INSERT.
+        cur.execute("CREATE TABLE memory.default.adbc_unfetched AS SELECT * FROM tpch.tiny.region")
+        cur.execute("CREATE TABLE memory.default.adbc_new (id BIGINT)")
+        cur.execute("INSERT INTO memory.default.adbc_new VALUES (1), (2), (3)")
+        cur.execute("INSERT INTO memory.default.adbc_new VALUES (?)", parameters=(4,))
+        cur.execute("SELECT (SELECT count(*) FROM memory.default.adbc_unfetched) AS regions, "
+                    "(SELECT count(*) FROM memory.default.adbc_new) AS ids")
+        rows = cur.fetchall()
+        check(rows == [(5, 4)], f"CTAS and INSERTs that were never fetched took effect: {rows}")
+        try:
+            cur.execute("INSERT INTO memory.default.adbc_missing VALUES (1)")
+            sys.exit("FAILED: an INSERT into a missing table was accepted")
+        except flight_sql.Error as e:
+            check("adbc_missing" in str(e), f"a failing INSERT fails at execute: {str(e).splitlines()[0]}")
+
         cur.execute("CREATE TABLE memory.default.adbc_people (id BIGINT, name VARCHAR)")
         cur.fetchall()
         statement = cur.adbc_statement
@@ -74,7 +101,9 @@ def main():
         cur.execute("USE memory.default")
         cur.fetchall()
         cur.execute("SHOW TABLES")
-        check(cur.fetchall() == [("adbc_people",)], "USE persists across the connection's statements")
+        tables = [t for (t,) in cur.fetchall()]
+        check(tables == ["adbc_new", "adbc_people", "adbc_unfetched"],
+              f"USE persists across the connection's statements: {tables}")
 
     # A second connection has its own session: USE above does not apply to it.
     other = connect(uri, user, password, ca_file)

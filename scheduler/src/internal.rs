@@ -1,34 +1,34 @@
-//! [`MemoryFetchService`]: the coordinator's cluster-internal Flight port. Workers fetch
-//! memory-table rows here with a [`FetchTicket`]; it offers nothing else. Clients use the Flight
-//! SQL port, which has authentication and TLS; this port, like Ballista's scheduler port, is for
-//! the cluster's private network.
+//! [`InternalFlightService`]: the coordinator's cluster-internal Flight port. Workers `do_get`
+//! an [`InternalTicket`] here: the [`braid_connector_spi::InternalService`] of the ticket's
+//! catalog answers (memory tables' rows), or the split store hands a task its split of a scan
+//! whose split list was too large for the plan. It offers nothing else. Clients use the
+//! Flight SQL port, which has authentication and TLS; this port, like Ballista's scheduler
+//! port, is for the cluster's private network.
 
 use std::pin::Pin;
 
-use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::flight_service_server::FlightService;
-use arrow_flight::sql::Any;
 use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
 use braid_catalogs::ConnectorRegistry;
-use braid_connector_memory::{FETCH_TYPE_URL, FetchTicket, MemoryConnector};
-use futures::{Stream, TryStreamExt};
-use prost::Message;
+use braid_connector_spi::{ConnectorError, InternalTicket};
+use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::flight_sql::status;
+use crate::engine::batches_stream;
+use crate::flight_sql::{encode, status};
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-/// Serves memory-table batches to workers.
+/// Serves the connectors' internal services to workers.
 #[derive(Debug, Clone)]
-pub struct MemoryFetchService {
+pub struct InternalFlightService {
     registry: ConnectorRegistry,
 }
 
-impl MemoryFetchService {
+impl InternalFlightService {
     pub fn new(registry: ConnectorRegistry) -> Self {
         Self { registry }
     }
@@ -41,7 +41,7 @@ fn only_fetch<T>() -> Result<T, Status> {
 }
 
 #[tonic::async_trait]
-impl FlightService for MemoryFetchService {
+impl FlightService for InternalFlightService {
     type HandshakeStream = BoxStream<HandshakeResponse>;
     type ListFlightsStream = BoxStream<FlightInfo>;
     type DoGetStream = BoxStream<FlightData>;
@@ -54,27 +54,27 @@ impl FlightService for MemoryFetchService {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let message = Any::decode(request.into_inner().ticket)
-            .map_err(|e| Status::invalid_argument(format!("bad ticket: {e}")))?;
-        if message.type_url != FETCH_TYPE_URL {
-            return Err(Status::invalid_argument(format!(
-                "unknown ticket type {}",
-                message.type_url
-            )));
-        }
-        let ticket = FetchTicket::from_any_value(&message.value).map_err(status)?;
-        let store = self
-            .registry
-            .get(&ticket.catalog)
-            .and_then(|c| c.as_any().downcast_ref::<MemoryConnector>())
-            .map(|m| m.store().clone())
-            .ok_or_else(|| Status::not_found(format!("no memory catalog '{}'", ticket.catalog)))?;
-        let (schema, batches) = ticket.read(&store).map_err(status)?;
-        let flight = FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .build(futures::stream::iter(batches.into_iter().map(Ok)))
-            .map_err(Status::from);
-        Ok(Response::new(Box::pin(flight)))
+        let ticket = InternalTicket::decode(&request.into_inner().ticket)
+            .map_err(|e: ConnectorError| Status::invalid_argument(e.to_string()))?;
+        let rows = match ticket {
+            InternalTicket::Service { catalog, request } => {
+                let service = self.registry.internal_service(&catalog).ok_or_else(|| {
+                    Status::not_found(format!(
+                        "catalog '{catalog}' serves nothing on the internal port"
+                    ))
+                })?;
+                service.fetch(&request).await.map_err(status)?
+            }
+            InternalTicket::Split { handle, partition } => {
+                let batch = self
+                    .registry
+                    .split_store()
+                    .batch(&handle, partition)
+                    .map_err(|e| Status::not_found(e.to_string()))?;
+                batches_stream(batch.schema(), vec![batch])
+            }
+        };
+        Ok(Response::new(encode(rows)))
     }
 
     async fn handshake(

@@ -1,0 +1,273 @@
+//! [`ScanExec`]: the one scan node of every connector. A connector supplies a [`ScanSource`]
+//! (the table handle: what to read, and how to read one split); the node does the rest the same
+//! way for all of them: one partition per split, splits fetched from the coordinator when they
+//! are kept there, a fresh copy with its own metrics per task, deterministic `EXPLAIN` text.
+//! [`ScanExecCodec`] ships it: the handle and the splits, rebuilt on the worker with that
+//! worker's own settings for the catalog.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::{Statistics, internal_err};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::TryStreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::split::{Split, Splits};
+use crate::{ConnectorError, ScanCodec, scan_properties};
+
+/// What one connector's scan reads, and how it reads one split.
+pub trait ScanSource: fmt::Debug + Send + Sync + 'static {
+    /// What travels in the plan: the table handle, from which the worker's codec rebuilds the
+    /// source. Never a connection or a secret.
+    type Handle: Serialize + DeserializeOwned;
+
+    /// The node's name in plans (`TpchScanExec`).
+    fn name(&self) -> &'static str;
+
+    /// The catalog scanned; its codec claims the node by it.
+    fn catalog(&self) -> &str;
+
+    /// The columns the scan returns.
+    fn schema(&self) -> SchemaRef;
+
+    /// The handle to ship.
+    fn handle(&self) -> Self::Handle;
+
+    /// What `EXPLAIN` shows after the name: the table, the columns, what was pushed down.
+    fn fmt_details(&self, splits: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+
+    /// Reads one split; `metrics` counts the rows (and anything the connector adds).
+    fn read(
+        &self,
+        split: &Split,
+        context: Arc<TaskContext>,
+        metrics: ScanMetrics,
+    ) -> Result<SendableRecordBatchStream>;
+
+    /// Statistics of the whole scan (`None`) or of one partition, the scan having `splits`.
+    fn statistics(&self, partition: Option<usize>, splits: usize) -> Result<Statistics> {
+        let _ = (partition, splits);
+        Ok(Statistics::new_unknown(&self.schema()))
+    }
+}
+
+/// The metrics of one partition of a scan.
+#[derive(Debug, Clone)]
+pub struct ScanMetrics {
+    set: ExecutionPlanMetricsSet,
+    partition: usize,
+}
+
+impl ScanMetrics {
+    /// Output rows and compute time, as every operator reports them.
+    pub fn baseline(&self) -> BaselineMetrics {
+        BaselineMetrics::new(&self.set, self.partition)
+    }
+
+    /// A counter of the connector's own (`rows_transferred`), shown by `EXPLAIN ANALYZE`.
+    pub fn counter(&self, name: &'static str) -> Count {
+        MetricBuilder::new(&self.set).counter(name, self.partition)
+    }
+}
+
+/// The scan node: partition *i* reads split *i* of `splits` through `source`.
+#[derive(Debug)]
+pub struct ScanExec<S: ScanSource> {
+    source: Arc<S>,
+    splits: Splits,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl<S: ScanSource> ScanExec<S> {
+    pub fn new(source: S, splits: Splits) -> Self {
+        let properties = scan_properties(source.schema(), splits.len());
+        Self {
+            source: Arc::new(source),
+            splits,
+            properties,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    pub fn splits(&self) -> &Splits {
+        &self.splits
+    }
+}
+
+impl<S: ScanSource> DisplayAs for ScanExec<S> {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.source.name())?;
+        self.source.fmt_details(self.splits.len(), f)?;
+        if let Splits::Remote { .. } = self.splits {
+            write!(f, ", split list kept on the coordinator")?;
+        }
+        Ok(())
+    }
+}
+
+impl<S: ScanSource> ExecutionPlan for ScanExec<S> {
+    fn name(&self) -> &str {
+        self.source.name()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if !children.is_empty() {
+            return internal_err!("{} has no children", self.source.name());
+        }
+        // A fresh copy with its own metrics: Ballista rebuilds a stage's plan per task, and
+        // shared metrics would count one task's rows in another's.
+        Ok(Arc::new(Self {
+            source: self.source.clone(),
+            splits: self.splits.clone(),
+            properties: self.properties.clone(),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }))
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition >= self.splits.len().max(1) {
+            return internal_err!(
+                "{}: partition {partition} of a scan with {} splits",
+                self.source.name(),
+                self.splits.len()
+            );
+        }
+        let metrics = ScanMetrics {
+            set: self.metrics.clone(),
+            partition,
+        };
+        if let Splits::Inline(splits) = &self.splits {
+            return match splits.get(partition) {
+                Some(split) => self.source.read(split, context, metrics),
+                // A scan with no split (an empty table) has one empty partition.
+                None => Ok(Box::pin(RecordBatchStreamAdapter::new(
+                    self.source.schema(),
+                    futures::stream::empty(),
+                ))),
+            };
+        }
+        let (source, splits) = (self.source.clone(), self.splits.clone());
+        let rows = futures::stream::once(async move {
+            let split = splits.get(partition).await?;
+            source.read(&split, context, metrics)
+        })
+        .try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.source.schema(),
+            rows,
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn partition_statistics(&self, partition: Option<usize>) -> Result<Statistics> {
+        self.source.statistics(partition, self.splits.len())
+    }
+}
+
+/// Rebuilds a catalog's source from its handle on the worker (with the worker's own settings).
+pub type Attach<S> =
+    Arc<dyn Fn(<S as ScanSource>::Handle) -> Result<S, ConnectorError> + Send + Sync>;
+
+/// The codec of one catalog's [`ScanExec`]s: the handle and the splits, as JSON.
+pub struct ScanExecCodec<S: ScanSource> {
+    catalog: String,
+    attach: Attach<S>,
+}
+
+impl<S: ScanSource> ScanExecCodec<S> {
+    /// The codec of `catalog`, rebuilding sources with `attach`.
+    pub fn new(
+        catalog: impl Into<String>,
+        attach: impl Fn(S::Handle) -> Result<S, ConnectorError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            catalog: catalog.into(),
+            attach: Arc::new(attach),
+        }
+    }
+}
+
+impl<S: ScanSource> fmt::Debug for ScanExecCodec<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScanExecCodec")
+            .field("catalog", &self.catalog)
+            .finish()
+    }
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct Payload<H> {
+    handle: H,
+    splits: Splits,
+}
+
+impl<S: ScanSource> ScanCodec for ScanExecCodec<S> {
+    fn try_encode(&self, node: &dyn ExecutionPlan) -> Result<Option<Vec<u8>>> {
+        let Some(scan) = node
+            .as_any()
+            .downcast_ref::<ScanExec<S>>()
+            .filter(|scan| scan.source.catalog() == self.catalog)
+        else {
+            return Ok(None);
+        };
+        let payload = Payload {
+            handle: scan.source.handle(),
+            splits: scan.splits.clone(),
+        };
+        serde_json::to_vec(&payload)
+            .map(Some)
+            .map_err(|e| codec_error(scan.source.name(), e))
+    }
+
+    fn try_decode(&self, payload: &[u8], _ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
+        let payload: Payload<S::Handle> =
+            serde_json::from_slice(payload).map_err(|e| codec_error(&self.catalog, e))?;
+        let source = (self.attach)(payload.handle)?;
+        Ok(Arc::new(ScanExec::new(source, payload.splits)))
+    }
+}
+
+fn codec_error(what: &str, e: serde_json::Error) -> DataFusionError {
+    ConnectorError::Codec {
+        kind: "scan",
+        reason: format!("{what}: {e}"),
+    }
+    .into()
+}

@@ -59,7 +59,10 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// The programs a cluster runs: Braid's daemons, or test builds of them.
+pub mod numbers;
+
+/// The programs a cluster runs: Braid's daemons, or the test builds that add the `numbers`
+/// connector ([`numbers`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Daemons {
     pub scheduler: &'static str,
@@ -70,6 +73,10 @@ impl Daemons {
     pub const BRAID: Daemons = Daemons {
         scheduler: "braid-scheduler",
         executor: "braid-executor",
+    };
+    pub const WITH_NUMBERS: Daemons = Daemons {
+        scheduler: "braid-test-scheduler",
+        executor: "braid-test-executor",
     };
 }
 

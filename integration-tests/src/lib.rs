@@ -24,6 +24,23 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     LOCK.lock().await
 }
 
+/// Plain single-process DataFusion with the `tpch` catalog (schema `tiny` by default): the
+/// independent answer distributed results are compared with.
+pub fn plain_datafusion() -> datafusion::prelude::SessionContext {
+    let config = datafusion::prelude::SessionConfig::new()
+        .with_target_partitions(4)
+        .with_default_catalog_and_schema("tpch", "tiny");
+    let ctx = datafusion::prelude::SessionContext::new_with_config(config);
+    ctx.register_catalog(
+        "tpch",
+        std::sync::Arc::new(braid_connector_tpch::TpchCatalog::new(
+            "tpch".into(),
+            braid_connector_tpch::TpchConfig::default(),
+        )),
+    );
+    ctx
+}
+
 /// A free loopback port, never the same twice in this test process.
 pub fn free_port() -> u16 {
     static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
@@ -83,6 +100,8 @@ impl Daemons {
 /// A coordinator and workers, each a separate OS process.
 pub struct Cluster {
     daemons: Daemons,
+    /// Bind and advertise flags every daemon gets (none: loopback only).
+    network: Vec<String>,
     pub flight_sql_addr: String,
     pub scheduler_addr: String,
     scheduler: Child,
@@ -117,6 +136,22 @@ impl Cluster {
             catalog_dir,
             scheduler_args,
             connect,
+            None,
+        )
+        .await
+    }
+
+    /// [`Cluster::start`] with every daemon listening on all interfaces (`0.0.0.0`) and
+    /// advertising `host` to the others and to clients, as on separate machines.
+    pub async fn start_advertised(workers: usize, slots: usize, host: &'static str) -> Cluster {
+        Self::launch(
+            Daemons::BRAID,
+            workers,
+            slots,
+            None,
+            &[],
+            ConnectOptions::default(),
+            Some(host),
         )
         .await
     }
@@ -135,6 +170,7 @@ impl Cluster {
             catalog_dir,
             &[],
             ConnectOptions::default(),
+            None,
         )
         .await
     }
@@ -146,8 +182,16 @@ impl Cluster {
         catalog_dir: Option<&Path>,
         scheduler_args: &[String],
         connect: ConnectOptions,
+        advertise: Option<&'static str>,
     ) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
+        let host = advertise.unwrap_or("127.0.0.1");
+        let network: Vec<String> = match advertise {
+            Some(host) => ["--bind-host", "0.0.0.0", "--external-host", host]
+                .map(String::from)
+                .to_vec(),
+            None => vec![],
+        };
         let (port, flight_port) = (free_port(), free_port());
         let scheduler_log = log_file(dir.path(), "scheduler.log");
         let mut scheduler = Command::new(binary(daemons.scheduler));
@@ -161,6 +205,7 @@ impl Cluster {
                 &free_port().to_string(),
             ])
             .args(["--worker-timeout-seconds", "10"])
+            .args(&network)
             .args(scheduler_args)
             .current_dir(dir.path())
             .stdout(scheduler_log.0)
@@ -171,8 +216,9 @@ impl Cluster {
         let scheduler = scheduler.spawn().expect("start braid-scheduler");
         let mut cluster = Cluster {
             daemons,
-            flight_sql_addr: format!("127.0.0.1:{flight_port}"),
-            scheduler_addr: format!("127.0.0.1:{port}"),
+            flight_sql_addr: format!("{host}:{flight_port}"),
+            scheduler_addr: format!("{host}:{port}"),
+            network,
             scheduler,
             workers: Vec::new(),
             work_dirs: Vec::new(),
@@ -207,6 +253,7 @@ impl Cluster {
             ])
             .args(["--concurrent-tasks", &slots.to_string()])
             .args(["--heartbeat-interval-seconds", "2"])
+            .args(&self.network)
             .arg("--work-dir")
             .arg(&work_dir)
             .current_dir(self.dir.path())

@@ -24,7 +24,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use async_trait::async_trait;
 use braid_connector_spi::{
     Capabilities, CatalogOptions, Connector, ConnectorContext, ConnectorError, ConnectorFactory,
-    LogicalRule, ScanCodec, ScanExec, ScanExecCodec, ScanMetrics, ScanSource, Split,
+    LogicalRule, ScanCodec, ScanExec, ScanExecCodec, ScanMetrics, ScanSource, Split, Splits,
 };
 use datafusion::catalog::{
     CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider, Session,
@@ -233,7 +233,8 @@ impl ScanSource for NumbersScan {
         self.clone()
     }
 
-    fn fmt_details(&self, splits: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let splits = splits.len();
         write!(f, "table={}.default.numbers, splits={splits}", self.catalog)
     }
 

@@ -5,7 +5,7 @@
 //! - TPC-H `tiny` loaded into PostgreSQL; all 22 queries over the catalog return what
 //!   PostgreSQL itself returns, with pushdown on (`pg`) and off (`pg_raw`);
 //! - a join of a PostgreSQL table with `tpch` and `memory` tables under a filter on the
-//!   PostgreSQL side (the filter-loss trap of DESIGN.md §6);
+//!   PostgreSQL side (the filter-loss trap in docs/architecture.md);
 //! - a selective filter transfers only the matching rows (`rows_transferred` in EXPLAIN
 //!   ANALYZE), and EXPLAIN shows the SQL sent;
 //! - names with mixed case, spaces and quotes, literals with quotes and backslashes;

@@ -3,24 +3,9 @@
 //! generated data; both workers ran tasks of the same query; EXPLAIN shows the stages.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use braid_connector_tpch::queries::QUERIES;
-use braid_connector_tpch::{TpchCatalog, TpchConfig};
-use braid_integration_tests::{Cluster, rows};
-use datafusion::prelude::{SessionConfig, SessionContext};
-
-fn plain_datafusion() -> SessionContext {
-    let config = SessionConfig::new()
-        .with_target_partitions(4)
-        .with_default_catalog_and_schema("tpch", "tiny");
-    let ctx = SessionContext::new_with_config(config);
-    ctx.register_catalog(
-        "tpch",
-        Arc::new(TpchCatalog::new("tpch".into(), TpchConfig::default())),
-    );
-    ctx
-}
+use braid_integration_tests::{Cluster, plain_datafusion, rows};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn all_22_queries_match_plain_datafusion_on_two_workers() {

@@ -1,23 +1,21 @@
-//! [`PostgresScanExec`]: partition *i* runs split *i*'s SQL in PostgreSQL on its own pooled
-//! connection and reads the rows with binary `COPY (SELECT ...) TO STDOUT`, decoding them
-//! straight into Arrow arrays. The `rows_transferred` metric counts the rows PostgreSQL sent.
+//! [`PostgresScanExec`]: the SPI's scan node over a [`PostgresScan`]; partition *i* runs split
+//! *i*'s SQL in PostgreSQL on its own pooled connection and reads the rows with binary `COPY
+//! (SELECT ...) TO STDOUT`, decoding them straight into Arrow arrays. The `rows_transferred`
+//! metric counts the rows PostgreSQL sent.
 
-use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use braid_connector_spi::{ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits};
 use bytes::{Buf, BytesMut};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use datafusion::common::internal_err;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::metrics::{
-    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
-};
+use datafusion::physical_plan::metrics::{BaselineMetrics, Count};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{Stream, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
 
 use crate::pool::{Pool, PooledClient, describe};
 use crate::types::{ColumnBuilder, PgKind};
@@ -25,127 +23,140 @@ use crate::types::{ColumnBuilder, PgKind};
 /// The signature that starts a binary COPY stream.
 const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
-/// Reads a PostgreSQL query, one split per partition.
+/// The scan node of a PostgreSQL table or pushed-down query.
+pub type PostgresScanExec = ScanExec<PostgresScan>;
+
+/// A PostgreSQL scan as it travels: the catalog, what is read (for EXPLAIN) and the columns
+/// with their decoding. The SQL of each split is in the splits; the connection is the worker's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostgresScanHandle {
+    pub catalog: String,
+    /// What is read, for EXPLAIN: `schema.table`, or `pushed-down query`.
+    pub relation: String,
+    /// Name, decoding and nullability of each column.
+    pub columns: Vec<(String, PgKind, bool)>,
+}
+
+/// Reads PostgreSQL queries, one split (one SELECT) per partition.
 #[derive(Debug, Clone)]
-pub struct PostgresScanExec {
-    catalog: String,
-    /// What is read, for EXPLAIN: `schema.table`.
-    relation: String,
-    /// One complete SELECT per split.
-    queries: Vec<String>,
-    kinds: Vec<PgKind>,
+pub struct PostgresScan {
+    handle: PostgresScanHandle,
     schema: SchemaRef,
     pool: Arc<Pool>,
-    metrics: ExecutionPlanMetricsSet,
-    properties: Arc<PlanProperties>,
 }
 
-impl PostgresScanExec {
-    pub fn new(
-        catalog: String,
-        relation: String,
-        queries: Vec<String>,
-        kinds: Vec<PgKind>,
-        schema: SchemaRef,
-        pool: Arc<Pool>,
-    ) -> Self {
-        let properties = braid_connector_spi::scan_properties(schema.clone(), queries.len());
-        Self {
-            catalog,
-            relation,
-            queries,
-            kinds,
+impl PostgresScan {
+    /// The scan of `handle` on this process's connections of its catalog.
+    pub fn new(handle: PostgresScanHandle, pool: Arc<Pool>) -> Result<Self, ConnectorError> {
+        if handle.catalog != pool.catalog() {
+            return Err(ConnectorError::Codec {
+                kind: crate::KIND,
+                reason: format!(
+                    "a scan of catalog '{}' reached the codec of catalog '{}'",
+                    handle.catalog,
+                    pool.catalog()
+                ),
+            });
+        }
+        let schema = Arc::new(Schema::new(
+            handle
+                .columns
+                .iter()
+                .map(|(name, kind, nullable)| Field::new(name, kind.arrow_type(), *nullable))
+                .collect::<Vec<_>>(),
+        ));
+        Ok(Self {
+            handle,
             schema,
             pool,
-            metrics: ExecutionPlanMetricsSet::new(),
-            properties,
-        }
+        })
     }
 
-    pub fn catalog(&self) -> &str {
-        &self.catalog
-    }
-    pub fn relation(&self) -> &str {
-        &self.relation
-    }
-    pub fn queries(&self) -> &[String] {
-        &self.queries
-    }
-    pub fn kinds(&self) -> &[PgKind] {
-        &self.kinds
+    /// The scan node reading `queries`, one per split, with these columns.
+    pub fn exec(
+        relation: String,
+        queries: Vec<String>,
+        columns: Vec<(String, PgKind, bool)>,
+        pool: Arc<Pool>,
+    ) -> Result<PostgresScanExec> {
+        let handle = PostgresScanHandle {
+            catalog: pool.catalog().to_string(),
+            relation,
+            columns,
+        };
+        let splits = queries
+            .iter()
+            .map(Split::encode)
+            .collect::<Result<_, _>>()?;
+        Ok(ScanExec::new(
+            Self::new(handle, pool)?,
+            Splits::Inline(splits),
+        ))
     }
 }
 
-impl DisplayAs for PostgresScanExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "PostgresScanExec: catalog={}, relation={}, splits={}, sql=[{}]",
-            self.catalog,
-            self.relation,
-            self.queries.len(),
-            self.queries.join("; ")
-        )
-    }
-}
+impl ScanSource for PostgresScan {
+    type Handle = PostgresScanHandle;
 
-impl ExecutionPlan for PostgresScanExec {
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "PostgresScanExec"
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-    fn with_new_children(
-        self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        // A fresh copy: plan copies must not share metrics.
-        Ok(Arc::new(Self::new(
-            self.catalog.clone(),
-            self.relation.clone(),
-            self.queries.clone(),
-            self.kinds.clone(),
-            self.schema.clone(),
-            self.pool.clone(),
-        )))
+
+    fn catalog(&self) -> &str {
+        &self.handle.catalog
     }
 
-    fn execute(
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn handle(&self) -> PostgresScanHandle {
+        self.handle.clone()
+    }
+
+    fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "catalog={}, relation={}, splits={}, sql=[",
+            self.handle.catalog,
+            self.handle.relation,
+            splits.len()
+        )?;
+        if let Splits::Inline(splits) = splits {
+            let queries: Vec<String> = splits
+                .iter()
+                .map(|s| s.decode::<String>().unwrap_or_else(|e| e.to_string()))
+                .collect();
+            write!(f, "{}", queries.join("; "))?;
+        }
+        write!(f, "]")
+    }
+
+    fn read(
         &self,
-        partition: usize,
+        split: &Split,
         context: Arc<TaskContext>,
+        metrics: ScanMetrics,
     ) -> Result<SendableRecordBatchStream> {
-        let Some(sql) = self.queries.get(partition).cloned() else {
-            return internal_err!(
-                "PostgresScanExec: partition {partition} of a scan with {} splits",
-                self.queries.len()
-            );
-        };
         let reader = CopyReader {
             pool: self.pool.clone(),
-            sql,
-            kinds: self.kinds.clone(),
+            sql: split.decode()?,
+            kinds: self
+                .handle
+                .columns
+                .iter()
+                .map(|(_, k, _)| k.clone())
+                .collect(),
             schema: self.schema.clone(),
             batch_size: context.session_config().batch_size(),
-            baseline: BaselineMetrics::new(&self.metrics, partition),
-            transferred: MetricBuilder::new(&self.metrics).counter("rows_transferred", partition),
+            baseline: metrics.baseline(),
+            transferred: metrics.counter("rows_transferred"),
         };
         let stream = futures::stream::once(reader.open()).try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             stream,
         )))
-    }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
     }
 }
 

@@ -35,7 +35,7 @@ use datafusion::catalog::CatalogProvider;
 
 pub use codec::PostgresScanCodec;
 pub use config::{PostgresConfig, SslMode, UnsupportedTypes};
-pub use exec::PostgresScanExec;
+pub use exec::{PostgresScan, PostgresScanExec, PostgresScanHandle};
 pub use metadata::Metadata;
 pub use pool::{Pool, describe as error_message};
 pub use provider::{PostgresCatalog, PostgresQueryTable, PostgresSchema, PostgresTable};
@@ -91,7 +91,7 @@ impl Connector for PostgresConnector {
     }
 
     fn scan_codec(&self) -> Arc<dyn ScanCodec> {
-        Arc::new(PostgresScanCodec::new(self.pool.clone()))
+        Arc::new(codec::codec(self.pool.clone()))
     }
 
     /// Runs single-catalog subtrees (joins, aggregates, top-N) in PostgreSQL; one rule serves

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use braid_connector_spi::ConnectorError;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -17,7 +17,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::exec::PostgresScanExec;
+use crate::exec::PostgresScan;
 use crate::metadata::{Metadata, TableMeta};
 use crate::pool::Pool;
 use crate::pushdown::{PgColumns, RenderContext, qualified, quote_ident, render};
@@ -244,15 +244,23 @@ impl TableProvider for PostgresQueryTable {
         if let Some(limit) = limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
-        let schema = Arc::new(self.schema.project(&indices)?);
-        Ok(Arc::new(PostgresScanExec::new(
-            self.pool.catalog().to_string(),
+        let columns = indices
+            .iter()
+            .map(|&i| {
+                let field = self.schema.field(i);
+                (
+                    field.name().clone(),
+                    self.kinds[i].clone(),
+                    field.is_nullable(),
+                )
+            })
+            .collect();
+        Ok(Arc::new(PostgresScan::exec(
             "pushed-down query".into(),
             vec![sql],
-            indices.iter().map(|i| self.kinds[*i].clone()).collect(),
-            schema,
+            columns,
             self.pool.clone(),
-        )))
+        )?))
     }
 }
 
@@ -354,20 +362,15 @@ impl TableProvider for PostgresTable {
                 sql
             })
             .collect();
-        let schema = Arc::new(Schema::new(
-            columns
-                .iter()
-                .map(|c| Field::new(&c.name, c.kind.arrow_type(), c.nullable))
-                .collect::<Vec<_>>(),
-        ));
-        Ok(Arc::new(PostgresScanExec::new(
-            self.pool.catalog().to_string(),
+        Ok(Arc::new(PostgresScan::exec(
             format!("{}.{}", self.meta.schema, self.meta.name),
             queries,
-            columns.iter().map(|c| c.kind.clone()).collect(),
-            schema,
+            columns
+                .iter()
+                .map(|c| (c.name.clone(), c.kind.clone(), c.nullable))
+                .collect(),
             self.pool.clone(),
-        )))
+        )?))
     }
 
     fn statistics(&self) -> Option<Statistics> {

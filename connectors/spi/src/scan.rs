@@ -43,8 +43,9 @@ pub trait ScanSource: fmt::Debug + Send + Sync + 'static {
     /// The handle to ship.
     fn handle(&self) -> Self::Handle;
 
-    /// What `EXPLAIN` shows after the name: the table, the columns, what was pushed down.
-    fn fmt_details(&self, splits: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    /// What `EXPLAIN` shows after the name: the table, the columns, what was pushed down (the
+    /// splits are there to show when they say what is read, as a PostgreSQL split's SQL does).
+    fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 
     /// Reads one split; `metrics` counts the rows (and anything the connector adds).
     fn read(
@@ -112,7 +113,7 @@ impl<S: ScanSource> ScanExec<S> {
 impl<S: ScanSource> DisplayAs for ScanExec<S> {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ", self.source.name())?;
-        self.source.fmt_details(self.splits.len(), f)?;
+        self.source.fmt_details(&self.splits, f)?;
         if let Splits::Remote { .. } = self.splits {
             write!(f, ", split list kept on the coordinator")?;
         }

@@ -166,7 +166,8 @@ impl ScanSource for TpchScan {
         self.handle.clone()
     }
 
-    fn fmt_details(&self, splits: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let splits = splits.len();
         let columns: Vec<_> = self
             .schema
             .fields()

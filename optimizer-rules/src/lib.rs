@@ -1,8 +1,12 @@
 //! # braid-optimizer-rules
 //!
-//! Planning and runtime policies shared by the coordinator and the workers.
+//! Planning and runtime policies: pushdown rules connectors build on, and memory-pool policies.
 //!
+//! - [`subtree`]: [`subtree::SubtreePushdown`], the rule that runs the largest single-source
+//!   subtree of a plan in that source; a connector supplies a [`subtree::SubtreeSource`]
+//!   (its tables, what it computes as Braid does, its SQL dialect, a table that runs the SQL).
 //! - [`memory`]: the workers' memory-pool policy ([`memory::WorkerMemoryPool`]). Ballista 53
 //!   installs no pool by default (unbounded); Braid bounds every worker.
 
 pub mod memory;
+pub mod subtree;

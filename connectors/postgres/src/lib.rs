@@ -39,7 +39,10 @@ pub use exec::{PostgresScan, PostgresScanExec, PostgresScanHandle};
 pub use metadata::Metadata;
 pub use pool::{Pool, describe as error_message};
 pub use provider::{PostgresCatalog, PostgresQueryTable, PostgresSchema, PostgresTable};
-pub use pushdown::{PostgresSubtreePushdown, qualified, quote_ident, quote_literal};
+pub use pushdown::{
+    PostgresSubtree, PostgresSubtreePushdown, qualified, quote_ident, quote_literal,
+    subtree_pushdown,
+};
 pub use types::PgKind;
 
 /// The connector kind, as written in catalog files.
@@ -97,7 +100,7 @@ impl Connector for PostgresConnector {
     /// Runs single-catalog subtrees (joins, aggregates, top-N) in PostgreSQL; one rule serves
     /// every postgres catalog.
     fn logical_rules(&self) -> Vec<LogicalRule> {
-        vec![Arc::new(PostgresSubtreePushdown)]
+        vec![Arc::new(subtree_pushdown())]
     }
 
     fn capabilities(&self) -> Capabilities {

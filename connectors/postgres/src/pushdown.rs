@@ -10,9 +10,9 @@
 //! `enable_varchar_inequality_pushdown`), an equality a deterministic one (or
 //! `enable_varchar_equality_pushdown`).
 //!
-//! `subtree.rs` ([`PostgresSubtreePushdown`]) goes further: the largest subtree of a plan that
-//! reads only one PostgreSQL catalog and holds a join, an aggregate or a limit runs as one query
-//! in PostgreSQL.
+//! `subtree.rs` ([`PostgresSubtree`], for the generic `SubtreePushdown` rule of
+//! `braid-optimizer-rules`) goes further: the largest subtree of a plan that reads only one
+//! PostgreSQL catalog and holds a join, an aggregate or a limit runs as one query in PostgreSQL.
 
 mod subtree;
 
@@ -26,7 +26,7 @@ use crate::config::PostgresConfig;
 use crate::metadata::{Collation, TableMeta};
 use crate::types::PgKind;
 
-pub use subtree::PostgresSubtreePushdown;
+pub use subtree::{PostgresSubtree, PostgresSubtreePushdown, subtree_pushdown};
 
 /// Scalar functions PostgreSQL computes exactly as DataFusion does.
 pub const FUNCTIONS: &[&str] = &["lower", "upper", "abs"];

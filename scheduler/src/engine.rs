@@ -1,37 +1,34 @@
 //! [`Engine`]: plans each statement against the coordinator's catalogs and runs it, on the
 //! coordinator (metadata, DDL, `SET`, `EXPLAIN`) or as a Ballista job on the workers.
+//! [`Planner`] makes the planning state (catalogs and the connectors' rules); writes are in
+//! `write.rs`, `EXPLAIN [ANALYZE]` in `explain.rs`.
 
-use std::collections::BTreeMap;
+mod explain;
+mod write;
+
 use std::sync::Arc;
 
 use ballista_core::extension::{
     ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
 };
-use ballista_scheduler::planner::{DefaultDistributedPlanner, DistributedPlanner};
 use braid_catalogs::ConnectorRegistry;
 use braid_connector_spi::{LogicalRule, PhysicalRule};
-use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProviderList, MemTable};
+use datafusion::catalog::CatalogProviderList;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{
     ScalarValue, TableReference, not_impl_err, plan_datafusion_err, plan_err,
 };
-use datafusion::datasource::source_as_provider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
-use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{
     CreateMemoryTable, DdlStatement, DmlStatement, LogicalPlan, Statement as PlanStatement, WriteOp,
 };
-use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 
-use crate::job::{
-    OneShotExec, QueryControl, Scheduler, StageSummary, job_operator_metrics, job_stages,
-    live_executors, run_job,
-};
+use crate::job::{QueryControl, Scheduler, live_executors, run_job};
 use crate::session::Session;
 use crate::system;
 use crate::trino::{self, MetadataStatement};
@@ -397,180 +394,6 @@ impl Engine {
         })
         .await
     }
-
-    async fn create_table(
-        &self,
-        session: &Session,
-        ctx: SessionContext,
-        create: CreateMemoryTable,
-        control: &QueryControl,
-    ) -> Result<SendableRecordBatchStream> {
-        let state = ctx.state();
-        let resolved = trino::resolve(&state, create.name.clone());
-        let schema = state.schema_for_ref(create.name.clone())?;
-        let columns = Arc::new(create.input.schema().as_arrow().clone());
-        let no_rows =
-            matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(e) if !e.produce_one_row);
-        let (table, op, created) = match schema.table(&resolved.table).await? {
-            Some(_) if create.if_not_exists => return Ok(rows_stream(0)),
-            Some(_) if !create.or_replace => return plan_err!("Table '{resolved}' already exists"),
-            // CREATE OR REPLACE: the new table takes the old one's place only once all its
-            // rows are written; a failed job leaves the old table as it was (as in Trino).
-            Some(old) => (old, InsertOp::Overwrite, false),
-            None => {
-                schema.register_table(
-                    resolved.table.to_string(),
-                    Arc::new(MemTable::try_new(columns.clone(), vec![vec![]])?),
-                )?;
-                if no_rows {
-                    return Ok(rows_stream(0));
-                }
-                let Some(table) = schema.table(&resolved.table).await? else {
-                    return plan_err!("Table '{resolved}' vanished while it was created");
-                };
-                (table, InsertOp::Append, true)
-            }
-        };
-        let rows = if no_rows {
-            batches_stream(columns, vec![])
-        } else {
-            self.run(session, ctx.clone(), &create.input, control)
-                .await
-                .map(|(_, rows)| rows)?
-        };
-        let result = write(&ctx, rows, table, op).await;
-        if result.is_err() && created {
-            // A failed CREATE TABLE AS leaves no table behind, as in Trino.
-            let _ = schema.deregister_table(&resolved.table);
-        }
-        result
-    }
-
-    async fn insert(
-        &self,
-        session: &Session,
-        ctx: SessionContext,
-        insert: DmlStatement,
-        control: &QueryControl,
-    ) -> Result<SendableRecordBatchStream> {
-        let WriteOp::Insert(op) = insert.op else {
-            return not_impl_err!("{} is not supported", insert.op);
-        };
-        let table = source_as_provider(&insert.target)?;
-        let (_, rows) = self
-            .run(session, ctx.clone(), &insert.input, control)
-            .await?;
-        write(&ctx, rows, table, op).await
-    }
-
-    async fn explain(
-        &self,
-        ctx: SessionContext,
-        plan: &LogicalPlan,
-    ) -> Result<SendableRecordBatchStream> {
-        let state = ctx.state();
-        let logical = state.optimize(plan)?;
-        let physical = state.create_physical_plan(plan).await?;
-        let mut text = format!(
-            "Logical plan:\n{}\n\nPhysical plan:\n{}\nDistributed plan:\n",
-            logical.display_indent(),
-            displayable(physical.as_ref()).indent(false)
-        );
-        let stages = DefaultDistributedPlanner::new()
-            .plan_query_stages("explain", physical, state.config().options())
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        for stage in stages {
-            let stage_id = stage.stage_id();
-            text.push_str(&format!(
-                "Stage {stage_id}:\n{}\n",
-                displayable(stage.as_ref() as &dyn ExecutionPlan).indent(false)
-            ));
-        }
-        Ok(text_stream(text))
-    }
-
-    async fn explain_analyze(
-        &self,
-        session: &Session,
-        ctx: SessionContext,
-        plan: &LogicalPlan,
-        control: &QueryControl,
-    ) -> Result<SendableRecordBatchStream> {
-        let started = std::time::Instant::now();
-        let (job_id, mut rows) = self.run(session, ctx, plan, control).await?;
-        let mut result_rows = 0;
-        while let Some(batch) = rows.next().await {
-            result_rows += batch?.num_rows();
-        }
-        let stages = job_stages(&self.scheduler, &job_id).await;
-        let operators = job_operator_metrics(&self.scheduler, &job_id).await;
-        Ok(text_stream(render_analyze(
-            &job_id,
-            &stages,
-            &operators,
-            result_rows,
-            started.elapsed(),
-        )))
-    }
-}
-
-/// Feeds `rows` (a job's result) to `table`'s sink on the coordinator; one row with the count
-/// of rows written.
-async fn write(
-    ctx: &SessionContext,
-    rows: SendableRecordBatchStream,
-    table: Arc<dyn datafusion::catalog::TableProvider>,
-    op: InsertOp,
-) -> Result<SendableRecordBatchStream> {
-    let sink = table
-        .insert_into(&ctx.state(), Arc::new(OneShotExec::new(rows)), op)
-        .await?;
-    let counts = collect(sink, ctx.task_ctx()).await?;
-    let written: u64 = counts
-        .iter()
-        .filter_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .map(|a| a.values().iter().sum::<u64>())
-        })
-        .sum();
-    Ok(rows_stream(written as i64))
-}
-
-fn render_analyze(
-    job_id: &str,
-    stages: &[StageSummary],
-    operators: &BTreeMap<u32, Vec<String>>,
-    rows: usize,
-    elapsed: std::time::Duration,
-) -> String {
-    let mut text = format!(
-        "Query {job_id}: {rows} rows in {:.3}s, {} stages\n",
-        elapsed.as_secs_f64(),
-        stages.len()
-    );
-    let mut stages: Vec<_> = stages.iter().collect();
-    stages.sort_by_key(|s| s.stage_id.parse::<u32>().unwrap_or(u32::MAX));
-    for stage in stages {
-        let tasks: Vec<_> = stage.tasks.iter().flatten().collect();
-        let durations: Vec<u64> = tasks.iter().map(|t| t.exec_duration).collect();
-        text.push_str(&format!(
-            "\nStage {} [{}]: tasks={}, task time total={}ms max={}ms, elapsed={}\n",
-            stage.stage_id,
-            stage.stage_status,
-            tasks.len(),
-            durations.iter().sum::<u64>(),
-            durations.iter().max().copied().unwrap_or(0),
-            stage.elapsed_compute.as_deref().unwrap_or("-"),
-        ));
-        let id = stage.stage_id.parse::<u32>().ok();
-        for line in id.and_then(|id| operators.get(&id)).into_iter().flatten() {
-            text.push_str(line);
-            text.push('\n');
-        }
-    }
-    text
 }
 
 /// `plan` with its `$n` placeholders replaced by `values`, each cast to its inferred type.

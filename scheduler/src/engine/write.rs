@@ -1,0 +1,112 @@
+//! Writes: `CREATE TABLE [AS]` and `INSERT` run their query as a job and feed its rows to the
+//! table's sink on the coordinator; `CREATE OR REPLACE` replaces the table in one step once all
+//! rows are written.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::UInt64Array;
+use datafusion::catalog::{MemTable, TableProvider};
+use datafusion::common::{not_impl_err, plan_err};
+use datafusion::datasource::source_as_provider;
+use datafusion::error::Result;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{CreateMemoryTable, DmlStatement, LogicalPlan, WriteOp};
+use datafusion::physical_plan::collect;
+use datafusion::prelude::SessionContext;
+
+use super::{Engine, batches_stream, rows_stream};
+use crate::job::{OneShotExec, QueryControl};
+use crate::session::Session;
+use crate::trino;
+
+impl Engine {
+    pub(super) async fn create_table(
+        &self,
+        session: &Session,
+        ctx: SessionContext,
+        create: CreateMemoryTable,
+        control: &QueryControl,
+    ) -> Result<SendableRecordBatchStream> {
+        let state = ctx.state();
+        let resolved = trino::resolve(&state, create.name.clone());
+        let schema = state.schema_for_ref(create.name.clone())?;
+        let columns = Arc::new(create.input.schema().as_arrow().clone());
+        let no_rows =
+            matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(e) if !e.produce_one_row);
+        let (table, op, created) = match schema.table(&resolved.table).await? {
+            Some(_) if create.if_not_exists => return Ok(rows_stream(0)),
+            Some(_) if !create.or_replace => return plan_err!("Table '{resolved}' already exists"),
+            // CREATE OR REPLACE: the new table takes the old one's place only once all its
+            // rows are written; a failed job leaves the old table as it was (as in Trino).
+            Some(old) => (old, InsertOp::Overwrite, false),
+            None => {
+                schema.register_table(
+                    resolved.table.to_string(),
+                    Arc::new(MemTable::try_new(columns.clone(), vec![vec![]])?),
+                )?;
+                if no_rows {
+                    return Ok(rows_stream(0));
+                }
+                let Some(table) = schema.table(&resolved.table).await? else {
+                    return plan_err!("Table '{resolved}' vanished while it was created");
+                };
+                (table, InsertOp::Append, true)
+            }
+        };
+        let rows = if no_rows {
+            batches_stream(columns, vec![])
+        } else {
+            self.run(session, ctx.clone(), &create.input, control)
+                .await
+                .map(|(_, rows)| rows)?
+        };
+        let result = write(&ctx, rows, table, op).await;
+        if result.is_err() && created {
+            // A failed CREATE TABLE AS leaves no table behind, as in Trino.
+            let _ = schema.deregister_table(&resolved.table);
+        }
+        result
+    }
+
+    pub(super) async fn insert(
+        &self,
+        session: &Session,
+        ctx: SessionContext,
+        insert: DmlStatement,
+        control: &QueryControl,
+    ) -> Result<SendableRecordBatchStream> {
+        let WriteOp::Insert(op) = insert.op else {
+            return not_impl_err!("{} is not supported", insert.op);
+        };
+        let table = source_as_provider(&insert.target)?;
+        let (_, rows) = self
+            .run(session, ctx.clone(), &insert.input, control)
+            .await?;
+        write(&ctx, rows, table, op).await
+    }
+}
+
+/// Feeds `rows` (a job's result) to `table`'s sink on the coordinator; one row with the count
+/// of rows written.
+async fn write(
+    ctx: &SessionContext,
+    rows: SendableRecordBatchStream,
+    table: Arc<dyn TableProvider>,
+    op: InsertOp,
+) -> Result<SendableRecordBatchStream> {
+    let sink = table
+        .insert_into(&ctx.state(), Arc::new(OneShotExec::new(rows)), op)
+        .await?;
+    let counts = collect(sink, ctx.task_ctx()).await?;
+    let written: u64 = counts
+        .iter()
+        .filter_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .map(|a| a.values().iter().sum::<u64>())
+        })
+        .sum();
+    Ok(rows_stream(written as i64))
+}

@@ -1,0 +1,92 @@
+//! [`QueryControl`]: a statement's handle on its Ballista jobs, for cancelling them.
+
+use parking_lot::Mutex;
+
+use super::Scheduler;
+
+/// A statement's handle on its Ballista job: cancelling it (a client's `CancelFlightInfo`, or a
+/// client that went away) cancels the job on the cluster, before or after it was submitted.
+#[derive(Debug)]
+pub struct QueryControl {
+    state: Mutex<ControlState>,
+    cancelled: tokio::sync::watch::Sender<bool>,
+}
+
+#[derive(Debug, Default)]
+struct ControlState {
+    jobs: Vec<String>,
+    finished: bool,
+}
+
+impl Default for QueryControl {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(ControlState::default()),
+            cancelled: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
+impl QueryControl {
+    /// A receiver that changes when the statement is cancelled.
+    pub(super) fn on_cancel(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.cancelled.subscribe()
+    }
+
+    /// Whether [`QueryControl::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancelled.borrow()
+    }
+
+    /// The statement's jobs so far (`INSERT` and `CREATE TABLE AS` run one, `EXPLAIN ANALYZE`
+    /// one).
+    pub fn jobs(&self) -> Vec<String> {
+        self.state.lock().jobs.clone()
+    }
+
+    /// The statement ended (its jobs finished or failed): cancelling it now does nothing.
+    pub fn finish(&self) {
+        self.state.lock().finished = true;
+    }
+
+    /// Cancels the statement: its running job is cancelled on the cluster and a job not yet
+    /// submitted never starts. Returns whether anything was still running.
+    pub fn cancel(&self, scheduler: &Scheduler) -> bool {
+        let jobs = {
+            let state = self.state.lock();
+            if state.finished {
+                return false;
+            }
+            // Flagged under the lock: a job submitted before is in `jobs`, one submitted after
+            // sees the flag in `submitted`. No job falls between the two.
+            self.cancelled.send_replace(true);
+            state.jobs.clone()
+        };
+        for job in jobs {
+            cancel_job(scheduler, job);
+        }
+        true
+    }
+
+    /// Records a submitted job; cancels it at once if the statement was cancelled meanwhile.
+    pub(super) fn submitted(&self, scheduler: &Scheduler, job: &str) {
+        let cancelled = {
+            let mut state = self.state.lock();
+            state.jobs.push(job.to_string());
+            self.is_cancelled()
+        };
+        if cancelled {
+            cancel_job(scheduler, job.to_string());
+        }
+    }
+}
+
+fn cancel_job(scheduler: &Scheduler, job: String) {
+    let scheduler = scheduler.clone();
+    tokio::spawn(async move {
+        tracing::info!(%job, "cancelling query");
+        if let Err(e) = scheduler.cancel_job(job.clone()).await {
+            tracing::warn!(%job, "cancelling failed: {e}");
+        }
+    });
+}

@@ -8,7 +8,7 @@
 //!   worker), installs the Braid codec, the full function registry and one bounded memory pool
 //!   shared by all tasks ([`braid_optimizer_rules::memory::WorkerMemoryPool`]), registers with the
 //!   coordinator and runs tasks until shut down. [`run_worker_with`] takes the connector kinds
-//!   to know (tests add their own).
+//!   to know (tests add their own); [`main_with`] is the whole `braid-executor` program.
 
 mod settings;
 
@@ -22,6 +22,42 @@ use braid_optimizer_rules::memory::{WorkerMemoryPool, parse_size};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 
 pub use settings::{WorkerFlags, WorkerSettings};
+
+/// The `braid-executor` command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "braid-executor",
+    version,
+    about = "A Braid worker: runs query tasks and reads the sources"
+)]
+struct Cli {
+    #[command(flatten)]
+    flags: WorkerFlags,
+}
+
+/// The `braid-executor` program with the connector kinds of `factories`: parses the flags,
+/// logs to stdout, runs until stopped, and reports failure on stderr and in the exit code.
+pub async fn main_with(factories: &Factories) -> std::process::ExitCode {
+    use clap::Parser;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,ballista=info,datafusion=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match WorkerSettings::resolve(&cli.flags) {
+        Ok(settings) => run_worker_with(settings, factories).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("braid-executor: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 /// Why a worker could not start or stopped.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,8 @@
 //!   bearer tokens; [`session`] keeps each client's `USE`/`SET` apart; [`job::QueryControl`]
 //!   cancels a statement's Ballista job.
 //! - [`CoordinatorSettings`]: flags > `BRAID_SCHEDULER_*` env > `braid.toml` > defaults.
+//! - [`main_with`]: the `braid-scheduler` program (flags, logging, exit code) for a set of
+//!   connector kinds; its `main` and the test daemons call it.
 
 pub mod auth;
 pub mod engine;
@@ -64,6 +66,46 @@ pub enum CoordinatorError {
     Scheduler(String),
     #[error("Flight SQL service failed: {0}")]
     FlightSql(String),
+}
+
+/// The `braid-scheduler` command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "braid-scheduler",
+    version,
+    about = "The Braid coordinator: plans queries and serves Flight SQL"
+)]
+struct Cli {
+    #[command(flatten)]
+    flags: CoordinatorFlags,
+}
+
+/// The `braid-scheduler` program with the connector kinds of `factories`: parses the flags,
+/// logs to stdout, runs until stopped, and reports failure on stderr and in the exit code.
+pub async fn main_with(factories: &Factories) -> std::process::ExitCode {
+    use clap::Parser;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,datafusion=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = async {
+        let settings = CoordinatorSettings::resolve(&cli.flags)?;
+        Coordinator::start_with(settings, factories)
+            .await?
+            .wait()
+            .await
+    }
+    .await;
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("braid-scheduler: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// A running coordinator.

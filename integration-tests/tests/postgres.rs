@@ -751,6 +751,93 @@ async fn names_literals_types_splits_and_faults() {
     assert_eq!(rows(&ok), vec!["2062"]);
 }
 
+/// No catalog call and no optimizer pass waits on PostgreSQL (defect 10): on a single-threaded
+/// runtime, where blocking the thread would panic or hang, DataFusion's synchronous listings
+/// answer from memory once `refresh_listings` has run, and the subtree rule asks for its check
+/// and leaves the plan alone until `complete_rule_checks` has the answer.
+#[tokio::test(flavor = "current_thread")]
+async fn listings_and_pushdown_checks_never_block_the_runtime() {
+    use braid_catalogs::ConnectorRegistry;
+    use braid_connector_spi::{Listing, Role};
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::prelude::SessionContext;
+
+    let _serial = braid_integration_tests::serial().await;
+    let pg = postgres().await;
+    pg.batch_execute(
+        "DROP SCHEMA IF EXISTS \"Non Blocking\" CASCADE;
+         CREATE SCHEMA \"Non Blocking\";
+         CREATE TABLE \"Non Blocking\".accounts (id int PRIMARY KEY, owner text NOT NULL);
+         CREATE TABLE \"Non Blocking\".moves (account int NOT NULL, amount int NOT NULL);
+         INSERT INTO \"Non Blocking\".accounts VALUES (1, 'O''Brien'), (2, 'Ng');
+         INSERT INTO \"Non Blocking\".moves VALUES (1, 5), (1, 7), (2, 1);",
+    )
+    .await
+    .expect("tables");
+    let catalogs = tempfile::tempdir().expect("dir");
+    write_catalogs(catalogs.path(), "schemas = [\"Non Blocking\"]\n");
+    let role = Role::Coordinator {
+        internal_endpoint: "http://127.0.0.1:9".into(),
+    };
+    let registry = ConnectorRegistry::load(Some(catalogs.path()), &role).expect("catalogs");
+    let connector = registry.get("pg").expect("pg catalog");
+    let catalog = connector.catalog_provider();
+
+    assert!(
+        catalog.schema_names().is_empty(),
+        "before a refresh the listing is empty: it does not read PostgreSQL"
+    );
+    connector
+        .refresh_listings(Listing::All)
+        .await
+        .expect("refresh");
+    assert_eq!(catalog.schema_names(), ["Non Blocking"]);
+    let schema = catalog.schema("Non Blocking").expect("schema");
+    assert_eq!(schema.table_names(), ["accounts", "moves"]);
+
+    let mut state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_catalog_list(registry.catalog_list());
+    for rule in registry.logical_rules() {
+        state = state.with_optimizer_rule(rule);
+    }
+    let ctx = SessionContext::new_with_state(state.build());
+    let sql = "SELECT a.owner, sum(m.amount) AS total FROM pg.\"Non Blocking\".accounts a \
+               JOIN pg.\"Non Blocking\".moves m ON m.account = a.id GROUP BY a.owner ORDER BY a.owner";
+    let plan = ctx.sql(sql).await.expect("plan").into_unoptimized_plan();
+    let pushed = |plan: &datafusion::logical_expr::LogicalPlan| {
+        plan.display_indent().to_string().contains("braid_pushdown")
+    };
+    let first = ctx.state().optimize(&plan).expect("optimize");
+    assert!(
+        !pushed(&first),
+        "not pushed before PostgreSQL checked it:\n{}",
+        first.display_indent()
+    );
+    assert!(
+        connector.complete_rule_checks().await.expect("checks"),
+        "the rule asked for a check"
+    );
+    let second = ctx.state().optimize(&plan).expect("optimize");
+    assert!(
+        pushed(&second),
+        "pushed once checked:\n{}",
+        second.display_indent()
+    );
+    assert!(
+        !connector.complete_rule_checks().await.expect("checks"),
+        "nothing more to check"
+    );
+    let batches = ctx
+        .execute_logical_plan(plan)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run");
+    assert_eq!(rows(&batches), ["Ng|1", "O'Brien|12"]);
+}
+
 fn services(command: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh");
     let status = std::process::Command::new("bash")

@@ -6,13 +6,14 @@
 mod explain;
 mod write;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ballista_core::extension::{
     ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
 };
 use braid_catalogs::ConnectorRegistry;
-use braid_connector_spi::{LogicalRule, PhysicalRule};
+use braid_connector_spi::{Listing, LogicalRule, PhysicalRule};
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::CatalogProviderList;
@@ -84,15 +85,22 @@ impl Planned {
         }
     }
 
+    /// The plan the statement optimizes and runs: the query, or the rows a write writes.
+    fn query(&self) -> Option<&LogicalPlan> {
+        match self {
+            Planned::Local(plan) | Planned::Distributed(plan) => Some(plan),
+            Planned::CreateTable(create) => Some(create.input.as_ref()),
+            Planned::Insert(insert) => Some(insert.input.as_ref()),
+            Planned::Explain(plan) | Planned::ExplainAnalyze(plan) => Some(plan.as_ref()),
+            Planned::Rows(_) | Planned::Use { .. } => None,
+        }
+    }
+
     /// The statement's `$1`, `$2`, ... parameters, with the types the planner inferred
     /// (`Null` where it could not tell).
     pub fn parameters(&self) -> Result<Vec<Field>> {
-        let plan = match self {
-            Planned::Local(plan) | Planned::Distributed(plan) => plan,
-            Planned::CreateTable(create) => create.input.as_ref(),
-            Planned::Insert(insert) => insert.input.as_ref(),
-            Planned::Explain(plan) | Planned::ExplainAnalyze(plan) => plan.as_ref(),
-            Planned::Rows(_) | Planned::Use { .. } => return Ok(vec![]),
+        let Some(plan) = self.query() else {
+            return Ok(vec![]);
         };
         let types = plan.get_parameter_types()?;
         Ok((1..=types.len())
@@ -244,9 +252,24 @@ impl Engine {
         let state = ctx.state();
         let statement =
             state.sql_to_statement(sql, &state.config().options().sql_parser.dialect)?;
+        let mut catalogs = BTreeSet::new();
+        let mut lists_all = false;
         for reference in state.resolve_table_references(&statement)? {
             let resolved = trino::resolve(&state, reference);
+            if resolved.schema.as_ref() == "information_schema" {
+                lists_all = true;
+            } else if let Err(e) = self
+                .refresh_listings(&resolved.catalog, Listing::Schemas)
+                .await
+            {
+                // Reported, with the table, when the table is resolved.
+                tracing::debug!("{e}");
+            }
             trino::check_exists(&ctx, &resolved.catalog, Some(&resolved.schema))?;
+            catalogs.insert(resolved.catalog.to_string());
+        }
+        if lists_all {
+            self.refresh_all_listings(None, Listing::All).await;
         }
         let plan = state
             .statement_to_plan(statement)
@@ -256,7 +279,65 @@ impl Engine {
             Some(values) => bind_parameters(plan, values)?,
             None => plan,
         };
-        classify(plan)
+        let planned = classify(plan)?;
+        self.complete_rule_checks(&ctx, &planned, &catalogs).await;
+        Ok(planned)
+    }
+
+    /// Brings what `catalog`'s synchronous listings return up to date for `listing`.
+    pub async fn refresh_listings(&self, catalog: &str, listing: Listing<'_>) -> Result<()> {
+        match self.registry.get(catalog) {
+            Some(connector) => connector
+                .refresh_listings(listing)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e))),
+            None => Ok(()),
+        }
+    }
+
+    /// Brings `listing` of `catalog` (of every catalog if `None`) up to date, the catalogs at
+    /// once. A catalog that cannot answer is logged and lists what it last knew.
+    pub async fn refresh_all_listings(&self, catalog: Option<&str>, listing: Listing<'_>) {
+        let refreshes = self
+            .registry
+            .iter()
+            .filter(|(name, _)| catalog.is_none_or(|c| c == name.as_str()))
+            .map(|(name, connector)| async move {
+                if let Err(e) = connector.refresh_listings(listing).await {
+                    tracing::warn!(catalog = %name, "listing the catalog failed: {e}");
+                }
+            });
+        futures::future::join_all(refreshes).await;
+    }
+
+    /// Optimizes the statement's plan once so that the connectors' rules see it and ask their
+    /// sources what they must (PostgreSQL checking a pushed-down subtree's SQL), then awaits
+    /// the answers: the optimizations that follow (the job's, `EXPLAIN`'s) use them. The
+    /// rules themselves never wait on the network.
+    async fn complete_rule_checks(
+        &self,
+        ctx: &SessionContext,
+        planned: &Planned,
+        catalogs: &BTreeSet<String>,
+    ) {
+        let Some(plan) = planned.query() else {
+            return;
+        };
+        let connectors: Vec<_> = catalogs
+            .iter()
+            .filter_map(|name| self.registry.get(name).map(|c| (name, c)))
+            .filter(|(_, c)| !c.logical_rules().is_empty())
+            .collect();
+        if connectors.is_empty() {
+            return;
+        }
+        // An error here is reported when the plan is optimized to run.
+        let _ = ctx.state().optimize(plan);
+        for (name, connector) in connectors {
+            if let Err(e) = connector.complete_rule_checks().await {
+                tracing::warn!(catalog = %name, "checking pushdown with the source failed: {e}");
+            }
+        }
     }
 
     async fn plan_metadata(
@@ -272,6 +353,7 @@ impl Engine {
             MetadataStatement::ShowSchemas { catalog, like } => {
                 let catalog = catalog.map_or(defaults.default_catalog, normalize);
                 trino::check_exists(ctx, &catalog, None)?;
+                self.refresh_listings(&catalog, Listing::Schemas).await?;
                 let mut names = ctx
                     .catalog(&catalog)
                     .map(|c| c.schema_names())
@@ -284,6 +366,8 @@ impl Engine {
                     None => (defaults.default_catalog, defaults.default_schema),
                     Some(name) => split_schema_name(&name, &defaults.default_catalog)?,
                 };
+                self.refresh_listings(&catalog, Listing::Tables { schema: &schema })
+                    .await?;
                 trino::check_exists(ctx, &catalog, Some(&schema))?;
                 let provider = ctx.state().schema_for_ref(TableReference::full(
                     catalog.as_str(),

@@ -5,46 +5,43 @@
 //!   statements with side effects (`CREATE TABLE [AS]`, `INSERT`, DDL, `SET`, `USE`) run in
 //!   `GetFlightInfo` itself, so they take effect whether or not the client fetches their result
 //!   (DBAPI and JDBC users often don't). `CommandStatementUpdate` returns the row count.
-//! - Handles ([`statements`]) belong to the session that made them, are bounded and expire.
-//! - Prepared statements: `?` or `$n` placeholders, parameters bound through `DoPut`, executed as
-//!   a query or an update.
-//! - Metadata: `GetSqlInfo`, `GetXdbcTypeInfo`, `GetCatalogs` / `GetDbSchemas` / `GetTables`
-//!   over every catalog (a NULL catalog means all), `GetTableTypes`, and the key calls (empty).
+//! - Handles (`statements.rs`) belong to the session that made them, are bounded and expire.
+//! - Prepared statements: `?` or `$n` placeholders, parameters bound through `DoPut` (decoded in
+//!   `wire.rs`, with results and errors), executed as a query or an update.
+//! - Metadata: `GetSqlInfo`, `GetXdbcTypeInfo` (`crate::sql_info`), and in `metadata.rs`
+//!   `GetCatalogs` / `GetDbSchemas` / `GetTables` over every catalog (a NULL catalog means
+//!   all), `GetTableTypes`; the key calls answer empty.
 //! - Sessions: `Handshake` returns a bearer token ([`crate::auth`]); a connection's session is
-//!   its token, or the `x-braid-session` header of that user.
-//! - Cancel: `CancelFlightInfo`, `CancelQuery`, or a client that goes away while its statement
-//!   runs cancels the Ballista job ([`QueryControl`]).
+//!   its login, or the `x-braid-session` header of that user ([`crate::session`]).
+//! - Cancel: `CancelFlightInfo` (`actions.rs`, with Braid's own actions), `CancelQuery`, or a
+//!   client that goes away while its statement runs cancels the Ballista job ([`QueryControl`]).
 
+mod actions;
+mod metadata;
 mod statements;
+mod wire;
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionCancelQueryRequest, ActionCancelQueryResult, ActionClosePreparedStatementRequest,
-    ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
-    CommandGetCatalogs, CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys,
-    CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes,
-    CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
-    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
-    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, CommandGetCatalogs,
+    CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys,
+    CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
+    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt,
+    SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightData,
-    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
-    SchemaAsIpc, Ticket,
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
+    Ticket,
 };
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
-use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::ScalarValue;
-use datafusion::error::DataFusionError;
-use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, TryStreamExt};
 use prost::Message;
 use tonic::metadata::MetadataValue;
@@ -52,23 +49,14 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Authenticator, Identity};
 use crate::engine::{Engine, Planned, batches_stream};
-use crate::job::{QueryControl, job_stages};
-use crate::session::{SESSION_HEADER, Session, Sessions};
+use crate::job::QueryControl;
+use crate::session::{Session, Sessions, caller_key};
 use crate::sql_info;
 use crate::sql_text::number_placeholders;
-use statements::{Outcome, Owner, PreparedStatements, Statements, Taken};
-
-/// The custom action that reports the running job of a session (body: the session id).
-pub const PROGRESS_ACTION: &str = "braid.progress";
-
-/// The custom action that reports the live workers and their task slots.
-pub const WORKERS_ACTION: &str = "braid.workers";
-
-/// The standard Flight action that cancels the query of a `FlightInfo`.
-const CANCEL_FLIGHT_INFO_ACTION: &str = "CancelFlightInfo";
-
-pub type FlightDataStream =
-    Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
+pub use actions::{PROGRESS_ACTION, WORKERS_ACTION};
+use statements::{Outcome, Owner, PreparedStatements, Statements, Taken, bind};
+pub use wire::{FlightDataStream, encode, status};
+use wire::{empty_batch_stream, encode_batch, ipc_schema, parameter_rows};
 
 /// The Flight SQL frontend of the coordinator.
 pub struct BraidFlightSql {
@@ -97,7 +85,7 @@ impl BraidFlightSql {
     /// The caller's session: named by the `x-braid-session` header within the caller's user,
     /// else the caller's bearer token (one session per login), else a fresh one.
     fn session<T>(&self, request: &Request<T>) -> (Owner, Arc<Session>) {
-        let owner = owner(request);
+        let owner = caller_key(request);
         let session = self
             .sessions
             .get(owner.as_deref(), braid_catalogs::bootstrap::session_config);
@@ -164,46 +152,6 @@ impl BraidFlightSql {
         result.map_err(status)
     }
 
-    /// Cancels the caller's statement a `FlightInfo` describes; whether it was still running.
-    fn cancel_info(&self, info: &FlightInfo, caller: &Owner) -> Result<bool, Status> {
-        let handle = info
-            .endpoint
-            .iter()
-            .filter_map(|e| e.ticket.as_ref())
-            .find_map(|t| {
-                let any = Any::decode(t.ticket.clone()).ok()?;
-                let ticket: TicketStatementQuery = any.unpack().ok()??;
-                Some(String::from_utf8_lossy(&ticket.statement_handle).to_string())
-            })
-            .ok_or_else(|| Status::invalid_argument("the FlightInfo names no Braid statement"))?;
-        Ok(self
-            .statements
-            .cancel(&handle, caller, self.engine.scheduler()))
-    }
-
-    async fn progress(&self, identity: Option<&Identity>, session_id: &str) -> serde_json::Value {
-        let job = session_key(identity, Some(session_id))
-            .and_then(|key| self.sessions.find(&key))
-            .and_then(|s| s.current_job());
-        let Some(job) = job else {
-            return serde_json::json!({});
-        };
-        let stages = job_stages(self.engine.scheduler(), &job).await;
-        let done = |status: &str| status == "Successful";
-        let tasks: Vec<_> = stages
-            .iter()
-            .flat_map(|s| s.tasks.iter().flatten())
-            .collect();
-        serde_json::json!({
-            "job_id": job,
-            "stages_total": stages.len(),
-            "stages_done": stages.iter().filter(|s| done(&s.stage_status)).count(),
-            "tasks_total": tasks.len(),
-            "tasks_done": tasks.iter().filter(|t| done(&t.status)).count(),
-            "rows": stages.iter().map(|s| s.output_rows).max().unwrap_or(0),
-        })
-    }
-
     /// Plans the caller's prepared statement with its bound parameter row `row` (if bound).
     async fn plan_prepared(
         &self,
@@ -249,27 +197,6 @@ impl BraidFlightSql {
     }
 }
 
-/// The owner of a caller's handles and the key of its session: its login (one session per
-/// login) or the `x-braid-session` header of its user; `None` for an anonymous caller that
-/// names no session (each of its requests gets a fresh session).
-fn owner<T>(request: &Request<T>) -> Owner {
-    let header = request
-        .metadata()
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok());
-    session_key(request.extensions().get::<Identity>(), header)
-}
-
-/// The sessions map key for a caller: sessions of different users never mix.
-fn session_key(identity: Option<&Identity>, header: Option<&str>) -> Option<String> {
-    match (identity, header) {
-        (Some(identity), Some(id)) => Some(format!("{}/{id}", identity.user)),
-        (Some(identity), None) => Some(format!("{}/login:{}", identity.user, identity.login)),
-        (None, Some(id)) => Some(id.to_string()),
-        (None, None) => None,
-    }
-}
-
 /// A statement's control, which cancels the statement if it is dropped before the statement
 /// finished: the client went away.
 struct CancelOnDrop<'a> {
@@ -293,100 +220,6 @@ impl Drop for CancelOnDrop<'_> {
             tracing::info!(jobs = ?self.control.jobs(), "client went away: statement cancelled");
         }
     }
-}
-
-/// An IPC-encoded schema, as prepared-statement results carry them.
-fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
-    let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
-        .try_into()
-        .map_err(|e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string()))?;
-    Ok(message.0)
-}
-
-/// The most parameter rows one `DoPut` may bind.
-const MAX_PARAMETER_ROWS: usize = 100_000;
-
-/// The rows of parameter values a client sent with `DoPut`, at most [`MAX_PARAMETER_ROWS`].
-async fn parameter_rows(
-    request: Request<PeekableFlightDataStream>,
-) -> Result<Vec<Vec<ScalarValue>>, Status> {
-    // The first message may carry only the command's descriptor.
-    let flight = request
-        .into_inner()
-        .try_filter(|data| futures::future::ready(!data.data_header.is_empty()))
-        .map_err(FlightError::from);
-    let mut batches = arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight);
-    let mut rows = Vec::new();
-    while let Some(batch) = batches
-        .try_next()
-        .await
-        .map_err(|e| Status::invalid_argument(format!("bad parameter batch: {e}")))?
-    {
-        if rows.len() + batch.num_rows() > MAX_PARAMETER_ROWS {
-            return Err(Status::invalid_argument(format!(
-                "more than {MAX_PARAMETER_ROWS} parameter rows in one call: bind them in smaller batches"
-            )));
-        }
-        for row in 0..batch.num_rows() {
-            let values = batch
-                .columns()
-                .iter()
-                .map(|column| ScalarValue::try_from_array(column, row))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(status)?;
-            rows.push(values);
-        }
-    }
-    Ok(rows)
-}
-
-/// Binds parameter rows to a prepared statement, each with one value per parameter.
-fn bind(statement: &mut statements::Prepared, rows: Vec<Vec<ScalarValue>>) -> Result<(), Status> {
-    if let Some(row) = rows.iter().find(|r| r.len() != statement.parameters.len()) {
-        return Err(Status::invalid_argument(format!(
-            "the statement has {} parameters but {} values were bound",
-            statement.parameters.len(),
-            row.len()
-        )));
-    }
-    statement.bound = Some(rows);
-    Ok(())
-}
-
-fn empty_batch_stream(schema: SchemaRef) -> FlightDataStream {
-    encode_batch(RecordBatch::new_empty(schema))
-}
-
-/// A DataFusion error as a gRPC status the client can act on.
-pub fn status(error: DataFusionError) -> Status {
-    let message = error.to_string();
-    match error.find_root() {
-        DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..) => {
-            Status::invalid_argument(message)
-        }
-        DataFusionError::NotImplemented(_) => Status::unimplemented(message),
-        DataFusionError::ResourcesExhausted(_) => Status::resource_exhausted(message),
-        _ => Status::internal(message),
-    }
-}
-
-/// A result stream as Flight data.
-pub fn encode(stream: SendableRecordBatchStream) -> FlightDataStream {
-    let schema = stream.schema();
-    let batches = stream.map_err(|e| FlightError::ExternalError(Box::new(e)));
-    let flight = FlightDataEncoderBuilder::new()
-        .with_schema(schema)
-        .build(batches)
-        .map_err(Status::from);
-    Box::pin(flight)
-}
-
-fn encode_batch(batch: RecordBatch) -> FlightDataStream {
-    let flight = FlightDataEncoderBuilder::new()
-        .with_schema(batch.schema())
-        .build(futures::stream::iter([Ok(batch)]))
-        .map_err(Status::from);
-    Box::pin(flight)
 }
 
 #[tonic::async_trait]
@@ -443,7 +276,7 @@ impl FlightSqlService for BraidFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let caller = owner(&request);
+        let caller = caller_key(&request);
         let handle = &query.prepared_statement_handle;
         if self.bound_rows(handle, &caller)? > 1 {
             return Err(Status::invalid_argument(
@@ -465,7 +298,7 @@ impl FlightSqlService for BraidFlightSql {
             session,
             outcome,
             control,
-        } = self.statements.take(&handle, &owner(&request))?;
+        } = self.statements.take(&handle, &caller_key(&request))?;
         let result = match outcome {
             Outcome::Done { schema, batches } => Ok(batches_stream(schema, batches)),
             Outcome::Planned(planned) => {
@@ -520,7 +353,7 @@ impl FlightSqlService for BraidFlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let caller = owner(&request);
+        let caller = caller_key(&request);
         let rows = parameter_rows(request).await?;
         self.prepared
             .with(&query.prepared_statement_handle, &caller, |statement| {
@@ -538,7 +371,7 @@ impl FlightSqlService for BraidFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let handle = query.prepared_statement_handle;
-        let caller = owner(&request);
+        let caller = caller_key(&request);
         // Parameters may come with the update itself.
         let rows = parameter_rows(request).await?;
         if !rows.is_empty() {
@@ -559,7 +392,7 @@ impl FlightSqlService for BraidFlightSql {
         request: Request<Action>,
     ) -> Result<(), Status> {
         self.prepared
-            .close(&query.prepared_statement_handle, &owner(&request));
+            .close(&query.prepared_statement_handle, &caller_key(&request));
         Ok(())
     }
 
@@ -571,7 +404,7 @@ impl FlightSqlService for BraidFlightSql {
         let info = FlightInfo::decode(query.info)
             .map_err(|e| Status::invalid_argument(format!("bad FlightInfo: {e}")))?;
         // CancelResult: 1 = cancelled, 3 = not cancellable (it already ended).
-        let result = if self.cancel_info(&info, &owner(&request))? {
+        let result = if self.cancel_info(&info, &caller_key(&request))? {
             1
         } else {
             3
@@ -635,14 +468,7 @@ impl FlightSqlService for BraidFlightSql {
         query: CommandGetTableTypes,
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let mut builder = query.into_builder();
-        for table_type in TABLE_TYPES {
-            builder.append(table_type);
-        }
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(encode_batch(batch)))
+        Ok(Response::new(encode_batch(self.table_types(query)?)))
     }
 
     async fn get_flight_info_primary_keys(
@@ -747,14 +573,7 @@ impl FlightSqlService for BraidFlightSql {
         query: CommandGetCatalogs,
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let mut builder = query.into_builder();
-        for (name, _) in self.engine.registry().iter() {
-            builder.append(name);
-        }
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(encode_batch(batch)))
+        Ok(Response::new(encode_batch(self.catalogs(query)?)))
     }
 
     async fn get_flight_info_schemas(
@@ -771,17 +590,7 @@ impl FlightSqlService for BraidFlightSql {
         query: CommandGetDbSchemas,
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let mut builder = query.into_builder();
-        for (name, connector) in self.engine.registry().iter() {
-            for schema in connector.catalog_provider().schema_names() {
-                builder.append(name, schema);
-            }
-            builder.append(name, "information_schema");
-        }
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(encode_batch(batch)))
+        Ok(Response::new(encode_batch(self.schemas(query).await?)))
     }
 
     async fn get_flight_info_tables(
@@ -798,37 +607,7 @@ impl FlightSqlService for BraidFlightSql {
         query: CommandGetTables,
         _request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let include_schema = query.include_schema;
-        let catalog_filter = query.catalog.clone();
-        let mut builder = query.into_builder();
-        for (name, connector) in self.engine.registry().iter() {
-            if catalog_filter.as_ref().is_some_and(|c| c != name) {
-                continue;
-            }
-            let catalog = connector.catalog_provider();
-            for schema_name in catalog.schema_names() {
-                let Some(schema) = catalog.schema(&schema_name) else {
-                    continue;
-                };
-                for table in schema.table_names() {
-                    let columns = if include_schema {
-                        match schema.table(&table).await {
-                            Ok(Some(provider)) => provider.schema(),
-                            _ => continue,
-                        }
-                    } else {
-                        Arc::new(datafusion::arrow::datatypes::Schema::empty())
-                    };
-                    builder
-                        .append(name, &schema_name, &table, "TABLE", &columns)
-                        .map_err(|e| Status::internal(e.to_string()))?;
-                }
-            }
-        }
-        let batch = builder
-            .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(encode_batch(batch)))
+        Ok(Response::new(encode_batch(self.tables(query).await?)))
     }
 
     async fn do_action_fallback(
@@ -836,51 +615,16 @@ impl FlightSqlService for BraidFlightSql {
         request: Request<Action>,
     ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
         let identity = request.extensions().get::<Identity>().cloned();
-        let caller = owner(&request);
-        let action = request.into_inner();
-        let body: bytes::Bytes = match action.r#type.as_str() {
-            CANCEL_FLIGHT_INFO_ACTION => {
-                let cancel = CancelFlightInfoRequest::decode(action.body).map_err(|e| {
-                    Status::invalid_argument(format!("bad CancelFlightInfoRequest: {e}"))
-                })?;
-                let info = cancel.info.ok_or_else(|| {
-                    Status::invalid_argument("CancelFlightInfo without a FlightInfo")
-                })?;
-                let status = if self.cancel_info(&info, &caller)? {
-                    CancelStatus::Cancelled
-                } else {
-                    CancelStatus::NotCancellable
-                };
-                CancelFlightInfoResult::new(status).encode_to_vec().into()
-            }
-            PROGRESS_ACTION => {
-                let session_id = String::from_utf8_lossy(&action.body).to_string();
-                self.progress(identity.as_ref(), &session_id)
-                    .await
-                    .to_string()
-                    .into()
-            }
-            WORKERS_ACTION => {
-                let (workers, task_slots) = self.engine.live_workers().await;
-                serde_json::json!({ "workers": workers, "task_slots": task_slots })
-                    .to_string()
-                    .into()
-            }
-            other => {
-                return Err(Status::invalid_argument(format!(
-                    "unknown action '{other}'"
-                )));
-            }
-        };
+        let caller = caller_key(&request);
+        let body = self
+            .custom_action(identity.as_ref(), &caller, request.into_inner())
+            .await?;
         let result = arrow_flight::Result { body };
         Ok(Response::new(Box::pin(futures::stream::iter([Ok(result)]))))
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
 }
-
-/// The table types `GetTables` reports.
-const TABLE_TYPES: [&str; 2] = ["TABLE", "VIEW"];
 
 impl std::fmt::Debug for BraidFlightSql {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::prelude::SessionConfig;
+
+use crate::auth::Identity;
 use parking_lot::Mutex;
 
 /// The gRPC metadata key that names a client session.
@@ -14,6 +16,9 @@ pub const SESSION_HEADER: &str = "x-braid-session";
 
 /// Sessions idle longer than this are forgotten.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+
+/// The most sessions kept; beyond it the longest idle is forgotten.
+const MAX_SESSIONS: usize = 10_000;
 
 /// One client session.
 #[derive(Debug)]
@@ -90,6 +95,15 @@ impl Sessions {
         };
         let mut sessions = self.sessions.lock();
         sessions.retain(|_, s| s.state.lock().last_used.elapsed() < IDLE_TIMEOUT);
+        if sessions.len() >= MAX_SESSIONS && !sessions.contains_key(id) {
+            let idlest = sessions
+                .iter()
+                .min_by_key(|(_, s)| s.state.lock().last_used)
+                .map(|(key, _)| key.clone());
+            if let Some(key) = idlest {
+                sessions.remove(&key);
+            }
+        }
         let session = sessions
             .entry(id.to_string())
             .or_insert_with(|| Arc::new(Session::new(id.to_string(), new_config())))
@@ -101,5 +115,26 @@ impl Sessions {
     /// The session called `id`, if it exists.
     pub fn find(&self, id: &str) -> Option<Arc<Session>> {
         self.sessions.lock().get(id).cloned()
+    }
+}
+
+/// The owner of a caller's handles and the key of its session: its login (one session per
+/// login) or the `x-braid-session` header of its user; `None` for an anonymous caller that
+/// names no session (each of its requests gets a fresh session).
+pub fn caller_key<T>(request: &tonic::Request<T>) -> Option<String> {
+    let header = request
+        .metadata()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok());
+    session_key(request.extensions().get::<Identity>(), header)
+}
+
+/// The sessions map key for a caller: sessions of different users never mix.
+pub fn session_key(identity: Option<&Identity>, header: Option<&str>) -> Option<String> {
+    match (identity, header) {
+        (Some(identity), Some(id)) => Some(format!("{}/{id}", identity.user)),
+        (Some(identity), None) => Some(format!("{}/login:{}", identity.user, identity.login)),
+        (None, Some(id)) => Some(id.to_string()),
+        (None, None) => None,
     }
 }

@@ -7,10 +7,15 @@
 //! - [`Pool`] (`pool.rs`): at most `pool_size` connections per process, opened on demand,
 //!   over TLS as `sslmode` says (`tls.rs`).
 //! - [`Metadata`] (`metadata.rs`): schemas, tables, column types (mapped in `types.rs`), row
-//!   estimates and integer primary keys, cached for `metadata_cache_ttl_seconds`.
+//!   estimates and integer primary keys, cached for `metadata_cache_ttl_seconds`. DataFusion's
+//!   synchronous listings read that cache; `refresh_listings` fills it before a statement
+//!   lists, so no catalog call waits on PostgreSQL.
 //! - [`PostgresCatalog`] → [`PostgresSchema`] → [`PostgresTable`] (`provider.rs`): `scan` plans
 //!   the splits (`split.rs`) and one SELECT per split with the projection, the filters that
 //!   render in PostgreSQL's SQL (`pushdown.rs`, an allow-list) and the limit.
+//! - [`PostgresSubtree`] (`pushdown/subtree.rs`): runs single-catalog joins, aggregates and
+//!   top-N in PostgreSQL once PostgreSQL has accepted the SQL; the check is asked for by the
+//!   rule and answered by `complete_rule_checks` between two optimizations.
 //! - [`PostgresScanExec`] (`exec.rs`): partition *i* runs split *i* with binary `COPY` on its
 //!   own connection; [`PostgresScanCodec`] (`codec.rs`) ships it without credentials.
 
@@ -29,7 +34,7 @@ use std::sync::Arc;
 
 use braid_connector_spi::{
     Capabilities, CatalogOptions, Connector, ConnectorContext, ConnectorError, ConnectorFactory,
-    LogicalRule, ScanCodec,
+    Listing, LogicalRule, ScanCodec,
 };
 use datafusion::catalog::CatalogProvider;
 
@@ -71,6 +76,7 @@ impl ConnectorFactory for PostgresFactory {
 #[derive(Debug)]
 pub struct PostgresConnector {
     pool: Arc<Pool>,
+    metadata: Arc<Metadata>,
     catalog: Arc<PostgresCatalog>,
 }
 
@@ -79,11 +85,16 @@ impl PostgresConnector {
     pub fn new(name: impl Into<String>, config: PostgresConfig) -> Self {
         let pool = Arc::new(Pool::new(name.into(), Arc::new(config)));
         let metadata = Arc::new(Metadata::new(pool.clone()));
-        let catalog = Arc::new(PostgresCatalog::new(pool.clone(), metadata));
-        Self { pool, catalog }
+        let catalog = Arc::new(PostgresCatalog::new(pool.clone(), metadata.clone()));
+        Self {
+            pool,
+            metadata,
+            catalog,
+        }
     }
 }
 
+#[async_trait::async_trait]
 impl Connector for PostgresConnector {
     fn kind(&self) -> &'static str {
         KIND
@@ -101,6 +112,14 @@ impl Connector for PostgresConnector {
     /// every postgres catalog.
     fn logical_rules(&self) -> Vec<LogicalRule> {
         vec![Arc::new(subtree_pushdown())]
+    }
+
+    async fn refresh_listings(&self, listing: Listing<'_>) -> Result<(), ConnectorError> {
+        self.metadata.refresh(listing).await
+    }
+
+    async fn complete_rule_checks(&self) -> Result<bool, ConnectorError> {
+        Ok(self.pool.describe_wanted().await)
     }
 
     fn capabilities(&self) -> Capabilities {

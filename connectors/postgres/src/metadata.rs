@@ -5,13 +5,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use braid_connector_spi::ConnectorError;
+use braid_connector_spi::{ConnectorError, Listing};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use parking_lot::Mutex;
 
 use crate::config::UnsupportedTypes;
 use crate::pool::{Pool, describe};
 use crate::types::PgKind;
+
+/// The tables and views of PostgreSQL, as `(schema, name)` rows; partitions are read through
+/// their parent.
+const TABLES: &str = "SELECT n.nspname::text, c.relname::text FROM pg_class c \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition";
 
 /// One column as Braid reads it.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,9 +70,15 @@ pub struct TableMeta {
     pub integer_key: Option<String>,
 }
 
+/// Values by key, each with the time it was read.
 type Cached<T> = Mutex<HashMap<String, (Instant, T)>>;
 
-/// The catalog's metadata, fetched on demand.
+/// The most entries one cache of a catalog keeps (tables of a schema, columns of a table).
+const CACHED_MAX: usize = 4096;
+
+/// The catalog's metadata, fetched on demand. The name listings are also readable without
+/// waiting ([`Metadata::listed_schemas`], [`Metadata::listed_tables`]), for DataFusion's
+/// synchronous catalog calls; [`Metadata::refresh`] brings them up to date first.
 #[derive(Debug)]
 pub struct Metadata {
     pool: Arc<Pool>,
@@ -76,6 +88,7 @@ pub struct Metadata {
     columns: Cached<Option<Arc<TableMeta>>>,
 }
 
+/// The value of `key` if it was read within `ttl`.
 fn fresh<T: Clone>(cache: &Cached<T>, key: &str, ttl: Duration) -> Option<T> {
     cache
         .lock()
@@ -83,6 +96,26 @@ fn fresh<T: Clone>(cache: &Cached<T>, key: &str, ttl: Duration) -> Option<T> {
         .filter(|(at, _)| at.elapsed() < ttl)
         .map(|(_, v)| v.clone())
 }
+
+/// The last value read of `key`, however old.
+fn last<T: Clone>(cache: &Cached<T>, key: &str) -> Option<T> {
+    cache.lock().get(key).map(|(_, v)| v.clone())
+}
+
+/// Keeps `value` for `key`, dropping expired entries, and everything once [`CACHED_MAX`] are
+/// kept.
+fn store<T>(cache: &Cached<T>, key: String, value: T, ttl: Duration) {
+    let mut cache = cache.lock();
+    if cache.len() >= CACHED_MAX {
+        cache.retain(|_, (at, _)| at.elapsed() < ttl);
+        if cache.len() >= CACHED_MAX {
+            cache.clear();
+        }
+    }
+    cache.insert(key, (Instant::now(), value));
+}
+
+const SCHEMAS_KEY: &str = "";
 
 impl Metadata {
     pub fn new(pool: Arc<Pool>) -> Self {
@@ -104,9 +137,46 @@ impl Metadata {
         ))
     }
 
+    /// Reads what `listing` needs from PostgreSQL, unless it was read within the TTL.
+    pub async fn refresh(&self, listing: Listing<'_>) -> Result<(), ConnectorError> {
+        let schemas = self.schema_names().await?;
+        match listing {
+            Listing::Schemas => {}
+            Listing::Tables { schema } => {
+                if schemas.iter().any(|s| s == schema) {
+                    self.table_names(schema).await?;
+                }
+            }
+            Listing::All => {
+                if schemas
+                    .iter()
+                    .any(|s| fresh(&self.tables, s, self.ttl).is_none())
+                {
+                    self.load_all_table_names(&schemas).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The exposed schemas as last read, without waiting; `None` if never read.
+    pub fn listed_schemas(&self) -> Option<Vec<String>> {
+        last(&self.schemas, SCHEMAS_KEY)
+    }
+
+    /// The exposed schemas if read within the TTL, without waiting.
+    pub fn fresh_schemas(&self) -> Option<Vec<String>> {
+        fresh(&self.schemas, SCHEMAS_KEY, self.ttl)
+    }
+
+    /// The tables of `schema` as last read, without waiting; `None` if never read.
+    pub fn listed_tables(&self, schema: &str) -> Option<Vec<String>> {
+        last(&self.tables, schema)
+    }
+
     /// The exposed schemas.
     pub async fn schema_names(&self) -> Result<Vec<String>, ConnectorError> {
-        if let Some(names) = fresh(&self.schemas, "", self.ttl) {
+        if let Some(names) = self.fresh_schemas() {
             return Ok(names);
         }
         let client = self.pool.get().await?;
@@ -119,9 +189,7 @@ impl Metadata {
             .map(|r| r.get::<_, String>(0))
             .filter(|s| self.pool.config().shows_schema(s))
             .collect();
-        self.schemas
-            .lock()
-            .insert(String::new(), (Instant::now(), names.clone()));
+        store(&self.schemas, SCHEMAS_KEY.into(), names.clone(), self.ttl);
         Ok(names)
     }
 
@@ -133,18 +201,34 @@ impl Metadata {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') AND NOT c.relispartition \
-                 ORDER BY 1",
+                &format!("{TABLES} AND n.nspname = $1 ORDER BY 1, 2"),
                 &[&schema],
             )
             .await
             .map_err(|e| self.query_error("tables", e))?;
-        let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-        self.tables
-            .lock()
-            .insert(schema.to_string(), (Instant::now(), names.clone()));
+        let names: Vec<String> = rows.iter().map(|r| r.get(1)).collect();
+        store(&self.tables, schema.to_string(), names.clone(), self.ttl);
         Ok(names)
+    }
+
+    /// The tables and views of every schema in `schemas`, in one query.
+    async fn load_all_table_names(&self, schemas: &[String]) -> Result<(), ConnectorError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(&format!("{TABLES} ORDER BY 1, 2"), &[])
+            .await
+            .map_err(|e| self.query_error("tables", e))?;
+        let mut by_schema: HashMap<&str, Vec<String>> =
+            schemas.iter().map(|s| (s.as_str(), Vec::new())).collect();
+        for row in &rows {
+            if let Some(names) = by_schema.get_mut(row.get::<_, &str>(0)) {
+                names.push(row.get(1));
+            }
+        }
+        for (schema, names) in by_schema {
+            store(&self.tables, schema.to_string(), names, self.ttl);
+        }
+        Ok(())
     }
 
     /// A table's columns and statistics, or `None` if it does not exist.
@@ -158,9 +242,7 @@ impl Metadata {
             return Ok(meta);
         }
         let meta = self.load_table(schema, table).await?.map(Arc::new);
-        self.columns
-            .lock()
-            .insert(key, (Instant::now(), meta.clone()));
+        store(&self.columns, key, meta.clone(), self.ttl);
         Ok(meta)
     }
 

@@ -21,8 +21,14 @@ pub struct Pool {
     permits: Arc<Semaphore>,
     /// Built once (it reads `sslrootcert`); an error is reported when connecting.
     tls: Result<Tls, String>,
-    /// [`Pool::result_types`] by SQL text: the optimizer asks once per pass and per process.
+    /// [`Pool::result_types`] by SQL text, for the subtree rule, which reads it without
+    /// waiting ([`Pool::described`]).
     described: Mutex<HashMap<String, Described>>,
+    /// Statements the subtree rule found no answer for; [`Pool::describe_wanted`] asks.
+    wanted: Mutex<Vec<String>>,
+    /// Held while the wanted statements are asked for, so that a second caller waits for the
+    /// answers rather than returning before they are known.
+    describing: tokio::sync::Mutex<()>,
 }
 
 /// When a statement's result types were asked for, and PostgreSQL's answer.
@@ -30,6 +36,8 @@ type Described = (Instant, Result<Vec<String>, String>);
 
 /// The most statements whose result types a pool remembers.
 const DESCRIBED_MAX: usize = 1024;
+/// The most statements waiting for [`Pool::describe_wanted`].
+const WANTED_MAX: usize = 64;
 
 /// The catalog's TLS connector.
 #[derive(Clone)]
@@ -121,7 +129,38 @@ impl Pool {
             permits,
             tls,
             described: Mutex::new(HashMap::new()),
+            wanted: Mutex::new(Vec::new()),
+            describing: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// [`Pool::result_types`] of `sql` if known, without waiting; else `sql` is noted for the
+    /// next [`Pool::describe_wanted`] and the answer is `None`.
+    pub fn described(&self, sql: &str) -> Option<Result<Vec<String>, String>> {
+        let ttl = Duration::from_secs(self.config.metadata_cache_ttl_seconds);
+        if let Some((at, types)) = self.described.lock().get(sql)
+            && at.elapsed() < ttl
+        {
+            return Some(types.clone());
+        }
+        let mut wanted = self.wanted.lock();
+        if wanted.len() < WANTED_MAX && !wanted.iter().any(|w| w == sql) {
+            wanted.push(sql.to_string());
+        }
+        None
+    }
+
+    /// Asks PostgreSQL for the result types [`Pool::described`] could not answer; returns
+    /// whether there were any.
+    pub async fn describe_wanted(self: &Arc<Self>) -> bool {
+        let _describing = self.describing.lock().await;
+        let wanted = std::mem::take(&mut *self.wanted.lock());
+        for sql in &wanted {
+            // An error is remembered as the answer (the statement is not pushed) or, when
+            // the server is unreachable, reported when the query runs.
+            let _ = self.result_types(sql).await;
+        }
+        !wanted.is_empty()
     }
 
     /// The type names (`pg_type.typname`) of the columns `sql` returns, as PostgreSQL plans it
@@ -134,10 +173,17 @@ impl Pool {
         {
             return types.clone();
         }
-        let types = match self.get().await {
-            Ok(client) => client
-                .prepare(sql)
-                .await
+        let mut client = match self.get().await {
+            Ok(client) => client,
+            // Not remembered: the server may be back soon.
+            Err(e) => return Err(e.to_string()),
+        };
+        // Dropped mid-prepare (timed out), the connection is cancelled and discarded.
+        client.set_running(true);
+        let prepared = tokio::time::timeout(self.connect_timeout(), client.prepare(sql)).await;
+        client.set_running(prepared.is_err());
+        let types = match prepared {
+            Ok(prepared) => prepared
                 .map(|statement| {
                     statement
                         .columns()
@@ -146,8 +192,13 @@ impl Pool {
                         .collect()
                 })
                 .map_err(|e| describe(&e)),
-            // Not remembered: the server may be back soon.
-            Err(e) => return Err(e.to_string()),
+            Err(_) => {
+                return Err(format!(
+                    "PostgreSQL at {} did not plan the statement within {}s",
+                    self.config.address(),
+                    self.connect_timeout().as_secs()
+                ));
+            }
         };
         let mut described = self.described.lock();
         described.retain(|_, (at, _)| at.elapsed() < ttl);

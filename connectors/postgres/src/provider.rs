@@ -3,7 +3,6 @@
 //! limit) without reading a row.
 
 use std::any::Any;
-use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -23,17 +22,8 @@ use crate::pool::Pool;
 use crate::pushdown::{PgColumns, RenderContext, qualified, quote_ident, render};
 use crate::split::plan_splits;
 
-/// Runs `future` to completion from synchronous DataFusion catalog calls; `None` where that is
-/// impossible (outside a multi-threaded Tokio runtime).
-pub(crate) fn block_on<F: Future>(future: F) -> Option<F::Output> {
-    let handle = tokio::runtime::Handle::try_current().ok()?;
-    if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
-        return None;
-    }
-    Some(tokio::task::block_in_place(|| handle.block_on(future)))
-}
-
-/// A `postgres` catalog.
+/// A `postgres` catalog. Its name listings come from [`Metadata`]'s memory, which
+/// `Connector::refresh_listings` brings up to date: no call here waits on PostgreSQL.
 #[derive(Debug)]
 pub struct PostgresCatalog {
     pool: Arc<Pool>,
@@ -52,23 +42,17 @@ impl CatalogProvider for PostgresCatalog {
     }
 
     fn schema_names(&self) -> Vec<String> {
-        match block_on(self.metadata.schema_names()) {
-            Some(Ok(names)) => names,
-            Some(Err(e)) => {
-                tracing::warn!("{e}");
-                vec![]
-            }
-            None => vec![],
-        }
+        self.metadata.listed_schemas().unwrap_or_default()
     }
 
-    /// Any schema the configuration exposes; whether it exists shows when a table is resolved,
-    /// so that an unreachable server is reported as such, not as a missing schema.
+    /// Any schema the configuration exposes, unless a fresh listing lacks it; otherwise whether
+    /// it exists shows when a table is resolved, so that an unreachable server is reported as
+    /// such, not as a missing schema.
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         if !self.pool.config().shows_schema(name) {
             return None;
         }
-        if let Some(Ok(names)) = block_on(self.metadata.schema_names())
+        if let Some(names) = self.metadata.fresh_schemas()
             && !names.iter().any(|n| n == name)
         {
             return None;
@@ -96,14 +80,7 @@ impl SchemaProvider for PostgresSchema {
     }
 
     fn table_names(&self) -> Vec<String> {
-        match block_on(self.metadata.table_names(&self.name)) {
-            Some(Ok(names)) => names,
-            Some(Err(e)) => {
-                tracing::warn!("{e}");
-                vec![]
-            }
-            None => vec![],
-        }
+        self.metadata.listed_tables(&self.name).unwrap_or_default()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {

@@ -38,7 +38,25 @@ pub trait ConnectorFactory: Debug + Send + Sync {
     ) -> Result<Arc<dyn Connector>, ConnectorError>;
 }
 
+/// What a statement is about to list of a catalog: see [`Connector::refresh_listings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing<'a> {
+    /// The schema names (`SHOW SCHEMAS`, resolving `catalog.schema.table`).
+    Schemas,
+    /// The schema names and the tables of one schema (`SHOW TABLES FROM catalog.schema`).
+    Tables { schema: &'a str },
+    /// Every schema and every table (`information_schema`, Flight SQL `GetTables`).
+    All,
+}
+
 /// A configured catalog: one connector kind plus one catalog file's settings.
+///
+/// DataFusion asks a catalog for its schema and table names, and runs optimizer rules,
+/// synchronously. A connector whose source is remote answers those calls from memory and never
+/// waits on the network in them: the coordinator awaits [`Connector::refresh_listings`] before a
+/// statement lists the catalog, and [`Connector::complete_rule_checks`] between a first
+/// optimization of a plan and the one that runs.
+#[async_trait]
 pub trait Connector: Debug + Send + Sync {
     /// The connector kind.
     fn kind(&self) -> &'static str;
@@ -69,6 +87,19 @@ pub trait Connector: Debug + Send + Sync {
     /// tables' rows); `None` when the connector reads its source directly.
     fn internal_service(&self) -> Option<Arc<dyn InternalService>> {
         None
+    }
+
+    /// Brings what the catalog's synchronous `schema_names` / `table_names` return for
+    /// `listing` up to date. Nothing to do for a catalog that lists from memory.
+    async fn refresh_listings(&self, _listing: Listing<'_>) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    /// Runs the source round trips this connector's optimizer rules asked for while they ran
+    /// (a rule that needs the source's answer leaves the plan as it is and asks for it); the
+    /// next optimization of the same plan finds the answers. Returns whether there were any.
+    async fn complete_rule_checks(&self) -> Result<bool, ConnectorError> {
+        Ok(false)
     }
 }
 

@@ -37,7 +37,7 @@ mod split;
 
 pub use connector::{
     CatalogOptions, Connector, ConnectorContext, ConnectorFactory, InternalService, InternalTicket,
-    LogicalRule, PhysicalRule, Role, ScanCodec,
+    Listing, LogicalRule, PhysicalRule, Role, ScanCodec,
 };
 pub use error::ConnectorError;
 pub use scan::{ScanExec, ScanExecCodec, ScanMetrics, ScanSource};

@@ -228,6 +228,19 @@ fn check_bounds<'a>(
     Ok(())
 }
 
+/// Binds parameter rows to a prepared statement, each with one value per parameter.
+pub(super) fn bind(statement: &mut Prepared, rows: Vec<Vec<ScalarValue>>) -> Result<(), Status> {
+    if let Some(row) = rows.iter().find(|r| r.len() != statement.parameters.len()) {
+        return Err(Status::invalid_argument(format!(
+            "the statement has {} parameters but {} values were bound",
+            statement.parameters.len(),
+            row.len()
+        )));
+    }
+    statement.bound = Some(rows);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

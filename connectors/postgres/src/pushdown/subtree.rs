@@ -129,8 +129,10 @@ impl SubtreeSource for PostgresSubtree {
             return Ok(None);
         };
         // PostgreSQL checks the unparser's SQL before it is used: a statement it rejects is not
-        // pushed, and the subtree runs in Braid instead.
-        let types = match crate::provider::block_on(pool.result_types(&sql)) {
+        // pushed, and the subtree runs in Braid instead. The rule does not wait for the check:
+        // the first time it sees a statement it leaves the subtree in Braid, and the planner
+        // optimizes again once `complete_rule_checks` has the answer.
+        let types = match pool.described(&sql) {
             Some(Ok(types)) if types.len() == kinds.len() => types,
             Some(Ok(types)) => {
                 tracing::debug!(catalog = %pool.catalog(), "not pushed, PostgreSQL returns {} columns, not {}: {sql}", types.len(), kinds.len());

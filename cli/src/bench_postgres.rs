@@ -58,7 +58,7 @@ const BENCH_TABLE_COMMENT: &str = "created by braid bench postgres";
 
 /// (Re)creates the bench table with `rows` rows. A table of that name that this command did
 /// not create is left alone, with an error.
-async fn create_table(
+pub async fn create_table(
     pool: &std::sync::Arc<braid_connector_postgres::Pool>,
     schema: &str,
     table: &str,

@@ -309,6 +309,29 @@ async fn updates_and_prepared_statements_with_parameters() {
     insert.set_parameters(rows_to_insert).expect("bind");
     assert_eq!(insert.execute_update().await.expect("execute update"), 2);
     insert.close().await.expect("close");
+
+    // Parameter rows are bounded: 100,001 rows in one DoPut are refused, not collected.
+    let mut statement = client
+        .prepare(
+            "SELECT name FROM memory.default.people WHERE id = ?".into(),
+            None,
+        )
+        .await
+        .expect("prepare");
+    let too_many = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("$1", DataType::Int64, true)])),
+        vec![Arc::new(Int64Array::from_iter_values(0..100_001))],
+    )
+    .expect("batch");
+    statement.set_parameters(too_many).expect("bind");
+    let error = statement.execute().await.expect_err("too many rows");
+    assert!(
+        error
+            .to_string()
+            .contains("more than 100000 parameter rows in one call"),
+        "{error}"
+    );
+    statement.close().await.expect("close");
     assert_eq!(
         query(
             &mut client,

@@ -838,6 +838,75 @@ async fn listings_and_pushdown_checks_never_block_the_runtime() {
     assert_eq!(rows(&batches), ["Ng|1", "O'Brien|12"]);
 }
 
+/// A borrower waits for a busy pool at most `pool_wait_timeout_seconds`, then gets an error
+/// that says what to raise (defect 10); `braid bench postgres` re-creates only a table it
+/// made itself, and quotes its names (defect 12).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pool_wait_is_bounded_and_the_bench_drops_only_its_own_tables() {
+    use std::sync::Arc;
+
+    use braid_cli::bench_postgres::create_table;
+    use braid_connector_postgres::{Pool, PostgresConfig};
+
+    let _serial = braid_integration_tests::serial().await;
+    let pg = postgres().await;
+    pg.batch_execute(
+        "DROP SCHEMA IF EXISTS \"Bench; Schema\" CASCADE;
+         CREATE SCHEMA \"Bench; Schema\";
+         CREATE TABLE \"Bench; Schema\".\"Someone's\" (x int);
+         INSERT INTO \"Bench; Schema\".\"Someone's\" VALUES (1), (2);",
+    )
+    .await
+    .expect("tables");
+    let catalogs = tempfile::tempdir().expect("dir");
+    write_catalogs(
+        catalogs.path(),
+        "pool_size = 1\npool_wait_timeout_seconds = 1\n",
+    );
+    let (_, spec) =
+        braid_catalogs::load_catalog_file(&catalogs.path().join("pg.toml")).expect("catalog");
+    let config: PostgresConfig = spec.options.parse().expect("options");
+    let pool = Arc::new(Pool::new("pg".into(), Arc::new(config)));
+
+    let held = pool.get().await.expect("the one connection");
+    let waited = tokio::time::timeout(Duration::from_secs(30), pool.get())
+        .await
+        .expect("the wait ends by itself");
+    let error = waited.err().expect("the pool is busy").to_string();
+    assert!(
+        error.contains("all 1 connections") && error.contains("pool_wait_timeout_seconds"),
+        "{error}"
+    );
+    drop(held);
+    drop(pool.get().await.expect("free again"));
+
+    let count = |table: &'static str| {
+        let pg = &pg;
+        async move {
+            postgres_rows(
+                pg,
+                &format!("SELECT count(*) FROM \"Bench; Schema\".{table}"),
+            )
+            .await
+        }
+    };
+    let refused = create_table(&pool, "Bench; Schema", "Someone's", 10)
+        .await
+        .expect_err("not the bench's table");
+    assert!(
+        refused.contains("was not created by braid bench"),
+        "{refused}"
+    );
+    assert_eq!(count("\"Someone's\"").await, ["2"], "left as it was");
+    create_table(&pool, "Bench; Schema", "bench \"table\"", 10)
+        .await
+        .expect("create");
+    create_table(&pool, "Bench; Schema", "bench \"table\"", 20)
+        .await
+        .expect("re-create its own table");
+    assert_eq!(count("\"bench \"\"table\"\"\"").await, ["20"]);
+}
+
 fn services(command: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh");
     let status = std::process::Command::new("bash")

@@ -227,44 +227,89 @@ pub async fn internal_do_get(
     futures::stream::BoxStream<'static, Result<RecordBatch, DataFusionError>>,
     DataFusionError,
 > {
-    let error = |message: String| -> DataFusionError {
+    internal_do_get_within(endpoint, ticket, INTERNAL_TIMEOUT).await
+}
+
+async fn internal_do_get_within(
+    endpoint: &str,
+    ticket: &InternalTicket,
+    timeout: Duration,
+) -> Result<
+    futures::stream::BoxStream<'static, Result<RecordBatch, DataFusionError>>,
+    DataFusionError,
+> {
+    let catalog = ticket.catalog().to_string();
+    let error = move |message: String| -> DataFusionError {
         DataFusionError::External(Box::new(ConnectorError::Source {
-            catalog: ticket.catalog().to_string(),
+            catalog: catalog.clone(),
             message,
         }))
     };
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
-        .map_err(|e| error(format!("bad coordinator address '{endpoint}': {e}")))?
-        .connect_timeout(INTERNAL_TIMEOUT)
-        .connect()
-        .await
-        .map_err(|e| error(format!("cannot reach the coordinator at {endpoint}: {e}")))?;
     let request = arrow_flight::Ticket::new(ticket.encode()?);
-    let stream = tokio::time::timeout(
-        INTERNAL_TIMEOUT,
-        arrow_flight::FlightClient::new(channel).do_get(request),
-    )
-    .await
-    .map_err(|_| {
-        error(format!(
-            "the coordinator at {endpoint} did not answer within {}s",
-            INTERNAL_TIMEOUT.as_secs()
-        ))
-    })?
-    .map_err(|e| error(format!("fetching from {endpoint}: {e}")))?;
+    let answer = async {
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+            .map_err(|e| format!("bad coordinator address '{endpoint}': {e}"))?
+            .connect_timeout(timeout)
+            .connect()
+            .await
+            .map_err(|e| format!("cannot reach the coordinator at {endpoint}: {e}"))?;
+        arrow_flight::FlightClient::new(channel)
+            .do_get(request)
+            .await
+            .map_err(|e| format!("fetching from {endpoint}: {e}"))
+    };
+    // The whole exchange is bounded: a peer that accepts the connection and stays silent
+    // (in HTTP/2's handshake or in the answer) is an error, not a task that waits forever.
+    let stream = tokio::time::timeout(timeout, answer)
+        .await
+        .map_err(|_| {
+            error(format!(
+                "the coordinator at {endpoint} did not answer within {}s",
+                timeout.as_secs()
+            ))
+        })?
+        .map_err(&error)?;
     let endpoint = endpoint.to_string();
-    let catalog = ticket.catalog().to_string();
     Ok(Box::pin(stream.map_err(move |e| {
-        DataFusionError::External(Box::new(ConnectorError::Source {
-            catalog: catalog.clone(),
-            message: format!("reading from the coordinator at {endpoint}: {e}"),
-        }))
+        error(format!("reading from the coordinator at {endpoint}: {e}"))
     })))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A coordinator that accepts the connection and never answers: the fetch fails within
+    /// its timeout and names the peer.
+    #[tokio::test]
+    async fn a_silent_coordinator_is_an_error_naming_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let ticket = InternalTicket::Service {
+            catalog: "events".into(),
+            request: vec![],
+        };
+        let endpoint = format!("http://{address}");
+        let fetch = internal_do_get_within(&endpoint, &ticket, Duration::from_secs(1));
+        let result = tokio::time::timeout(Duration::from_secs(20), fetch)
+            .await
+            .expect("the fetch ends by itself");
+        let message = result.err().expect("an error").to_string();
+        assert!(
+            message.contains(&endpoint) && message.contains("did not answer within 1s"),
+            "{message}"
+        );
+        assert!(message.contains("events"), "{message}");
+        silent.abort();
+    }
 
     #[test]
     fn small_split_lists_stay_in_the_plan_and_large_ones_on_the_coordinator() {

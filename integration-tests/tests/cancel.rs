@@ -4,7 +4,7 @@
 //!   cancel the running Ballista job: the scheduler reports the job failed with "Cancelled",
 //!   the workers stop burning CPU, and the next query runs.
 //! - 10 million rows stream to the client while the coordinator's peak RSS stays far below
-//!   the size of the result.
+//!   the size of the result; the `braid` CLI prints them as CSV with a peak RSS as small.
 
 use std::time::{Duration, Instant};
 
@@ -243,18 +243,17 @@ async fn cancel_by_request_and_by_disconnect() {
     assert_cancelled_and_cluster_free(&cluster, &job).await;
 }
 
+/// 10 million rows, about 600 MiB of Arrow data.
+const STREAMED: &str =
+    "SELECT l_orderkey, l_partkey, l_quantity, l_comment FROM tpch.sf2.lineitem LIMIT 10000000";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_million_rows_stream_through_a_small_coordinator() {
     let _serial = braid_integration_tests::serial().await;
     let cluster = Cluster::start(2, 1, None).await;
     let mut client = cluster.client().await;
     let started = Instant::now();
-    let (_, mut batches) = client
-        .query(
-            "SELECT l_orderkey, l_partkey, l_quantity, l_comment FROM tpch.sf2.lineitem LIMIT 10000000",
-        )
-        .await
-        .expect("query");
+    let (_, mut batches) = client.query(STREAMED).await.expect("query");
     let (mut rows, mut bytes, mut count) = (0usize, 0usize, 0usize);
     while let Some(batch) = batches.next().await {
         let batch = batch.expect("batch");
@@ -266,14 +265,7 @@ async fn ten_million_rows_stream_through_a_small_coordinator() {
             .sum::<usize>();
         count += 1;
     }
-    let status = std::fs::read_to_string(format!("/proc/{}/status", cluster.scheduler_pid()))
-        .expect("coordinator status");
-    let peak_kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    let peak = peak_kib * 1024;
+    let peak = peak_rss(cluster.scheduler_pid()).expect("coordinator status");
     eprintln!(
         "streamed {rows} rows in {count} batches, {:.0} MiB of Arrow data, in {:.1}s; coordinator peak RSS {:.0} MiB",
         bytes as f64 / 1048576.0,
@@ -286,4 +278,55 @@ async fn ten_million_rows_stream_through_a_small_coordinator() {
         peak * 4 < bytes,
         "coordinator peak RSS {peak} B is not far below the result's {bytes} B"
     );
+
+    // The same result through the CLI as CSV: it prints rows as they come (defect 11).
+    let mut cli = std::process::Command::new(braid_integration_tests::binary("braid"))
+        .args([
+            "--connect",
+            &cluster.flight_sql_addr,
+            "--format",
+            "csv",
+            "-c",
+            STREAMED,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run braid");
+    let pid = cli.id();
+    let stdout = cli.stdout.take().expect("stdout");
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout).lines().count()
+    });
+    // VmHWM only grows: its last reading before the process exits is its peak.
+    let mut cli_peak = 0;
+    while let Some(reading) = peak_rss(pid) {
+        cli_peak = cli_peak.max(reading);
+        if cli.try_wait().expect("wait").is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cli.wait().expect("wait").success(), "braid failed");
+    let lines = lines.join().expect("reader");
+    eprintln!(
+        "braid --format csv: {lines} lines; client peak RSS {:.0} MiB",
+        cli_peak as f64 / 1048576.0
+    );
+    assert_eq!(lines, 10_000_001, "a header and every row");
+    assert!(
+        cli_peak * 4 < bytes,
+        "the CLI's peak RSS {cli_peak} B is not far below the result's {bytes} B"
+    );
+}
+
+/// The peak resident set of process `pid` so far (`VmHWM`), in bytes; `None` once it is gone.
+fn peak_rss(pid: u32) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    Some(kib * 1024)
 }

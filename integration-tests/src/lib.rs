@@ -70,7 +70,9 @@ pub fn binary(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: build the binaries first (cargo build --release --bins)",
+        "{} is missing: `cargo test` builds only the test binaries, not the daemons and the CLI the \
+         tests start. Run scripts/test.sh, or `cargo build --workspace --bins` with the same profile \
+         (`--release` for `cargo test --release`) before `cargo test`",
         path.display()
     );
     path

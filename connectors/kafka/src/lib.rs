@@ -9,11 +9,15 @@
 //! - [`FieldType`] (`types.rs`): the Trino type names a description uses, and their Arrow types.
 //! - [`InternalColumn`] (`columns.rs`): `_partition_id`, `_partition_offset`, `_timestamp`,
 //!   `_key`, `_message`, ... with Trino's names and types.
+//! - [`decoder`]: [`decoder::RowDecoder`] turns a key or a message into one value per field
+//!   (`raw` and `csv` so far), [`decoder::FieldColumns`] builds the Arrow columns; a record that
+//!   does not decode is corrupt, with NULL fields, and never fails the query.
 //!
-//! The broker side (metadata, splits by partition and offset range, the scan, inserts) and the
-//! decoders come next; until then no `kafka` catalog can be configured.
+//! The `json` and `avro` decoders and the broker side (metadata, splits by partition and offset
+//! range, the scan, inserts) come next; until then no `kafka` catalog can be configured.
 
 mod columns;
+pub mod decoder;
 mod description;
 mod types;
 

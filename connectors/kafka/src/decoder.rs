@@ -1,0 +1,311 @@
+//! Decoders: a record's key or message bytes into the values of its description's fields.
+//!
+//! A [`RowDecoder`] (`raw`, `csv`; `json` and `avro` come next) turns one record's bytes into one
+//! [`Value`] per field; [`FieldColumns`] converts them to the fields' types and builds the Arrow
+//! columns. A record that does not decode, or a value that does not fit its field's type, is
+//! *corrupt*: all its fields are NULL and the caller sets `_key_corrupt` / `_message_corrupt`.
+//! A corrupt record never fails the query.
+
+mod csv;
+mod raw;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int8Builder,
+    Int16Builder, Int32Builder, Int64Builder, StringBuilder,
+};
+
+use crate::description::{DataFormat, FieldGroup};
+use crate::types::FieldType;
+
+/// One decoded value, before it takes its field's type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(Cow<'a, str>),
+    Bytes(&'a [u8]),
+}
+
+/// Decodes the key or the message of records for one group of fields.
+#[derive(Debug, Clone)]
+pub enum RowDecoder {
+    Raw(raw::RawDecoder),
+    Csv(csv::CsvDecoder),
+}
+
+impl RowDecoder {
+    /// The decoder of `group`; an error names the field whose mapping or format it cannot use.
+    pub fn new(group: &FieldGroup) -> Result<Self, String> {
+        match group.data_format {
+            DataFormat::Raw => raw::RawDecoder::new(&group.fields).map(RowDecoder::Raw),
+            DataFormat::Csv => csv::CsvDecoder::new(&group.fields).map(RowDecoder::Csv),
+            other => Err(format!("the {other:?} decoder is not built yet")),
+        }
+    }
+
+    /// One value per field of `bytes`, into `out` (cleared first); an error if the record is
+    /// corrupt.
+    pub fn decode<'a>(&self, bytes: &'a [u8], out: &mut Vec<Value<'a>>) -> Result<(), String> {
+        out.clear();
+        match self {
+            RowDecoder::Raw(decoder) => decoder.decode(bytes, out),
+            RowDecoder::Csv(decoder) => decoder.decode(bytes, out),
+        }
+    }
+}
+
+/// A value converted to its field's type, ready to append.
+#[derive(Debug)]
+enum Cell<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(Cow<'a, str>),
+    Bytes(Cow<'a, [u8]>),
+}
+
+/// `value` as a value of `field_type`; an error if it does not fit.
+fn convert<'a>(value: Value<'a>, field_type: FieldType) -> Result<Cell<'a>, String> {
+    let out_of_range = |v: i64| format!("{v} does not fit {field_type}");
+    let not_a = |what: &str| format!("{what} is not a {field_type}");
+    Ok(match (field_type, value) {
+        (_, Value::Null) => Cell::Null,
+        (FieldType::Boolean, Value::Bool(b)) => Cell::Bool(b),
+        (FieldType::Boolean, Value::Int(i)) => Cell::Bool(i != 0),
+        (FieldType::Boolean, Value::Text(t)) => match t.trim().to_ascii_lowercase().as_str() {
+            "true" => Cell::Bool(true),
+            "false" => Cell::Bool(false),
+            _ => return Err(not_a(&format!("'{t}'"))),
+        },
+        (FieldType::TinyInt, Value::Int(i)) => {
+            Cell::Int(i8::try_from(i).map_err(|_| out_of_range(i))?.into())
+        }
+        (FieldType::SmallInt, Value::Int(i)) => {
+            Cell::Int(i16::try_from(i).map_err(|_| out_of_range(i))?.into())
+        }
+        (FieldType::Integer, Value::Int(i)) => {
+            Cell::Int(i32::try_from(i).map_err(|_| out_of_range(i))?.into())
+        }
+        (FieldType::BigInt, Value::Int(i)) => Cell::Int(i),
+        (
+            FieldType::TinyInt | FieldType::SmallInt | FieldType::Integer | FieldType::BigInt,
+            Value::Text(t),
+        ) => {
+            let i = t
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| not_a(&format!("'{t}'")))?;
+            return convert(Value::Int(i), field_type);
+        }
+        (FieldType::Real | FieldType::Double, Value::Float(f)) => Cell::Float(f),
+        (FieldType::Real | FieldType::Double, Value::Int(i)) => Cell::Float(i as f64),
+        (FieldType::Real | FieldType::Double, Value::Text(t)) => Cell::Float(
+            t.trim()
+                .parse::<f64>()
+                .map_err(|_| not_a(&format!("'{t}'")))?,
+        ),
+        (FieldType::Varchar, Value::Text(t)) => Cell::Text(t),
+        (FieldType::Varchar, Value::Bytes(b)) => Cell::Text(
+            std::str::from_utf8(b)
+                .map(Cow::Borrowed)
+                .map_err(|_| "the bytes are not UTF-8".to_string())?,
+        ),
+        (FieldType::Varchar, Value::Int(i)) => Cell::Text(Cow::Owned(i.to_string())),
+        (FieldType::Varchar, Value::Float(f)) => Cell::Text(Cow::Owned(f.to_string())),
+        (FieldType::Varchar, Value::Bool(b)) => Cell::Text(Cow::Owned(b.to_string())),
+        (FieldType::Varbinary, Value::Bytes(b)) => Cell::Bytes(Cow::Borrowed(b)),
+        (FieldType::Varbinary, Value::Text(t)) => Cell::Bytes(match t {
+            Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+            Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+        }),
+        (_, other) => return Err(format!("{other:?} is not a {field_type}")),
+    })
+}
+
+/// One field's Arrow column being built.
+#[derive(Debug)]
+enum Column {
+    Bool(BooleanBuilder),
+    Int8(Int8Builder),
+    Int16(Int16Builder),
+    Int32(Int32Builder),
+    Int64(Int64Builder),
+    Float32(Float32Builder),
+    Float64(Float64Builder),
+    Text(StringBuilder),
+    Bytes(BinaryBuilder),
+}
+
+impl Column {
+    /// The column of a field of `field_type`; `None` for the dates and times, which only the
+    /// `json` and `avro` decoders read.
+    fn new(field_type: FieldType) -> Option<Self> {
+        Some(match field_type {
+            FieldType::Boolean => Column::Bool(BooleanBuilder::new()),
+            FieldType::TinyInt => Column::Int8(Int8Builder::new()),
+            FieldType::SmallInt => Column::Int16(Int16Builder::new()),
+            FieldType::Integer => Column::Int32(Int32Builder::new()),
+            FieldType::BigInt => Column::Int64(Int64Builder::new()),
+            FieldType::Real => Column::Float32(Float32Builder::new()),
+            FieldType::Double => Column::Float64(Float64Builder::new()),
+            FieldType::Varchar => Column::Text(StringBuilder::new()),
+            FieldType::Varbinary => Column::Bytes(BinaryBuilder::new()),
+            FieldType::Date | FieldType::Time | FieldType::Timestamp | FieldType::TimestampTz => {
+                return None;
+            }
+        })
+    }
+
+    /// Appends `cell`, which [`convert`] made for this column's type.
+    fn append(&mut self, cell: Cell<'_>) {
+        match (self, cell) {
+            (Column::Bool(b), Cell::Bool(v)) => b.append_value(v),
+            (Column::Int8(b), Cell::Int(v)) => b.append_value(v as i8),
+            (Column::Int16(b), Cell::Int(v)) => b.append_value(v as i16),
+            (Column::Int32(b), Cell::Int(v)) => b.append_value(v as i32),
+            (Column::Int64(b), Cell::Int(v)) => b.append_value(v),
+            (Column::Float32(b), Cell::Float(v)) => b.append_value(v as f32),
+            (Column::Float64(b), Cell::Float(v)) => b.append_value(v),
+            (Column::Text(b), Cell::Text(v)) => b.append_value(v),
+            (Column::Bytes(b), Cell::Bytes(v)) => b.append_value(v),
+            (column, _) => column.append_null(),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Column::Bool(b) => b.append_null(),
+            Column::Int8(b) => b.append_null(),
+            Column::Int16(b) => b.append_null(),
+            Column::Int32(b) => b.append_null(),
+            Column::Int64(b) => b.append_null(),
+            Column::Float32(b) => b.append_null(),
+            Column::Float64(b) => b.append_null(),
+            Column::Text(b) => b.append_null(),
+            Column::Bytes(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Column::Bool(b) => Arc::new(b.finish()),
+            Column::Int8(b) => Arc::new(b.finish()),
+            Column::Int16(b) => Arc::new(b.finish()),
+            Column::Int32(b) => Arc::new(b.finish()),
+            Column::Int64(b) => Arc::new(b.finish()),
+            Column::Float32(b) => Arc::new(b.finish()),
+            Column::Float64(b) => Arc::new(b.finish()),
+            Column::Text(b) => Arc::new(b.finish()),
+            Column::Bytes(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// The Arrow columns of one group's fields, built record by record.
+#[derive(Debug)]
+pub struct FieldColumns {
+    columns: Vec<(FieldType, Column)>,
+}
+
+impl FieldColumns {
+    /// The columns of fields of `types`; an error names a type the raw and csv decoders
+    /// cannot fill.
+    pub fn new(types: &[FieldType]) -> Result<Self, String> {
+        let columns = types
+            .iter()
+            .map(|&t| {
+                Column::new(t)
+                    .map(|c| (t, c))
+                    .ok_or_else(|| format!("a field of type {t} needs the json or avro decoder"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { columns })
+    }
+
+    /// Appends one record's values, one per field. If one does not fit its field's type, the
+    /// record gets NULLs and the error says why (it is corrupt).
+    pub fn append(&mut self, values: Vec<Value<'_>>) -> Result<(), String> {
+        let cells: Vec<Cell<'_>> = match values
+            .into_iter()
+            .zip(&self.columns)
+            .map(|(value, (t, _))| convert(value, *t))
+            .collect()
+        {
+            Ok(cells) => cells,
+            Err(e) => {
+                self.append_nulls();
+                return Err(e);
+            }
+        };
+        for (cell, (_, column)) in cells.into_iter().zip(&mut self.columns) {
+            column.append(cell);
+        }
+        Ok(())
+    }
+
+    /// Appends NULL to every column (a corrupt record, or one without a key).
+    pub fn append_nulls(&mut self) {
+        for (_, column) in &mut self.columns {
+            column.append_null();
+        }
+    }
+
+    /// The columns built so far; the builders start again empty.
+    pub fn finish(&mut self) -> Vec<ArrayRef> {
+        self.columns.iter_mut().map(|(_, c)| c.finish()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Int8Type, Int64Type};
+
+    use super::*;
+
+    #[test]
+    fn a_value_that_does_not_fit_makes_the_record_corrupt_and_null() {
+        let mut columns =
+            FieldColumns::new(&[FieldType::BigInt, FieldType::TinyInt, FieldType::Varchar])
+                .expect("columns");
+        columns
+            .append(vec![
+                Value::Text("12".into()),
+                Value::Int(-3),
+                Value::Bytes(b"O'Brien"),
+            ])
+            .expect("fits");
+        let error = columns
+            .append(vec![
+                Value::Int(1),
+                Value::Int(300),
+                Value::Text("x".into()),
+            ])
+            .expect_err("300 is no tinyint");
+        assert!(error.contains("300 does not fit tinyint"), "{error}");
+        let error = columns
+            .append(vec![Value::Int(1), Value::Int(1), Value::Bytes(&[0xff])])
+            .expect_err("not UTF-8");
+        assert!(error.contains("not UTF-8"), "{error}");
+        columns.append_nulls();
+        let arrays = columns.finish();
+        let ids = arrays[0].as_primitive::<Int64Type>();
+        let small = arrays[1].as_primitive::<Int8Type>();
+        let text = arrays[2].as_string::<i32>();
+        assert_eq!((ids.len(), ids.value(0), small.value(0)), (4, 12, -3));
+        assert_eq!(text.value(0), "O'Brien");
+        for row in 1..4 {
+            assert!(
+                ids.is_null(row) && small.is_null(row) && text.is_null(row),
+                "row {row}"
+            );
+        }
+        assert!(FieldColumns::new(&[FieldType::Date]).is_err());
+    }
+}

@@ -1,20 +1,22 @@
 //! Decoders: a record's key or message bytes into the values of its description's fields.
 //!
-//! A [`RowDecoder`] (`raw`, `csv`; `json` and `avro` come next) turns one record's bytes into one
+//! A [`RowDecoder`] (`raw`, `csv`, `json`; `avro` comes next) turns one record's bytes into one
 //! [`Value`] per field; [`FieldColumns`] converts them to the fields' types and builds the Arrow
 //! columns. A record that does not decode, or a value that does not fit its field's type, is
 //! *corrupt*: all its fields are NULL and the caller sets `_key_corrupt` / `_message_corrupt`.
 //! A corrupt record never fails the query.
 
 mod csv;
+mod json;
 mod raw;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Float32Builder, Float64Builder, Int8Builder,
-    Int16Builder, Int32Builder, Int64Builder, StringBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
+    Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, Time32MillisecondBuilder,
+    TimestampMillisecondBuilder,
 };
 
 use crate::description::{DataFormat, FieldGroup};
@@ -29,6 +31,12 @@ pub enum Value<'a> {
     Float(f64),
     Text(Cow<'a, str>),
     Bytes(&'a [u8]),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Milliseconds since midnight.
+    Time(i32),
+    /// Milliseconds since 1970-01-01 00:00 UTC.
+    Timestamp(i64),
 }
 
 /// Decodes the key or the message of records for one group of fields.
@@ -36,6 +44,7 @@ pub enum Value<'a> {
 pub enum RowDecoder {
     Raw(raw::RawDecoder),
     Csv(csv::CsvDecoder),
+    Json(json::JsonDecoder),
 }
 
 impl RowDecoder {
@@ -44,6 +53,7 @@ impl RowDecoder {
         match group.data_format {
             DataFormat::Raw => raw::RawDecoder::new(&group.fields).map(RowDecoder::Raw),
             DataFormat::Csv => csv::CsvDecoder::new(&group.fields).map(RowDecoder::Csv),
+            DataFormat::Json => json::JsonDecoder::new(&group.fields).map(RowDecoder::Json),
             other => Err(format!("the {other:?} decoder is not built yet")),
         }
     }
@@ -55,6 +65,7 @@ impl RowDecoder {
         match self {
             RowDecoder::Raw(decoder) => decoder.decode(bytes, out),
             RowDecoder::Csv(decoder) => decoder.decode(bytes, out),
+            RowDecoder::Json(decoder) => decoder.decode(bytes, out),
         }
     }
 }
@@ -68,6 +79,9 @@ enum Cell<'a> {
     Float(f64),
     Text(Cow<'a, str>),
     Bytes(Cow<'a, [u8]>),
+    Date(i32),
+    Time(i32),
+    Timestamp(i64),
 }
 
 /// `value` as a value of `field_type`; an error if it does not fit.
@@ -124,6 +138,16 @@ fn convert<'a>(value: Value<'a>, field_type: FieldType) -> Result<Cell<'a>, Stri
             Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
             Cow::Owned(s) => Cow::Owned(s.into_bytes()),
         }),
+        (FieldType::Date, Value::Date(d)) => Cell::Date(d),
+        (FieldType::Time, Value::Time(t)) => Cell::Time(t),
+        (FieldType::Timestamp | FieldType::TimestampTz, Value::Timestamp(ms)) => {
+            Cell::Timestamp(ms)
+        }
+        (FieldType::Date, Value::Timestamp(ms)) => Cell::Date(
+            ms.div_euclid(86_400_000)
+                .try_into()
+                .map_err(|_| out_of_range(ms))?,
+        ),
         (_, other) => return Err(format!("{other:?} is not a {field_type}")),
     })
 }
@@ -140,13 +164,14 @@ enum Column {
     Float64(Float64Builder),
     Text(StringBuilder),
     Bytes(BinaryBuilder),
+    Date(Date32Builder),
+    Time(Time32MillisecondBuilder),
+    Timestamp(TimestampMillisecondBuilder),
 }
 
 impl Column {
-    /// The column of a field of `field_type`; `None` for the dates and times, which only the
-    /// `json` and `avro` decoders read.
-    fn new(field_type: FieldType) -> Option<Self> {
-        Some(match field_type {
+    fn new(field_type: FieldType) -> Self {
+        match field_type {
             FieldType::Boolean => Column::Bool(BooleanBuilder::new()),
             FieldType::TinyInt => Column::Int8(Int8Builder::new()),
             FieldType::SmallInt => Column::Int16(Int16Builder::new()),
@@ -156,10 +181,13 @@ impl Column {
             FieldType::Double => Column::Float64(Float64Builder::new()),
             FieldType::Varchar => Column::Text(StringBuilder::new()),
             FieldType::Varbinary => Column::Bytes(BinaryBuilder::new()),
-            FieldType::Date | FieldType::Time | FieldType::Timestamp | FieldType::TimestampTz => {
-                return None;
+            FieldType::Date => Column::Date(Date32Builder::new()),
+            FieldType::Time => Column::Time(Time32MillisecondBuilder::new()),
+            FieldType::Timestamp => Column::Timestamp(TimestampMillisecondBuilder::new()),
+            FieldType::TimestampTz => {
+                Column::Timestamp(TimestampMillisecondBuilder::new().with_timezone("UTC"))
             }
-        })
+        }
     }
 
     /// Appends `cell`, which [`convert`] made for this column's type.
@@ -174,6 +202,9 @@ impl Column {
             (Column::Float64(b), Cell::Float(v)) => b.append_value(v),
             (Column::Text(b), Cell::Text(v)) => b.append_value(v),
             (Column::Bytes(b), Cell::Bytes(v)) => b.append_value(v),
+            (Column::Date(b), Cell::Date(v)) => b.append_value(v),
+            (Column::Time(b), Cell::Time(v)) => b.append_value(v),
+            (Column::Timestamp(b), Cell::Timestamp(v)) => b.append_value(v),
             (column, _) => column.append_null(),
         }
     }
@@ -189,6 +220,9 @@ impl Column {
             Column::Float64(b) => b.append_null(),
             Column::Text(b) => b.append_null(),
             Column::Bytes(b) => b.append_null(),
+            Column::Date(b) => b.append_null(),
+            Column::Time(b) => b.append_null(),
+            Column::Timestamp(b) => b.append_null(),
         }
     }
 
@@ -203,6 +237,9 @@ impl Column {
             Column::Float64(b) => Arc::new(b.finish()),
             Column::Text(b) => Arc::new(b.finish()),
             Column::Bytes(b) => Arc::new(b.finish()),
+            Column::Date(b) => Arc::new(b.finish()),
+            Column::Time(b) => Arc::new(b.finish()),
+            Column::Timestamp(b) => Arc::new(b.finish()),
         }
     }
 }
@@ -214,18 +251,11 @@ pub struct FieldColumns {
 }
 
 impl FieldColumns {
-    /// The columns of fields of `types`; an error names a type the raw and csv decoders
-    /// cannot fill.
-    pub fn new(types: &[FieldType]) -> Result<Self, String> {
-        let columns = types
-            .iter()
-            .map(|&t| {
-                Column::new(t)
-                    .map(|c| (t, c))
-                    .ok_or_else(|| format!("a field of type {t} needs the json or avro decoder"))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { columns })
+    /// The columns of fields of `types`.
+    pub fn new(types: &[FieldType]) -> Self {
+        Self {
+            columns: types.iter().map(|&t| (t, Column::new(t))).collect(),
+        }
     }
 
     /// Appends one record's values, one per field. If one does not fit its field's type, the
@@ -272,8 +302,7 @@ mod tests {
     #[test]
     fn a_value_that_does_not_fit_makes_the_record_corrupt_and_null() {
         let mut columns =
-            FieldColumns::new(&[FieldType::BigInt, FieldType::TinyInt, FieldType::Varchar])
-                .expect("columns");
+            FieldColumns::new(&[FieldType::BigInt, FieldType::TinyInt, FieldType::Varchar]);
         columns
             .append(vec![
                 Value::Text("12".into()),
@@ -306,6 +335,5 @@ mod tests {
                 "row {row}"
             );
         }
-        assert!(FieldColumns::new(&[FieldType::Date]).is_err());
     }
 }

@@ -10,10 +10,11 @@
 //! - [`InternalColumn`] (`columns.rs`): `_partition_id`, `_partition_offset`, `_timestamp`,
 //!   `_key`, `_message`, ... with Trino's names and types.
 //! - [`decoder`]: [`decoder::RowDecoder`] turns a key or a message into one value per field
-//!   (`raw` and `csv` so far), [`decoder::FieldColumns`] builds the Arrow columns; a record that
-//!   does not decode is corrupt, with NULL fields, and never fails the query.
+//!   (`raw`, `csv`, `json` with Trino's date and time formats), [`decoder::FieldColumns`]
+//!   builds the Arrow columns; a record that does not decode is corrupt, with NULL fields, and
+//!   never fails the query.
 //!
-//! The `json` and `avro` decoders and the broker side (metadata, splits by partition and offset
+//! The `avro` decoder and the broker side (metadata, splits by partition and offset
 //! range, the scan, inserts) come next; until then no `kafka` catalog can be configured.
 
 mod columns;

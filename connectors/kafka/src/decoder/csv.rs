@@ -24,6 +24,18 @@ impl CsvDecoder {
                     .as_deref()
                     .and_then(|m| m.trim().parse::<usize>().ok())
                     .ok_or_else(|| format!("field '{}': mapping is no column index", field.name))?;
+                if matches!(
+                    field.field_type,
+                    FieldType::Date
+                        | FieldType::Time
+                        | FieldType::Timestamp
+                        | FieldType::TimestampTz
+                ) {
+                    return Err(format!(
+                        "field '{}': the csv decoder reads no {} (use json or avro)",
+                        field.name, field.field_type
+                    ));
+                }
                 Ok((index, field.field_type == FieldType::Varchar))
             })
             .collect::<Result<_, String>>()?;

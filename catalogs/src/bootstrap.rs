@@ -1,5 +1,6 @@
 //! What every Braid process configures the same way: the session config (so options set on
-//! the coordinator reach the workers), the full function set, and how daemon settings layer.
+//! the coordinator reach the workers), the full function set, how daemon settings layer, and
+//! how a daemon program logs and exits ([`run_daemon`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,6 +70,28 @@ pub fn layered_settings<T: Serialize + DeserializeOwned>(
         .select(section)
         .extract()
         .map_err(|e| format!("{e} ({})", file.display()))
+}
+
+/// Runs the daemon `program`: logs to stdout (`RUST_LOG`, else `default_filter`), runs `body`
+/// until it ends, and reports a failure on stderr and in the exit code.
+pub async fn run_daemon<E: std::fmt::Display>(
+    program: &str,
+    default_filter: &str,
+    body: impl std::future::Future<Output = Result<(), E>>,
+) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .init();
+    match body.await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

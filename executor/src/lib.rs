@@ -39,24 +39,15 @@ struct Cli {
 /// logs to stdout, runs until stopped, and reports failure on stderr and in the exit code.
 pub async fn main_with(factories: &Factories) -> std::process::ExitCode {
     use clap::Parser;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,ballista=info,datafusion=warn".into()),
-        )
-        .init();
-    let cli = Cli::parse();
-    let result = match WorkerSettings::resolve(&cli.flags) {
-        Ok(settings) => run_worker_with(settings, factories).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("braid-executor: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    bootstrap::run_daemon(
+        "braid-executor",
+        "info,ballista=info,datafusion=warn",
+        async {
+            let cli = Cli::parse();
+            run_worker_with(WorkerSettings::resolve(&cli.flags)?, factories).await
+        },
+    )
+    .await
 }
 
 /// Why a worker could not start or stopped.

@@ -84,28 +84,15 @@ struct Cli {
 /// logs to stdout, runs until stopped, and reports failure on stderr and in the exit code.
 pub async fn main_with(factories: &Factories) -> std::process::ExitCode {
     use clap::Parser;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,datafusion=warn".into()),
-        )
-        .init();
-    let cli = Cli::parse();
-    let result = async {
+    braid_catalogs::bootstrap::run_daemon("braid-scheduler", "info,datafusion=warn", async {
+        let cli = Cli::parse();
         let settings = CoordinatorSettings::resolve(&cli.flags)?;
         Coordinator::start_with(settings, factories)
             .await?
             .wait()
             .await
-    }
-    .await;
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("braid-scheduler: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    })
+    .await
 }
 
 /// A running coordinator.

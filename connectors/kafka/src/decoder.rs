@@ -70,6 +70,17 @@ impl RowDecoder {
     }
 }
 
+/// `make` applied to each field; an error names the field.
+fn per_field<T>(
+    fields: &[crate::description::FieldDescription],
+    make: impl Fn(&crate::description::FieldDescription) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    fields
+        .iter()
+        .map(|field| make(field).map_err(|e| format!("field '{}': {e}", field.name)))
+        .collect()
+}
+
 /// A value converted to its field's type, ready to append.
 #[derive(Debug)]
 enum Cell<'a> {

@@ -30,6 +30,14 @@ pub enum FieldType {
 }
 
 impl FieldType {
+    /// A date, time or timestamp: only the json and avro decoders read them.
+    pub fn is_temporal(self) -> bool {
+        matches!(
+            self,
+            FieldType::Date | FieldType::Time | FieldType::Timestamp | FieldType::TimestampTz
+        )
+    }
+
     /// The Arrow type of the column.
     pub fn data_type(self) -> DataType {
         match self {

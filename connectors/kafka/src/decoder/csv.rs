@@ -16,29 +16,20 @@ pub struct CsvDecoder {
 
 impl CsvDecoder {
     pub fn new(fields: &[FieldDescription]) -> Result<Self, String> {
-        let fields = fields
-            .iter()
-            .map(|field| {
-                let index = field
-                    .mapping
-                    .as_deref()
-                    .and_then(|m| m.trim().parse::<usize>().ok())
-                    .ok_or_else(|| format!("field '{}': mapping is no column index", field.name))?;
-                if matches!(
-                    field.field_type,
-                    FieldType::Date
-                        | FieldType::Time
-                        | FieldType::Timestamp
-                        | FieldType::TimestampTz
-                ) {
-                    return Err(format!(
-                        "field '{}': the csv decoder reads no {} (use json or avro)",
-                        field.name, field.field_type
-                    ));
-                }
-                Ok((index, field.field_type == FieldType::Varchar))
-            })
-            .collect::<Result<_, String>>()?;
+        let fields = super::per_field(fields, |field| {
+            let index = field
+                .mapping
+                .as_deref()
+                .and_then(|m| m.trim().parse::<usize>().ok())
+                .ok_or("mapping is no column index")?;
+            if field.field_type.is_temporal() {
+                return Err(format!(
+                    "the csv decoder reads no {} (use json or avro)",
+                    field.field_type
+                ));
+            }
+            Ok((index, field.field_type == FieldType::Varchar))
+        })?;
         Ok(Self { fields })
     }
 

@@ -39,11 +39,9 @@ enum TimeFormat {
 
 impl JsonDecoder {
     pub fn new(fields: &[FieldDescription]) -> Result<Self, String> {
-        let fields = fields
-            .iter()
-            .map(|field| JsonField::new(field).map_err(|e| format!("field '{}': {e}", field.name)))
-            .collect::<Result<_, _>>()?;
-        Ok(Self { fields })
+        Ok(Self {
+            fields: super::per_field(fields, JsonField::new)?,
+        })
     }
 
     pub fn decode<'a>(&self, bytes: &'a [u8], out: &mut Vec<Value<'a>>) -> Result<(), String> {
@@ -69,10 +67,7 @@ impl JsonField {
     fn new(field: &FieldDescription) -> Result<Self, String> {
         let mapping = field.mapping.as_deref().unwrap_or_default();
         let path: Vec<String> = mapping.split('/').map(str::to_string).collect();
-        let temporal = matches!(
-            field.field_type,
-            FieldType::Date | FieldType::Time | FieldType::Timestamp | FieldType::TimestampTz
-        );
+        let temporal = field.field_type.is_temporal();
         let time_format = match (field.data_format.as_deref(), temporal) {
             (None, false) => None,
             (None, true) => {

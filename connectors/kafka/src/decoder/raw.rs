@@ -45,11 +45,9 @@ impl RawFormat {
 
 impl RawDecoder {
     pub fn new(fields: &[FieldDescription]) -> Result<Self, String> {
-        let fields = fields
-            .iter()
-            .map(|field| RawField::new(field).map_err(|e| format!("field '{}': {e}", field.name)))
-            .collect::<Result<_, _>>()?;
-        Ok(Self { fields })
+        Ok(Self {
+            fields: super::per_field(fields, RawField::new)?,
+        })
     }
 
     pub fn decode<'a>(&self, bytes: &'a [u8], out: &mut Vec<Value<'a>>) -> Result<(), String> {

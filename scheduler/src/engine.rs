@@ -4,6 +4,7 @@
 //! `write.rs`, `EXPLAIN [ANALYZE]` in `explain.rs`.
 
 mod explain;
+mod hidden;
 mod write;
 
 use std::collections::BTreeSet;
@@ -250,7 +251,7 @@ impl Engine {
         let alias = trino::session_alias(sql);
         let sql = alias.as_deref().unwrap_or(sql);
         let state = ctx.state();
-        let statement =
+        let mut statement =
             state.sql_to_statement(sql, &state.config().options().sql_parser.dialect)?;
         let mut catalogs = BTreeSet::new();
         let mut lists_all = false;
@@ -271,6 +272,7 @@ impl Engine {
         if lists_all {
             self.refresh_all_listings(None, Listing::All).await;
         }
+        hidden::hide_columns(&ctx, &mut statement).await?;
         let plan = state
             .statement_to_plan(statement)
             .await

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use braid_connector_spi::is_hidden;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::{ResolvedTableReference, TableReference, plan_err};
@@ -256,9 +257,11 @@ pub async fn describe(ctx: &SessionContext, table: &str) -> Result<RecordBatch> 
         return plan_err!("Table '{resolved}' does not exist");
     };
     let schema = provider.schema();
+    // Hidden columns are not described, as in Trino.
+    let fields: Vec<_> = schema.fields().iter().filter(|f| !is_hidden(f)).collect();
     let column = |f: fn(&Field) -> String| -> ArrayRef {
         Arc::new(StringArray::from(
-            schema.fields().iter().map(|x| f(x)).collect::<Vec<_>>(),
+            fields.iter().map(|x| f(x)).collect::<Vec<_>>(),
         ))
     };
     let columns = vec![

@@ -20,6 +20,7 @@
 //! - [`Capabilities`]: what a connector pushes down and supports.
 //! - [`scan_properties`]: the plan properties every scan node shares.
 //! - [`ConnectorError`]: the typed errors a connector reports, each naming what the user must fix.
+//! - [`HIDDEN_COLUMN`]: marks a column left out of `SELECT *` (Trino's hidden columns).
 //!
 //! A connector never reaches Ballista: it is testable on a plain `SessionContext`.
 
@@ -45,6 +46,26 @@ pub use split::{
     INLINE_SPLITS_MAX_BYTES, INTERNAL_TIMEOUT, Split, SplitPlanner, SplitStore, Splits,
     internal_do_get,
 };
+
+/// The Arrow field metadata key that marks a hidden column (Trino's): left out of `SELECT *`,
+/// `t.*`, `DESCRIBE` and an `INSERT` without a column list, yet selectable by name (Kafka's
+/// internal columns). The coordinator honours it before planning a statement.
+pub const HIDDEN_COLUMN: &str = "braid.hidden";
+
+/// `field` marked hidden.
+pub fn hidden_field(
+    field: datafusion::arrow::datatypes::Field,
+) -> datafusion::arrow::datatypes::Field {
+    field.with_metadata([(HIDDEN_COLUMN.to_string(), "true".to_string())].into())
+}
+
+/// Whether `field` is hidden.
+pub fn is_hidden(field: &datafusion::arrow::datatypes::Field) -> bool {
+    field
+        .metadata()
+        .get(HIDDEN_COLUMN)
+        .is_some_and(|v| v == "true")
+}
 
 /// The plan properties of a scan node reading `splits` splits: one partition per split,
 /// bounded, rows emitted as they are read, no known order.

@@ -14,6 +14,11 @@
 # Source the env file to point the tests at it: BRAID_PG_HOST, BRAID_PG_PORT, BRAID_PG_USER,
 # BRAID_PG_PASSWORD, BRAID_PG_DATABASE, BRAID_PG_DATABASE_EN, BRAID_PG_TLS_USER, BRAID_PG_CA,
 # BRAID_PG_BIN, BRAID_PG_DATA.
+#
+# Kafka: a tansu broker (a Kafka-protocol broker, `cargo install --locked --features dynostore
+# tansu`) with in-memory storage on a free port: BRAID_KAFKA_NODES (host:port), BRAID_TANSU_PID.
+# Known limitation of tansu 0.6: it numbers offsets wrongly inside multi-record batches, so test
+# producers send one record per batch (librdkafka `batch.num.messages = 1`).
 set -euo pipefail
 
 DIR="${BRAID_SERVICES_DIR:-/tmp/braid-services}"
@@ -83,6 +88,38 @@ export BRAID_PG_BIN=$bin
 export BRAID_PG_DATA=$PG_DATA
 ENV
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (env: $DIR/env)"
+  kafka_start
+}
+
+kafka_start() {
+  local tansu port
+  tansu="$(command -v tansu || echo "$HOME/.cargo/bin/tansu")"
+  if [ ! -x "$tansu" ]; then
+    echo "services.sh: tansu is not installed (cargo install --locked --features dynostore tansu)" >&2
+    exit 1
+  fi
+  port="$(free_port)"
+  "$tansu" broker --storage-engine memory://tansu/ \
+    --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    >"$DIR/tansu.log" 2>&1 &
+  local pid=$!
+  echo "$pid" > "$DIR/tansu.pid"
+  # Ready when it accepts connections (bounded).
+  for _ in $(seq 1 100); do
+    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then
+      cat >>"$DIR/env" <<ENV
+export BRAID_KAFKA_NODES=127.0.0.1:$port
+export BRAID_TANSU_PID=$pid
+ENV
+      echo "tansu $("$tansu" --version 2>/dev/null | awk '{print $2}') on 127.0.0.1:$port"
+      return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  echo "services.sh: tansu did not start; its log:" >&2
+  cat "$DIR/tansu.log" >&2
+  exit 1
 }
 
 pg_start() {
@@ -94,6 +131,10 @@ pg_start() {
 stop() {
   local bin
   bin="$(pg_bin)"
+  if [ -f "$DIR/tansu.pid" ]; then
+    kill "$(cat "$DIR/tansu.pid")" 2>/dev/null && echo "tansu stopped" || true
+    rm -f "$DIR/tansu.pid"
+  fi
   if [ -f "$PG_DATA/postmaster.pid" ]; then
     as_owner "$bin/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
     echo "PostgreSQL stopped"

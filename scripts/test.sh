@@ -31,14 +31,21 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
+# The Kafka-protocol broker of the Kafka tests (scripts/services.sh); about 15 minutes, once.
+if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+  echo "== installing tansu"
+  cargo install --locked --features dynostore --version 0.6.0 tansu
+fi
 
-# The ADBC Flight SQL driver, for the test that drives Braid with it (integration-tests/tests/adbc.rs).
+# Independent clients the tests drive Braid and the broker with: the ADBC Flight SQL driver,
+# confluent-kafka (librdkafka's Python client) and fastavro.
 VENV="$HOME/.cache/braid/venv"
 export BRAID_PYTHON="$VENV/bin/python"
-if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow' >/dev/null 2>&1; then
-  echo "== installing adbc-driver-flightsql and pyarrow into $VENV"
+if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro' >/dev/null 2>&1; then
+  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka and fastavro into $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow \
+    confluent-kafka fastavro
 fi
 
 echo "== cargo fmt --check"

@@ -32,6 +32,7 @@ impl Factories {
             .with(Arc::new(braid_connector_tpch::TpchFactory))
             .with(Arc::new(braid_connector_memory::MemoryFactory))
             .with(Arc::new(braid_connector_postgres::PostgresFactory))
+            .with(Arc::new(braid_connector_kafka::KafkaFactory))
     }
 
     /// These factories and `factory` (which replaces one of the same kind).

@@ -12,7 +12,7 @@ use braid_cli::client::{BraidClient, ConnectOptions};
 use braid_cli::embedded::EmbeddedCluster;
 use braid_cli::output::Format;
 use braid_cli::runner::Runner;
-use braid_cli::{bench, bench_postgres, repl};
+use braid_cli::{bench, bench_kafka, bench_postgres, repl};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,6 +67,8 @@ enum BenchCommand {
     Tpch(bench::BenchArgs),
     /// Reading a PostgreSQL table: Braid's split reads vs psql \copy.
     Postgres(bench_postgres::PostgresBenchArgs),
+    /// Reading a Kafka topic: Braid's split reads vs one plain rdkafka consumer.
+    Kafka(bench_kafka::KafkaBenchArgs),
 }
 
 #[tokio::main]
@@ -144,6 +146,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             let mut client = client;
             let dir = catalog_dir.ok_or("bench postgres needs --catalog-dir (or ./etc/catalog)")?;
             return bench_postgres::run(&mut client, &dir, args).await;
+        }
+        Some(Command::Bench {
+            bench: BenchCommand::Kafka(args),
+        }) => {
+            let mut client = client;
+            let dir = catalog_dir.ok_or("bench kafka needs --catalog-dir (or ./etc/catalog)")?;
+            return bench_kafka::run(&mut client, &dir, args).await;
         }
         None => {}
     }

@@ -459,3 +459,20 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
     }
     lines
 }
+
+/// The Python of the tests' independent clients (ADBC, confluent-kafka): `$BRAID_PYTHON`, else
+/// `~/.cache/braid/venv/bin/python`, which `scripts/test.sh` makes; a missing one fails the test.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("BRAID_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/braid/venv/bin/python"))
+        })
+        .expect("BRAID_PYTHON or HOME");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/test.sh, which installs the tests' Python clients in a virtualenv",
+        path.display()
+    );
+    path
+}

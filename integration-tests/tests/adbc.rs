@@ -5,27 +5,12 @@
 //! The interpreter is `$BRAID_PYTHON`, else `~/.cache/braid/venv/bin/python`; a missing one
 //! fails the test.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use braid_integration_tests::{Cluster, Secured};
+use braid_integration_tests::{Cluster, Secured, python};
 
 const PASSWORD: &str = "adbc-pass";
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("BRAID_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/braid/venv/bin/python"))
-        })
-        .expect("BRAID_PYTHON or HOME");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/test.sh, which installs the ADBC driver in a virtualenv",
-        path.display()
-    );
-    path
-}
 
 fn run_script(uri: &str, ca_file: Option<&Path>) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/adbc/adbc_client.py");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Fields, TimeUnit};
 
 /// A column Braid fills from the record itself rather than from its decoded key or message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum InternalColumn {
     /// The partition the record is in (`bigint`).
     PartitionId,
@@ -94,14 +94,11 @@ impl InternalColumn {
         }
     }
 
-    /// The column as an Arrow field; only the key, its text and its length may be NULL (a
-    /// record without a key).
+    /// The column as an Arrow field. Every one may be NULL, as every column in Trino: a key
+    /// or message may be missing, and an `INSERT` leaves internal columns NULL (Kafka sets
+    /// them).
     pub fn field(self) -> Field {
-        let nullable = matches!(
-            self,
-            InternalColumn::Key | InternalColumn::KeyLength | InternalColumn::Message
-        );
-        Field::new(self.name(), self.data_type(), nullable)
+        Field::new(self.name(), self.data_type(), true)
     }
 }
 

@@ -1,11 +1,12 @@
 //! Decoders: a record's key or message bytes into the values of its description's fields.
 //!
-//! A [`RowDecoder`] (`raw`, `csv`, `json`; `avro` comes next) turns one record's bytes into one
+//! A [`RowDecoder`] (`raw`, `csv`, `json`, `avro`) turns one record's bytes into one
 //! [`Value`] per field; [`FieldColumns`] converts them to the fields' types and builds the Arrow
 //! columns. A record that does not decode, or a value that does not fit its field's type, is
 //! *corrupt*: all its fields are NULL and the caller sets `_key_corrupt` / `_message_corrupt`.
 //! A corrupt record never fails the query.
 
+mod avro;
 mod csv;
 mod json;
 mod raw;
@@ -45,16 +46,21 @@ pub enum RowDecoder {
     Raw(raw::RawDecoder),
     Csv(csv::CsvDecoder),
     Json(json::JsonDecoder),
+    Avro(avro::AvroDecoder),
 }
 
 impl RowDecoder {
     /// The decoder of `group`; an error names the field whose mapping or format it cannot use.
-    pub fn new(group: &FieldGroup) -> Result<Self, String> {
+    /// `avro_schema` is the text of the group's `dataSchema` file (`avro` only).
+    pub fn new(group: &FieldGroup, avro_schema: Option<&str>) -> Result<Self, String> {
         match group.data_format {
             DataFormat::Raw => raw::RawDecoder::new(&group.fields).map(RowDecoder::Raw),
             DataFormat::Csv => csv::CsvDecoder::new(&group.fields).map(RowDecoder::Csv),
             DataFormat::Json => json::JsonDecoder::new(&group.fields).map(RowDecoder::Json),
-            other => Err(format!("the {other:?} decoder is not built yet")),
+            DataFormat::Avro => {
+                let schema = avro_schema.ok_or("the avro decoder needs the dataSchema file")?;
+                avro::AvroDecoder::new(&group.fields, schema).map(RowDecoder::Avro)
+            }
         }
     }
 
@@ -66,6 +72,18 @@ impl RowDecoder {
             RowDecoder::Raw(decoder) => decoder.decode(bytes, out),
             RowDecoder::Csv(decoder) => decoder.decode(bytes, out),
             RowDecoder::Json(decoder) => decoder.decode(bytes, out),
+            RowDecoder::Avro(decoder) => decoder.decode(bytes, out),
+        }
+    }
+
+    /// The bytes of a key or message holding `values`, one per field (inserts): the same
+    /// layout the decoder reads.
+    pub fn encode(&self, values: &[Value<'_>]) -> Result<Vec<u8>, String> {
+        match self {
+            RowDecoder::Raw(codec) => codec.encode(values),
+            RowDecoder::Csv(codec) => codec.encode(values),
+            RowDecoder::Json(codec) => codec.encode(values),
+            RowDecoder::Avro(codec) => codec.encode(values),
         }
     }
 }
@@ -252,6 +270,33 @@ impl Column {
             Column::Time(b) => Arc::new(b.finish()),
             Column::Timestamp(b) => Arc::new(b.finish()),
         }
+    }
+}
+
+/// Whether each of `values` fits the type of its field in `types` (a record whose values do
+/// not all fit is corrupt, whichever of its fields a query reads).
+pub fn fits(values: &[Value<'_>], types: &[FieldType]) -> bool {
+    values
+        .iter()
+        .zip(types)
+        .all(|(value, &field_type)| convert(value.clone(), field_type).is_ok())
+}
+
+/// A field of `field_type` at `mapping`, as the decoders' tests describe them.
+#[cfg(test)]
+pub(crate) fn test_field(
+    name: &str,
+    field_type: FieldType,
+    mapping: &str,
+) -> crate::description::FieldDescription {
+    crate::description::FieldDescription {
+        name: name.into(),
+        field_type,
+        mapping: Some(mapping.into()),
+        data_format: None,
+        format_hint: None,
+        hidden: false,
+        comment: None,
     }
 }
 

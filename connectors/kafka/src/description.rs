@@ -18,13 +18,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use braid_connector_spi::ConnectorError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::columns::InternalColumn;
 use crate::types::FieldType;
 
 /// One table: a topic and how its keys and messages decode into columns.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TableDescription {
     pub table_name: String,
@@ -39,7 +39,7 @@ pub struct TableDescription {
 }
 
 /// How the key or the message of a record decodes.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldGroup {
     pub data_format: DataFormat,
@@ -51,7 +51,7 @@ pub struct FieldGroup {
 }
 
 /// The decoders, as Trino names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataFormat {
     Raw,
@@ -61,11 +61,15 @@ pub enum DataFormat {
 }
 
 /// One column decoded from a key or a message.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldDescription {
     pub name: String,
-    #[serde(rename = "type", deserialize_with = "field_type")]
+    #[serde(
+        rename = "type",
+        deserialize_with = "field_type",
+        serialize_with = "type_name"
+    )]
     pub field_type: FieldType,
     /// Where the value is: a byte range (`raw`), a column index (`csv`), a path (`json`,
     /// `avro`).
@@ -84,9 +88,77 @@ pub struct FieldDescription {
     pub comment: Option<String>,
 }
 
+fn type_name<S: serde::Serializer>(
+    field_type: &FieldType,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(field_type)
+}
+
 fn field_type<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<FieldType, D::Error> {
     let text = String::deserialize(deserializer)?;
     text.parse().map_err(serde::de::Error::custom)
+}
+
+/// A table as the connector reads it: its description and the text of the Avro schema files
+/// its key and message name. Travels in scan plans, so a worker decodes with exactly what the
+/// coordinator planned with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DescribedTable {
+    pub description: TableDescription,
+    pub key_schema: Option<String>,
+    pub message_schema: Option<String>,
+}
+
+impl DescribedTable {
+    /// A topic with no description file: no fields, only the internal columns.
+    pub fn undescribed(schema: &str, table: &str) -> Self {
+        Self {
+            description: TableDescription {
+                table_name: table.to_string(),
+                schema_name: Some(schema.to_string()),
+                topic_name: table.to_string(),
+                key: None,
+                message: None,
+            },
+            key_schema: None,
+            message_schema: None,
+        }
+    }
+
+    /// The description in `file`, with the Avro schema files it names (relative to the
+    /// file's directory); every decoder is built once so a bad mapping fails here.
+    fn load(file: &Path, default_schema: &str) -> Result<Self, ConnectorError> {
+        let error = |message: String| ConnectorError::Config {
+            message: format!("{}: {message}", file.display()),
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| error(e.to_string()))?;
+        let description = TableDescription::parse(&text, file, default_schema)?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let mut schemas = [None, None];
+        for ((part, group), schema) in
+            [("key", &description.key), ("message", &description.message)]
+                .into_iter()
+                .zip(&mut schemas)
+        {
+            let Some(group) = group else { continue };
+            if let Some(name) = &group.data_schema {
+                let path = dir.join(name);
+                *schema =
+                    Some(std::fs::read_to_string(&path).map_err(|e| {
+                        error(format!("{part} 'dataSchema' {}: {e}", path.display()))
+                    })?);
+            }
+            crate::decoder::RowDecoder::new(group, schema.as_deref())
+                .map_err(|e| error(format!("{part}: {e}")))?;
+        }
+        let [key_schema, message_schema] = schemas;
+        Ok(Self {
+            description,
+            key_schema,
+            message_schema,
+        })
+    }
 }
 
 impl TableDescription {
@@ -202,7 +274,7 @@ fn check_mapping(format: DataFormat, field: &FieldDescription) -> Result<(), Str
 pub fn load_descriptions(
     dir: &Path,
     default_schema: &str,
-) -> Result<Vec<TableDescription>, ConnectorError> {
+) -> Result<Vec<DescribedTable>, ConnectorError> {
     let config = |message: String| ConnectorError::Config { message };
     let entries = std::fs::read_dir(dir)
         .map_err(|e| config(format!("table_description_dir {}: {e}", dir.display())))?;
@@ -212,14 +284,12 @@ pub fn load_descriptions(
         .collect();
     files.sort();
     let mut by_name: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
-    let mut descriptions = Vec::with_capacity(files.len());
+    let mut tables = Vec::with_capacity(files.len());
     for file in files {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| config(format!("{}: {e}", file.display())))?;
-        let description = TableDescription::parse(&text, &file, default_schema)?;
+        let table = DescribedTable::load(&file, default_schema)?;
         let name = (
-            description.schema().to_string(),
-            description.table_name.clone(),
+            table.description.schema().to_string(),
+            table.description.table_name.clone(),
         );
         if let Some(first) = by_name.insert(name.clone(), file.clone()) {
             return Err(config(format!(
@@ -230,9 +300,9 @@ pub fn load_descriptions(
                 name.1
             )));
         }
-        descriptions.push(description);
+        tables.push(table);
     }
-    Ok(descriptions)
+    Ok(tables)
 }
 
 #[cfg(test)]
@@ -338,7 +408,10 @@ mod tests {
         write("a.json", "first");
         std::fs::write(dir.path().join("notes.txt"), "not a description").expect("write");
         let loaded = load_descriptions(dir.path(), "default").expect("load");
-        let names: Vec<_> = loaded.iter().map(|d| d.table_name.as_str()).collect();
+        let names: Vec<_> = loaded
+            .iter()
+            .map(|d| d.description.table_name.as_str())
+            .collect();
         assert_eq!(names, ["first", "second"]);
 
         write("c.json", "first");

@@ -33,6 +33,38 @@ impl CsvDecoder {
         Ok(Self { fields })
     }
 
+    /// One CSV line with each value at its field's column; quoted where needed.
+    pub fn encode(&self, values: &[Value<'_>]) -> Result<Vec<u8>, String> {
+        let width = self
+            .fields
+            .iter()
+            .map(|&(index, _)| index + 1)
+            .max()
+            .unwrap_or(0);
+        let mut columns = vec![String::new(); width];
+        for (&(index, _), value) in self.fields.iter().zip(values) {
+            columns[index] = match value {
+                Value::Null => String::new(),
+                Value::Bool(b) => b.to_string(),
+                Value::Int(i) => i.to_string(),
+                Value::Float(f) => f.to_string(),
+                Value::Text(t) => t.to_string(),
+                other => return Err(format!("{other:?} cannot be written as csv")),
+            };
+        }
+        let quoted: Vec<String> = columns
+            .into_iter()
+            .map(|c| {
+                if c.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", c.replace('"', "\"\""))
+                } else {
+                    c
+                }
+            })
+            .collect();
+        Ok(quoted.join(",").into_bytes())
+    }
+
     pub fn decode<'a>(&self, bytes: &'a [u8], out: &mut Vec<Value<'a>>) -> Result<(), String> {
         let line = std::str::from_utf8(bytes).map_err(|_| "the record is not UTF-8 text")?;
         let columns = split(line.trim_end_matches(['\r', '\n']))?;
@@ -93,17 +125,7 @@ fn split(line: &str) -> Result<Vec<Cow<'_, str>>, String> {
 mod tests {
     use super::*;
 
-    fn field(name: &str, field_type: FieldType, mapping: &str) -> FieldDescription {
-        FieldDescription {
-            name: name.into(),
-            field_type,
-            mapping: Some(mapping.into()),
-            data_format: None,
-            format_hint: None,
-            hidden: false,
-            comment: None,
-        }
-    }
+    use crate::decoder::test_field as field;
 
     #[test]
     fn quoted_values_missing_columns_and_empty_values() {

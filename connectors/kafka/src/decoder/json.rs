@@ -63,7 +63,67 @@ impl JsonDecoder {
     }
 }
 
+impl JsonDecoder {
+    /// One JSON object with each value at its field's path (objects made on the way);
+    /// dates and times written in the field's `dataFormat` (ISO 8601 without one).
+    pub fn encode(&self, values: &[Value<'_>]) -> Result<Vec<u8>, String> {
+        let mut record = Json::Object(serde_json::Map::new());
+        for (field, value) in self.fields.iter().zip(values) {
+            let json = field.json(value)?;
+            let (last, parents) = field.path.split_last().ok_or("an empty mapping")?;
+            let mut node = &mut record;
+            for step in parents {
+                let Json::Object(map) = node else {
+                    return Err(format!("field '{}': mapping crosses a value", field.name));
+                };
+                node = map
+                    .entry(step.clone())
+                    .or_insert_with(|| Json::Object(serde_json::Map::new()));
+            }
+            let Json::Object(map) = node else {
+                return Err(format!("field '{}': mapping crosses a value", field.name));
+            };
+            map.insert(last.clone(), json);
+        }
+        serde_json::to_vec(&record).map_err(|e| e.to_string())
+    }
+}
+
 impl JsonField {
+    /// `value` as this field writes it.
+    fn json(&self, value: &Value<'_>) -> Result<Json, String> {
+        let millis = match value {
+            Value::Null => return Ok(Json::Null),
+            Value::Bool(b) => return Ok(Json::Bool(*b)),
+            Value::Int(i) => return Ok(Json::from(*i)),
+            Value::Float(f) => return Ok(Json::from(*f)),
+            Value::Text(t) => return Ok(Json::String(t.to_string())),
+            Value::Bytes(_) => {
+                return Err(format!("field '{}': bytes have no JSON form", self.name));
+            }
+            Value::Date(days) => i64::from(*days) * 86_400_000,
+            Value::Time(ms) => i64::from(*ms),
+            Value::Timestamp(ms) => *ms,
+        };
+        let format = self.time_format.as_ref().unwrap_or(&TimeFormat::Iso8601);
+        let at = DateTime::from_timestamp_millis(millis)
+            .ok_or_else(|| format!("field '{}': {millis} ms is out of range", self.name))?;
+        Ok(match format {
+            TimeFormat::MillisecondsSinceEpoch => Json::from(millis),
+            TimeFormat::SecondsSinceEpoch => Json::from(millis.div_euclid(1000)),
+            TimeFormat::Rfc2822 => Json::String(at.to_rfc2822()),
+            TimeFormat::Custom(pattern) => Json::String(at.naive_utc().format(pattern).to_string()),
+            TimeFormat::Iso8601 => Json::String(match value {
+                Value::Date(_) => at.format("%Y-%m-%d").to_string(),
+                Value::Time(_) => at.format("%H:%M:%S%.3f").to_string(),
+                _ if self.field_type == FieldType::Timestamp => {
+                    at.naive_utc().format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
+                }
+                _ => at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            }),
+        })
+    }
+
     fn new(field: &FieldDescription) -> Result<Self, String> {
         let mapping = field.mapping.as_deref().unwrap_or_default();
         let path: Vec<String> = mapping.split('/').map(str::to_string).collect();

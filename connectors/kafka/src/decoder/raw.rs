@@ -56,6 +56,62 @@ impl RawDecoder {
         }
         Ok(())
     }
+
+    /// The record holding `values` (one per field) at the fields' byte ranges; bytes no field
+    /// covers are zero. A NULL cannot be written in raw.
+    pub fn encode(&self, values: &[Value<'_>]) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        for (field, value) in self.fields.iter().zip(values) {
+            let bytes: Vec<u8> = match (field.format, value) {
+                (_, Value::Null) => {
+                    return Err(format!("field '{}' is NULL: raw has no NULL", field.name));
+                }
+                (None, Value::Text(text)) => text.as_bytes().to_vec(),
+                (None, Value::Bytes(bytes)) => bytes.to_vec(),
+                (Some(format), Value::Int(i)) => {
+                    let width = format.width();
+                    let fits = match format {
+                        RawFormat::Byte => i8::try_from(*i).is_ok(),
+                        RawFormat::Short => i16::try_from(*i).is_ok(),
+                        RawFormat::Int => i32::try_from(*i).is_ok(),
+                        _ => true,
+                    };
+                    if !fits {
+                        return Err(format!(
+                            "field '{}': {i} does not fit raw {format:?}",
+                            field.name
+                        ));
+                    }
+                    i.to_be_bytes()[8 - width..].to_vec()
+                }
+                (Some(RawFormat::Float), Value::Float(f)) => (*f as f32).to_be_bytes().to_vec(),
+                (Some(RawFormat::Double), Value::Float(f)) => f.to_be_bytes().to_vec(),
+                (_, other) => {
+                    return Err(format!(
+                        "field '{}': {other:?} cannot be written as raw",
+                        field.name
+                    ));
+                }
+            };
+            if let Some(end) = field.end
+                && end - field.start != bytes.len()
+            {
+                return Err(format!(
+                    "field '{}' has {} bytes for its {} bytes {}..{end}",
+                    field.name,
+                    bytes.len(),
+                    end - field.start,
+                    field.start
+                ));
+            }
+            let end = field.start + bytes.len();
+            if out.len() < end {
+                out.resize(end, 0);
+            }
+            out[field.start..end].copy_from_slice(&bytes);
+        }
+        Ok(out)
+    }
 }
 
 impl RawField {

@@ -104,20 +104,20 @@ pub async fn run(
         let started = Instant::now();
         let (_, batches) = client.query_all(&sql).await.map_err(|e| e.to_string())?;
         braid_best = braid_best.min(started.elapsed());
-        let row = arrow::util::pretty::pretty_format_batches(&batches)
-            .map_err(|e| e.to_string())?
-            .to_string();
-        let numbers: Vec<u64> = row
-            .lines()
-            .nth(3)
-            .unwrap_or_default()
-            .split('|')
-            .filter_map(|cell| cell.trim().parse().ok())
-            .collect();
-        braid_counts = (
-            numbers.first().copied().unwrap_or(0),
-            numbers.get(1).copied().unwrap_or(0),
-        );
+        let column = |i: usize| -> u64 {
+            batches
+                .iter()
+                .find(|b| b.num_rows() > 0)
+                .and_then(|b| {
+                    let array =
+                        arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::UInt64)
+                            .ok()?;
+                    let values = array.as_any().downcast_ref::<arrow::array::UInt64Array>()?;
+                    (!arrow::array::Array::is_null(values, 0)).then(|| values.value(0))
+                })
+                .unwrap_or(0)
+        };
+        braid_counts = (column(0), column(1));
     }
     let mut plain_best = Duration::MAX;
     let mut plain_counts = (0, 0);

@@ -355,6 +355,61 @@ mod tests {
 
     use super::*;
 
+    /// Inserts write with the layout the decoders read: what is encoded decodes back.
+    #[test]
+    fn encoders_write_what_decoders_read() {
+        use crate::description::{DataFormat, FieldGroup};
+        let raw = |name: &str, t: FieldType, mapping: &str, format: Option<&str>| {
+            let mut field = test_field(name, t, mapping);
+            field.data_format = format.map(str::to_string);
+            field
+        };
+        let group = FieldGroup {
+            data_format: DataFormat::Raw,
+            data_schema: None,
+            fields: vec![
+                raw("id", FieldType::BigInt, "0:8", Some("LONG")),
+                raw("qty", FieldType::Integer, "8:12", Some("INT")),
+                raw("label", FieldType::Varchar, "12", None),
+            ],
+        };
+        let codec = RowDecoder::new(&group, None).expect("raw");
+        let bytes = codec
+            .encode(&[
+                Value::Int(7),
+                Value::Int(-300),
+                Value::Text("O'Brien".into()),
+            ])
+            .expect("encode");
+        assert_eq!(bytes.len(), 12 + 7);
+        let mut out = Vec::new();
+        codec.decode(&bytes, &mut out).expect("decode");
+        assert_eq!(
+            out,
+            [Value::Int(7), Value::Int(-300), Value::Bytes(b"O'Brien")]
+        );
+        let error = codec
+            .encode(&[Value::Int(1), Value::Int(1 << 40), Value::Null])
+            .expect_err("too wide");
+        assert!(error.contains("qty"), "{error}");
+
+        let group = FieldGroup {
+            data_format: DataFormat::Csv,
+            data_schema: None,
+            fields: vec![
+                test_field("id", FieldType::BigInt, "0"),
+                test_field("name", FieldType::Varchar, "2"),
+            ],
+        };
+        let codec = RowDecoder::new(&group, None).expect("csv");
+        let bytes = codec
+            .encode(&[Value::Int(1), Value::Text("a, \"b\"".into())])
+            .expect("encode");
+        assert_eq!(bytes, b"1,,\"a, \"\"b\"\"\"");
+        codec.decode(&bytes, &mut out).expect("decode");
+        assert_eq!(out[1], Value::Text("a, \"b\"".into()));
+    }
+
     #[test]
     fn a_value_that_does_not_fit_makes_the_record_corrupt_and_null() {
         let mut columns =

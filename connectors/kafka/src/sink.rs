@@ -266,9 +266,15 @@ impl DataSink for KafkaSink {
                 written += 1;
             }
         }
-        while let Some(result) = pending.next().await {
-            acknowledged(result)?;
+        let acknowledged_all = async {
+            while let Some(result) = pending.next().await {
+                acknowledged(result)?;
+            }
+            Ok::<_, DataFusionError>(())
         }
-        Ok(written)
+        .await;
+        // librdkafka's teardown waits on its threads: not on the runtime's.
+        tokio::task::spawn_blocking(move || drop(producer));
+        acknowledged_all.map(|()| written)
     }
 }

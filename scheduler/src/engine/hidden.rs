@@ -19,8 +19,8 @@ use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast::{
     ExcludeSelectItem, Ident, ObjectName, Query, Select, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableObject, VisitMut,
-    VisitorMut, WildcardAdditionalOptions, visit_relations,
+    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableObject, Visit, VisitMut,
+    Visitor, VisitorMut, WildcardAdditionalOptions, visit_relations,
 };
 
 /// The hidden and visible columns of one table.
@@ -36,6 +36,10 @@ pub async fn hide_columns(ctx: &SessionContext, statement: &mut DFStatement) -> 
     let DFStatement::Statement(inner) = statement else {
         return Ok(());
     };
+    // Most statements have no wildcard and no column-less INSERT: no table to look up.
+    if Visit::visit(inner.as_ref(), &mut Wildcards).is_continue() {
+        return Ok(());
+    }
     let mut names = BTreeSet::new();
     let _ = visit_relations(inner.as_ref(), |name: &ObjectName| {
         names.insert(name.clone());
@@ -76,8 +80,43 @@ pub async fn hide_columns(ctx: &SessionContext, statement: &mut DFStatement) -> 
     if tables.is_empty() {
         return Ok(());
     }
-    let _ = inner.visit(&mut Hider { tables: &tables });
+    let _ = VisitMut::visit(inner.as_mut(), &mut Hider { tables: &tables });
     Ok(())
+}
+
+/// Finds a wildcard or a column-less INSERT (it breaks at the first).
+struct Wildcards;
+
+impl Visitor for Wildcards {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        fn has_wildcard(body: &SetExpr) -> bool {
+            match body {
+                SetExpr::Select(select) => select.projection.iter().any(|item| {
+                    matches!(
+                        item,
+                        SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                    )
+                }),
+                SetExpr::SetOperation { left, right, .. } => {
+                    has_wildcard(left) || has_wildcard(right)
+                }
+                _ => false,
+            }
+        }
+        if has_wildcard(&query.body) {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        match statement {
+            Statement::Insert(insert) if insert.columns.is_empty() => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        }
+    }
 }
 
 struct Hider<'a> {

@@ -18,6 +18,10 @@ command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# librdkafka (built by rdkafka-sys for the Kafka connector) links OpenSSL and zlib.
+for pkg in libssl-dev zlib1g-dev pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 # The en_US.UTF-8 collation of the test database braid_en (scripts/services.sh).
 locale -a 2>/dev/null | grep -qix 'en_US.utf8' || missing+=(locales-all)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)

@@ -684,7 +684,17 @@ async fn faults_name_the_catalog_topic_and_servers() {
         .collect();
     assert_eq!(send(&topic, &records, None), 5);
     let dead = braid_integration_tests::free_port();
-    let catalog_dir = catalogs("timeout_seconds = 3\n", &[]);
+    let ghost = unique("ghost");
+    let catalog_dir = catalogs(
+        "timeout_seconds = 3\n",
+        &[(
+            "ghost.json",
+            format!(
+                r#"{{"tableName": "ghost", "topicName": "{ghost}",
+              "message": {{"dataFormat": "json", "fields": [{{"name": "id", "type": "BIGINT", "mapping": "id"}}]}}}}"#
+            ),
+        )],
+    );
     std::fs::write(
         catalog_dir.path().join("down.toml"),
         format!("connector = \"kafka\"\nnodes = \"127.0.0.1:{dead}\"\ntimeout_seconds = 2\n"),
@@ -717,6 +727,26 @@ async fn faults_name_the_catalog_topic_and_servers() {
         .expect_err("unknown topic")
         .to_string();
     assert!(error.contains("no_such_topic"), "{error}");
+
+    // An insert the brokers do not acknowledge (its topic does not exist): the error names the
+    // table, the topic and the brokers' answer, within the catalog's timeout.
+    let started = Instant::now();
+    let error = c
+        .query_all("INSERT INTO kafka.default.ghost VALUES (1)")
+        .await
+        .expect_err("no such topic")
+        .to_string();
+    assert!(
+        error.contains(&format!(
+            "writing to topic '{ghost}' of table 'kafka.default.ghost'"
+        )) && error.contains("timed out"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
 
     // The coordinator still answers.
     assert_eq!(

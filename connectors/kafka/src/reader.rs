@@ -36,7 +36,7 @@ use crate::config::KafkaConfig;
 use crate::decoder::{FieldColumns, RowDecoder, Value, fits};
 use crate::description::FieldGroup;
 use crate::exec::{ColumnRef, KafkaScanHandle};
-use crate::split::KafkaSplit;
+use crate::split::{KafkaSplit, RecordStep};
 use crate::types::FieldType;
 
 /// Reads one split.
@@ -161,27 +161,27 @@ impl SplitReader {
         let received = tokio::time::timeout(self.timeout, consumer.recv()).await;
         match received {
             Ok(Ok(message)) => {
-                let offset = message.offset();
-                if offset >= self.split.end {
-                    self.done = true;
-                    return Ok(());
-                }
-                if offset < self.split.start {
-                    return Ok(());
-                }
+                let last = match self.split.step(message.offset()) {
+                    RecordStep::Skip => return Ok(()),
+                    RecordStep::Done => {
+                        self.done = true;
+                        return Ok(());
+                    }
+                    RecordStep::Take { last } => last,
+                };
                 self.messages_read.add(1);
                 let timer = self.baseline.elapsed_compute().timer();
                 self.columns.append(&message);
                 timer.done();
                 self.wanted -= 1;
-                self.done = offset + 1 >= self.split.end || self.wanted == 0;
+                self.done = last || self.wanted == 0;
                 Ok(())
             }
             Ok(Err(KafkaError::PartitionEOF(_))) => {
                 // Nothing more now: the range is read if the brokers hold all of it.
                 drop(received);
                 let high = self.high_watermark(consumer).await?;
-                if high >= self.split.end {
+                if self.split.read_at_partition_end(high) {
                     self.done = true;
                     return Ok(());
                 }

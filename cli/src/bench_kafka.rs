@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use braid_catalogs::load_catalog_file;
-use braid_connector_kafka::broker::Watermarks;
-use braid_connector_kafka::{Broker, KafkaConfig};
+use braid_connector_kafka::{Broker, KafkaConfig, OffsetRange};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -214,7 +213,7 @@ async fn create_topic(
 async fn plain_read(
     config: &KafkaConfig,
     topic: &str,
-    watermarks: &[Watermarks],
+    watermarks: &[OffsetRange],
 ) -> Result<(Duration, (u64, u64)), String> {
     let mut client = config.client_config();
     client
@@ -226,8 +225,8 @@ async fn plain_read(
         let consumer: BaseConsumer = client.create()?;
         let mut assignment = TopicPartitionList::new();
         let mut open = 0;
-        for w in watermarks.iter().filter(|w| w.high > w.low) {
-            assignment.add_partition_offset(&topic, w.partition, Offset::Offset(w.low))?;
+        for w in watermarks.iter().filter(|w| w.end > w.start) {
+            assignment.add_partition_offset(&topic, w.partition, Offset::Offset(w.start))?;
             open += 1;
         }
         consumer.assign(&assignment)?;
@@ -235,7 +234,7 @@ async fn plain_read(
             watermarks
                 .iter()
                 .find(|w| w.partition == partition)
-                .map_or(0, |w| w.high)
+                .map_or(0, |w| w.end)
         };
         let (mut messages, mut bytes) = (0u64, 0u64);
         while open > 0 {

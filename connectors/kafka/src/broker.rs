@@ -12,14 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::config::KafkaConfig;
-
-/// The partitions of a topic, with their offsets: [`low`, `high`) are the offsets held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Watermarks {
-    pub partition: i32,
-    pub low: i64,
-    pub high: i64,
-}
+use crate::split::OffsetRange;
 
 /// The brokers of one catalog.
 pub struct Broker {
@@ -141,12 +134,12 @@ impl Broker {
         .await
     }
 
-    /// The offsets held by `partitions` of `topic`.
+    /// The offsets held by `partitions` of `topic` (their watermarks).
     pub async fn watermarks(
         &self,
         topic: &str,
         partitions: &[i32],
-    ) -> Result<Vec<Watermarks>, ConnectorError> {
+    ) -> Result<Vec<OffsetRange>, ConnectorError> {
         let (name, partitions) = (topic.to_string(), partitions.to_vec());
         self.call(
             &format!("reading the offsets of topic '{topic}'"),
@@ -154,11 +147,11 @@ impl Broker {
                 partitions
                     .iter()
                     .map(|&partition| {
-                        let (low, high) = client.fetch_watermarks(&name, partition, timeout)?;
-                        Ok(Watermarks {
+                        let (start, end) = client.fetch_watermarks(&name, partition, timeout)?;
+                        Ok(OffsetRange {
                             partition,
-                            low,
-                            high,
+                            start,
+                            end,
                         })
                     })
                     .collect()
@@ -172,7 +165,7 @@ impl Broker {
     pub async fn timestamp_positions(
         &self,
         topic: &str,
-        ranges: &[Watermarks],
+        ranges: &[OffsetRange],
         millis: i64,
     ) -> Result<BTreeMap<i32, i64>, ConnectorError> {
         let (name, ranges) = (topic.to_string(), ranges.to_vec());

@@ -25,7 +25,7 @@
 //! - `sink.rs`: `INSERT` encodes each row with the description's formats (the decoders'
 //!   layouts, written) and produces it, waiting for the brokers' acknowledgements.
 
-pub mod broker;
+mod broker;
 mod columns;
 mod config;
 pub mod decoder;
@@ -57,7 +57,7 @@ pub use description::{
 pub use exec::{ColumnRef, KafkaScan, KafkaScanExec, KafkaScanHandle};
 pub use metadata::Metadata;
 pub use provider::{KafkaCatalog, KafkaSchema, KafkaTable};
-pub use split::KafkaSplit;
+pub use split::{KafkaSplit, OffsetRange};
 pub use types::FieldType;
 
 /// The connector kind, as written in catalog files.

@@ -14,7 +14,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::broker::{Broker, Watermarks};
+use crate::broker::Broker;
 use crate::columns::InternalColumn;
 use crate::description::DescribedTable;
 use crate::exec::{ColumnRef, KafkaScan, KafkaScanHandle, column_field};
@@ -160,22 +160,15 @@ impl KafkaTable {
             .iter()
             .map(|w| OffsetRange {
                 partition: w.partition,
-                start: filter.offsets.low.map_or(w.low, |low| low.max(w.low)),
-                end: filter.offsets.high.map_or(w.high, |high| high.min(w.high)),
+                start: filter.offsets.low.map_or(w.start, |low| low.max(w.start)),
+                end: filter.offsets.high.map_or(w.end, |high| high.min(w.end)),
             })
             .collect();
         let times = filter.timestamps;
         for (bound, is_start) in [(times.low, true), (times.high, false)] {
             let Some(millis) = bound else { continue };
-            let asked: Vec<Watermarks> = ranges
-                .iter()
-                .filter(|r| r.start < r.end)
-                .map(|r| Watermarks {
-                    partition: r.partition,
-                    low: r.start,
-                    high: r.end,
-                })
-                .collect();
+            let asked: Vec<OffsetRange> =
+                ranges.iter().filter(|r| r.start < r.end).copied().collect();
             if asked.is_empty() {
                 break;
             }

@@ -18,13 +18,13 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::broker::Watermarks;
+use crate::split::OffsetRange;
 
-/// Per partition, the position of `millis` within its offsets [low, high).
+/// Per partition, the position of `millis` within its offsets [start, end).
 pub fn positions(
     consumer: &BaseConsumer,
     topic: &str,
-    partitions: &[Watermarks],
+    partitions: &[OffsetRange],
     millis: i64,
     timeout: Duration,
 ) -> Result<BTreeMap<i32, i64>, KafkaError> {
@@ -43,11 +43,11 @@ pub fn positions(
         let claimed = answered
             .find_partition(topic, w.partition)
             .map(|e| match e.offset() {
-                Offset::Offset(offset) => offset.clamp(w.low, w.high),
+                Offset::Offset(offset) => offset.clamp(w.start, w.end),
                 // No record that late.
-                _ => w.high,
+                _ => w.end,
             })
-            .unwrap_or(w.high);
+            .unwrap_or(w.end);
         let position = if reader.is_position(w, claimed, millis)? {
             claimed
         } else {
@@ -100,14 +100,14 @@ impl Reader<'_> {
 
     /// Whether `position` is where `millis` falls: the record there is at least that old, the
     /// one before it is older.
-    fn is_position(&self, w: &Watermarks, position: i64, millis: i64) -> Result<bool, KafkaError> {
-        if position < w.high
+    fn is_position(&self, w: &OffsetRange, position: i64, millis: i64) -> Result<bool, KafkaError> {
+        if position < w.end
             && let Some((_, at)) = self.first_from(w.partition, position)?
             && at < millis
         {
             return Ok(false);
         }
-        if position > w.low
+        if position > w.start
             && let Some((offset, at)) = self.first_from(w.partition, position - 1)?
             && offset < position
             && at >= millis
@@ -118,8 +118,8 @@ impl Reader<'_> {
     }
 
     /// The position of `millis` by binary search over the partition's records.
-    fn search(&self, w: &Watermarks, millis: i64) -> Result<i64, KafkaError> {
-        let (mut low, mut high) = (w.low, w.high);
+    fn search(&self, w: &OffsetRange, millis: i64) -> Result<i64, KafkaError> {
+        let (mut low, mut high) = (w.start, w.end);
         while low < high {
             let middle = low + (high - low) / 2;
             match self.first_from(w.partition, middle)? {
@@ -127,6 +127,6 @@ impl Reader<'_> {
                 _ => high = middle,
             }
         }
-        Ok(low.min(w.high))
+        Ok(low.min(w.end))
     }
 }

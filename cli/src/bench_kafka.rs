@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use braid_catalogs::load_catalog_file;
 use braid_connector_kafka::{Broker, KafkaConfig, OffsetRange};
+use braid_connector_postgres::quote_ident;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -87,10 +88,10 @@ pub async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let relation = format!(
-        "\"{}\".\"{}\".\"{}\"",
-        args.catalog.replace('"', "\"\""),
-        config.default_schema.replace('"', "\"\""),
-        args.topic.replace('"', "\"\"")
+        "{}.{}.{}",
+        quote_ident(&args.catalog),
+        quote_ident(&config.default_schema),
+        quote_ident(&args.topic)
     );
     let sql = format!("SELECT count(*), sum(length(_message)) FROM {relation}");
     let workers = client

@@ -50,10 +50,7 @@ impl Broker {
 
     /// An error of this catalog naming its servers.
     pub fn error(&self, message: impl std::fmt::Display) -> ConnectorError {
-        ConnectorError::Source {
-            catalog: self.catalog.clone(),
-            message: format!("Kafka at {}: {message}", self.config.nodes.servers()),
-        }
+        source_error(&self.catalog, &self.config.nodes.servers(), message)
     }
 
     fn client(&self) -> Result<Arc<BaseConsumer>, ConnectorError> {
@@ -183,6 +180,18 @@ impl Broker {
             },
         )
         .await
+    }
+}
+
+/// An error of catalog `catalog` whose brokers are `servers`.
+pub fn source_error(
+    catalog: &str,
+    servers: &str,
+    message: impl std::fmt::Display,
+) -> ConnectorError {
+    ConnectorError::Source {
+        catalog: catalog.to_string(),
+        message: format!("Kafka at {servers}: {message}"),
     }
 }
 

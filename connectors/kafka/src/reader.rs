@@ -30,7 +30,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::broker::describe;
+use crate::broker::{describe, source_error};
 use crate::columns::InternalColumn;
 use crate::config::KafkaConfig;
 use crate::decoder::{FieldColumns, RowDecoder, Value, fits};
@@ -126,11 +126,7 @@ impl SplitReader {
     }
 
     fn error(&self, message: impl std::fmt::Display) -> DataFusionError {
-        ConnectorError::Source {
-            catalog: self.catalog.clone(),
-            message: format!("Kafka at {}: {message}", self.servers),
-        }
-        .into()
+        source_error(&self.catalog, &self.servers, message).into()
     }
 
     /// The next batch, `None` once the split is read.

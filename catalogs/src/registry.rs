@@ -33,6 +33,7 @@ impl Factories {
             .with(Arc::new(braid_connector_memory::MemoryFactory))
             .with(Arc::new(braid_connector_postgres::PostgresFactory))
             .with(Arc::new(braid_connector_kafka::KafkaFactory))
+            .with(Arc::new(braid_connector_files::FilesFactory))
     }
 
     /// These factories and `factory` (which replaces one of the same kind).

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use braid_connector_spi::CheckOptions;
 use rdkafka::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -114,9 +115,9 @@ const RESERVED_CLIENT_KEYS: [(&str, &str); 5] = [
     ("auto.offset.reset", "Braid's reader needs it"),
 ];
 
-impl KafkaConfig {
+impl CheckOptions for KafkaConfig {
     /// Checks what serde cannot: an error names the key.
-    pub fn check(&self) -> Result<(), (String, String)> {
+    fn check(&self) -> Result<(), (String, String)> {
         let bad = |key: &str, reason: &str| Err((key.to_string(), reason.to_string()));
         if self.nodes.servers().trim().is_empty() {
             return bad("nodes", "no bootstrap server given (host:port)");
@@ -137,7 +138,9 @@ impl KafkaConfig {
         }
         Ok(())
     }
+}
 
+impl KafkaConfig {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_seconds)
     }

@@ -81,14 +81,7 @@ impl ConnectorFactory for KafkaFactory {
         options: CatalogOptions,
         context: &ConnectorContext,
     ) -> Result<Arc<dyn Connector>, ConnectorError> {
-        let config: KafkaConfig = options.parse()?;
-        config
-            .check()
-            .map_err(|(key, reason)| ConnectorError::InvalidOption {
-                catalog: catalog.to_string(),
-                key,
-                reason,
-            })?;
+        let config: KafkaConfig = options.parse_checked(catalog)?;
         Ok(Arc::new(KafkaConnector::new(
             catalog,
             config,

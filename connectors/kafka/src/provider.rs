@@ -6,9 +6,11 @@ use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use braid_connector_spi::{ConnectorContext, ConnectorError, ScanExec, Split};
+use braid_connector_spi::{
+    ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split,
+};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::error::Result;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
@@ -31,34 +33,18 @@ pub struct Shared {
 }
 
 /// A `kafka` catalog; listings answer from [`Metadata`]'s memory.
-#[derive(Debug)]
-pub struct KafkaCatalog {
-    shared: Arc<Shared>,
-}
+pub type KafkaCatalog = ListedCatalog<Shared>;
 
-impl KafkaCatalog {
-    pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
-    }
-}
-
-impl CatalogProvider for KafkaCatalog {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
+impl SchemaListing for Shared {
     fn schema_names(&self) -> Vec<String> {
-        self.shared.metadata.schemas()
+        self.metadata.schemas()
     }
 
-    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        if !self.shared.metadata.schemas().iter().any(|s| s == name) {
-            return None;
-        }
-        Some(Arc::new(KafkaSchema {
-            shared: self.shared.clone(),
+    fn schema_provider(self: Arc<Self>, name: &str) -> Arc<dyn SchemaProvider> {
+        Arc::new(KafkaSchema {
+            shared: self,
             name: name.to_string(),
-        }))
+        })
     }
 }
 

@@ -202,6 +202,12 @@ impl ConnectorContext {
     }
 }
 
+/// Checks of a connector's options beyond their types (ranges, keys that go together).
+pub trait CheckOptions {
+    /// The key at fault (`s3.endpoint`) and why, or `Ok`.
+    fn check(&self) -> Result<(), (String, String)>;
+}
+
 /// One catalog file's options: every key but `connector`, `${ENV:VAR}` already substituted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CatalogOptions(toml::Table);
@@ -219,6 +225,25 @@ impl CatalogOptions {
             .map_err(|e| ConnectorError::Config {
                 message: describe(&e),
             })
+    }
+}
+
+impl CatalogOptions {
+    /// [`CatalogOptions::parse`], then the options' own [`CheckOptions::check`]; an error of
+    /// the check names the catalog and the key.
+    pub fn parse_checked<T: DeserializeOwned + CheckOptions>(
+        &self,
+        catalog: &str,
+    ) -> Result<T, ConnectorError> {
+        let options: T = self.parse()?;
+        options
+            .check()
+            .map_err(|(key, reason)| ConnectorError::InvalidOption {
+                catalog: catalog.to_string(),
+                key,
+                reason,
+            })?;
+        Ok(options)
     }
 }
 

@@ -9,6 +9,8 @@
 //!   `CatalogProvider` for planning on the coordinator, a [`ScanCodec`] for shipping its scan
 //!   nodes to workers, optimizer rules for the coordinator's planner, and optionally an
 //!   [`InternalService`] that its scans call on the coordinator.
+//! - [`ListedCatalog`] over a [`SchemaListing`]: the catalog level of a connector that lists its
+//!   schemas from memory.
 //! - [`ScanCodec`]: encodes one catalog's scan nodes into plain bytes (a table handle plus its
 //!   splits) and rebuilds them on a worker with that catalog's settings. The Braid codec in
 //!   `braid-catalogs` wraps the bytes in an envelope tagged with the kind and the catalog.
@@ -20,6 +22,8 @@
 //! - [`Capabilities`]: what a connector pushes down and supports.
 //! - [`scan_properties`]: the plan properties every scan node shares.
 //! - [`ConnectorError`]: the typed errors a connector reports, each naming what the user must fix.
+//! - [`StorageOptions`] / [`CatalogStores`] (`storage.rs`): the one object-storage shape of the
+//!   connectors that read files (local disk, S3), resolved per catalog and per process.
 //! - [`HIDDEN_COLUMN`]: marks a column left out of `SELECT *` (Trino's hidden columns).
 //!
 //! A connector never reaches Ballista: it is testable on a plain `SessionContext`.
@@ -31,14 +35,17 @@ use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::{Partitioning, PlanProperties};
 
+mod catalog;
 mod connector;
 mod error;
 mod scan;
 mod split;
+mod storage;
 
+pub use catalog::{ListedCatalog, SchemaListing};
 pub use connector::{
-    CatalogOptions, Connector, ConnectorContext, ConnectorFactory, InternalService, InternalTicket,
-    Listing, LogicalRule, PhysicalRule, Role, ScanCodec,
+    CatalogOptions, CheckOptions, Connector, ConnectorContext, ConnectorFactory, InternalService,
+    InternalTicket, Listing, LogicalRule, PhysicalRule, Role, ScanCodec,
 };
 pub use error::ConnectorError;
 pub use scan::{ScanExec, ScanExecCodec, ScanMetrics, ScanSource};
@@ -46,6 +53,7 @@ pub use split::{
     INLINE_SPLITS_MAX_BYTES, INTERNAL_TIMEOUT, Split, SplitPlanner, SplitStore, Splits,
     internal_do_get,
 };
+pub use storage::{CatalogStores, StorageOptions, location_url, store_url};
 
 /// The Arrow field metadata key that marks a hidden column (Trino's): left out of `SELECT *`,
 /// `t.*`, `DESCRIBE` and an `INSERT` without a column list, yet selectable by name (Kafka's

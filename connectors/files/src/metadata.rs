@@ -1,0 +1,491 @@
+//! [`Metadata`]: what a `files` catalog holds. Schemas are the subdirectories of `location`,
+//! tables theirs, plus the `[tables]` of the catalog file. Listings are kept in memory for
+//! DataFusion's synchronous calls and refreshed before a statement lists them; a table is
+//! resolved ([`ResolvedTable`]: its files' merged schema and its Hive-style `key=value`
+//! partition columns) each time a statement names it, so new files are seen at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use braid_connector_spi::{CatalogStores, ConnectorError, Listing, location_url};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::SessionState;
+use futures::TryStreamExt;
+use object_store::ObjectMeta;
+use object_store::path::Path;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::config::{CsvOptions, FilesConfig, Format};
+
+/// The type of a partition column, inferred from its values as Hive-style paths write them:
+/// `BIGINT` when every value is an integer, else `VARCHAR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartitionType {
+    Bigint,
+    Varchar,
+}
+
+impl PartitionType {
+    pub fn data_type(self) -> DataType {
+        match self {
+            PartitionType::Bigint => DataType::Int64,
+            PartitionType::Varchar => DataType::Utf8,
+        }
+    }
+}
+
+/// Where a table's files are and how they are read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableFormat {
+    pub format: Format,
+    pub csv: CsvOptions,
+}
+
+impl TableFormat {
+    /// The DataFusion format that reads (and infers the schema of) these files.
+    pub fn file_format(&self) -> Arc<dyn FileFormat> {
+        match self.format {
+            Format::Parquet => Arc::new(ParquetFormat::default()),
+            Format::Csv => Arc::new(
+                CsvFormat::default()
+                    .with_has_header(self.csv.header)
+                    .with_delimiter(self.csv.delimiter_byte().unwrap_or(b',')),
+            ),
+        }
+    }
+}
+
+/// A table as a statement sees it.
+#[derive(Debug, Clone)]
+pub struct ResolvedTable {
+    /// `schema.table`.
+    pub name: String,
+    pub url: ListingTableUrl,
+    pub format: TableFormat,
+    /// The merged schema of the table's files (without partition columns).
+    pub file_schema: SchemaRef,
+    pub partitions: Vec<(String, PartitionType)>,
+}
+
+impl ResolvedTable {
+    /// The partition columns as fields (never null, as a path always has a value).
+    pub fn partition_fields(&self) -> Vec<Field> {
+        self.partitions
+            .iter()
+            .map(|(name, kind)| Field::new(name, kind.data_type(), false))
+            .collect()
+    }
+
+    /// The table's columns: its files' columns, then its partition columns.
+    pub fn schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .file_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .chain(self.partition_fields())
+            .collect();
+        Arc::new(Schema::new_with_metadata(
+            fields,
+            self.file_schema.metadata().clone(),
+        ))
+    }
+}
+
+/// The schemas and tables of one `files` catalog.
+#[derive(Debug)]
+pub struct Metadata {
+    catalog: String,
+    config: Arc<FilesConfig>,
+    stores: Arc<CatalogStores>,
+    root: Option<Url>,
+    /// Tables found under `root`, by schema, as last listed.
+    found: RwLock<BTreeMap<String, BTreeSet<String>>>,
+    /// A session for listing and schema inference, reading through the catalog's stores.
+    state: SessionState,
+}
+
+impl Metadata {
+    pub fn new(
+        catalog: &str,
+        config: Arc<FilesConfig>,
+        stores: Arc<CatalogStores>,
+    ) -> Result<Self, ConnectorError> {
+        let root = config.location.as_deref().map(location_url).transpose()?;
+        let runtime = stores
+            .runtime_env(&RuntimeEnv::default())
+            .map_err(|e| source_error(catalog, e))?;
+        let state = SessionStateBuilder::new().with_runtime_env(runtime).build();
+        Ok(Self {
+            catalog: catalog.to_string(),
+            config,
+            stores,
+            root,
+            found: RwLock::new(BTreeMap::new()),
+            state,
+        })
+    }
+
+    pub fn catalog(&self) -> &str {
+        &self.catalog
+    }
+
+    pub fn config(&self) -> &FilesConfig {
+        &self.config
+    }
+
+    pub fn stores(&self) -> &Arc<CatalogStores> {
+        &self.stores
+    }
+
+    /// The schema names, as last listed, and those of the `[tables]`.
+    pub fn schemas(&self) -> Vec<String> {
+        let mut names: BTreeSet<String> = self.found.read().keys().cloned().collect();
+        names.extend(self.explicit().map(|(schema, _)| schema.to_string()));
+        names.into_iter().collect()
+    }
+
+    /// The tables of `schema`, as last listed, and those of the `[tables]`.
+    pub fn tables(&self, schema: &str) -> Vec<String> {
+        let mut names = self.found.read().get(schema).cloned().unwrap_or_default();
+        names.extend(
+            self.explicit()
+                .filter(|(s, _)| *s == schema)
+                .map(|(_, t)| t.to_string()),
+        );
+        names.into_iter().collect()
+    }
+
+    fn explicit(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.config
+            .tables
+            .keys()
+            .filter_map(|name| name.split_once('.'))
+    }
+
+    /// Lists what `listing` needs from the store under `location`.
+    pub async fn refresh(&self, listing: Listing<'_>) -> Result<(), ConnectorError> {
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        let schemas = self.directories(root).await?;
+        let mut found: BTreeMap<String, BTreeSet<String>> = {
+            let old = self.found.read();
+            schemas
+                .iter()
+                .map(|s| (s.clone(), old.get(s).cloned().unwrap_or_default()))
+                .collect()
+        };
+        let wanted: Vec<String> = match listing {
+            Listing::Schemas => Vec::new(),
+            Listing::Tables { schema } => vec![schema.to_string()],
+            Listing::All => schemas,
+        };
+        for schema in wanted {
+            if let Some(tables) = found.get_mut(&schema) {
+                *tables = self
+                    .directories(&join(root, &schema))
+                    .await?
+                    .into_iter()
+                    .collect();
+            }
+        }
+        *self.found.write() = found;
+        Ok(())
+    }
+
+    /// The names of the subdirectories of `dir`.
+    async fn directories(&self, dir: &Url) -> Result<Vec<String>, ConnectorError> {
+        let store = self.stores.store(dir)?;
+        let prefix = Path::from_url_path(dir.path()).map_err(|e| self.error(dir, e))?;
+        let listed = store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(|e| self.error(dir, e))?;
+        Ok(listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename())
+            .filter(|name| !name.starts_with('.') && !name.starts_with('_'))
+            .map(decode)
+            .collect())
+    }
+
+    /// Where `schema.table` is and its format: a `[tables]` entry, else `location`'s
+    /// `schema/table/` directory.
+    fn locate(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<(Url, TableFormat)>, ConnectorError> {
+        let default_csv = || self.config.csv.clone();
+        if let Some(entry) = self.config.tables.get(&format!("{schema}.{table}")) {
+            let url = match location_url(&entry.location) {
+                // A single file keeps its name (no trailing slash).
+                Ok(url) if !entry.location.ends_with('/') && has_extension(&entry.location) => {
+                    let mut url = url;
+                    let path = url.path().trim_end_matches('/').to_string();
+                    url.set_path(&path);
+                    url
+                }
+                other => other?,
+            };
+            let format = TableFormat {
+                format: entry.format.unwrap_or(self.config.format),
+                csv: entry.csv.clone().unwrap_or_else(default_csv),
+            };
+            return Ok(Some((url, format)));
+        }
+        Ok(self.root.as_ref().map(|root| {
+            let url = join(&join(root, schema), table);
+            let format = TableFormat {
+                format: self.config.format,
+                csv: default_csv(),
+            };
+            (url, format)
+        }))
+    }
+
+    /// `schema.table` with its files' schema and partition columns; `None` when there is no
+    /// such directory or entry.
+    pub async fn resolve(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<ResolvedTable>, ConnectorError> {
+        let Some((url, format)) = self.locate(schema, table)? else {
+            return Ok(None);
+        };
+        let name = format!("{schema}.{table}");
+        let listing_url =
+            ListingTableUrl::parse(url.as_str()).map_err(|e| self.table_error(&name, &url, e))?;
+        let store = self.stores.store(&url)?;
+        let extension = format.format.extension();
+        let files: Vec<ObjectMeta> = listing_url
+            .list_all_files(&self.state, store.as_ref(), extension)
+            .await
+            .map_err(|e| self.table_error(&name, &url, e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.table_error(&name, &url, e))?;
+        if files.is_empty() {
+            let known = self.config.tables.contains_key(&name)
+                || self
+                    .found
+                    .read()
+                    .get(schema)
+                    .is_some_and(|t| t.contains(table));
+            if known {
+                return Err(ConnectorError::Source {
+                    catalog: self.catalog.clone(),
+                    message: format!("table '{name}' has no {extension} files under '{url}'"),
+                });
+            }
+            return Ok(None);
+        }
+        let partitions = partition_columns(&listing_url, &files)
+            .map_err(|message| self.table_message(&name, message))?;
+        let non_empty: Vec<ObjectMeta> = files.into_iter().filter(|f| f.size > 0).collect();
+        let file_format = format.file_format();
+        let file_schema = match file_format
+            .infer_schema(&self.state, &store, &non_empty)
+            .await
+        {
+            Ok(schema) => schema,
+            // Name the file at fault: read them one by one.
+            Err(e) => {
+                for file in &non_empty {
+                    if let Err(e) = file_format
+                        .infer_schema(&self.state, &store, std::slice::from_ref(file))
+                        .await
+                    {
+                        return Err(self.table_message(
+                            &name,
+                            format!("cannot read file '{}': {e}", file.location),
+                        ));
+                    }
+                }
+                return Err(self.table_error(&name, &url, e));
+            }
+        };
+        if let Some(clash) = partitions
+            .iter()
+            .find(|(p, _)| file_schema.field_with_name(p).is_ok())
+        {
+            return Err(self.table_message(
+                &name,
+                format!(
+                    "column '{}' is both in its files and a partition directory name",
+                    clash.0
+                ),
+            ));
+        }
+        Ok(Some(ResolvedTable {
+            name,
+            url: listing_url,
+            format,
+            file_schema,
+            partitions,
+        }))
+    }
+
+    fn error(&self, url: &Url, e: impl std::fmt::Display) -> ConnectorError {
+        ConnectorError::Source {
+            catalog: self.catalog.clone(),
+            message: format!(
+                "cannot list '{url}' (endpoint {}): {e}",
+                self.stores.endpoint()
+            ),
+        }
+    }
+
+    fn table_error(&self, name: &str, url: &Url, e: impl std::fmt::Display) -> ConnectorError {
+        self.table_message(name, format!("cannot list '{url}': {e}"))
+    }
+
+    fn table_message(&self, name: &str, message: String) -> ConnectorError {
+        ConnectorError::Source {
+            catalog: self.catalog.clone(),
+            message: format!("table '{name}': {message}"),
+        }
+    }
+}
+
+/// `dir` + `name/`, `name` percent-encoded as one path segment.
+fn join(dir: &Url, name: &str) -> Url {
+    let mut url = dir.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push(name).push("");
+    }
+    url
+}
+
+fn has_extension(location: &str) -> bool {
+    [Format::Parquet, Format::Csv]
+        .iter()
+        .any(|f| location.ends_with(f.extension()))
+}
+
+/// A path segment as its directory is named.
+fn decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn source_error(catalog: &str, e: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Source {
+        catalog: catalog.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// The `key=value` directories between the table's directory and its files: the same keys, in
+/// the same order, for every file, and each key's type from its values.
+fn partition_columns(
+    table: &ListingTableUrl,
+    files: &[ObjectMeta],
+) -> Result<Vec<(String, PartitionType)>, String> {
+    let mut columns: Option<(Vec<String>, &Path)> = None;
+    let mut integers: Vec<bool> = Vec::new();
+    for file in files {
+        let Some(parts) = table.strip_prefix(&file.location) else {
+            continue;
+        };
+        let parts: Vec<&str> = parts.collect();
+        let pairs: Vec<(&str, &str)> = parts[..parts.len().saturating_sub(1)]
+            .iter()
+            .filter_map(|part| part.split_once('='))
+            .collect();
+        let keys: Vec<String> = pairs.iter().map(|(k, _)| decode(k)).collect();
+        match &columns {
+            None => {
+                integers = vec![true; keys.len()];
+                columns = Some((keys, &file.location));
+            }
+            Some((known, first)) if *known != keys => {
+                return Err(format!(
+                    "its files are partitioned differently: '{first}' by [{}], '{}' by [{}]",
+                    known.join(", "),
+                    file.location,
+                    keys.join(", ")
+                ));
+            }
+            Some(_) => {}
+        }
+        for (integer, (_, value)) in integers.iter_mut().zip(&pairs) {
+            *integer &= decode(value).parse::<i64>().is_ok();
+        }
+    }
+    Ok(columns
+        .map(|(keys, _)| keys)
+        .unwrap_or_default()
+        .into_iter()
+        .zip(integers)
+        .map(|(key, integer)| {
+            let kind = if integer {
+                PartitionType::Bigint
+            } else {
+                PartitionType::Varchar
+            };
+            (key, kind)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(path: &str) -> ObjectMeta {
+        ObjectMeta {
+            location: Path::from(path),
+            last_modified: chrono::DateTime::default(),
+            size: 1,
+            e_tag: None,
+            version: None,
+        }
+    }
+
+    #[test]
+    fn partition_columns_are_typed_by_their_values() {
+        let table = ListingTableUrl::parse("s3://b/t/").expect("url");
+        let files = [
+            meta("t/year=2024/region=EU/a.parquet"),
+            meta("t/year=2025/region=US/b.parquet"),
+        ];
+        assert_eq!(
+            partition_columns(&table, &files).expect("partitions"),
+            vec![
+                ("year".to_string(), PartitionType::Bigint),
+                ("region".to_string(), PartitionType::Varchar)
+            ]
+        );
+        let mixed = [meta("t/year=2024/a.parquet"), meta("t/region=EU/b.parquet")];
+        let err = partition_columns(&table, &mixed).expect_err("mixed");
+        assert!(err.contains("t/region=EU/b.parquet"), "{err}");
+        assert!(
+            partition_columns(&table, &[meta("t/a.parquet")])
+                .expect("none")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn names_are_joined_as_one_segment() {
+        let root = location_url("s3://b/lake").expect("url");
+        assert_eq!(
+            join(&join(&root, "My Schema"), "t.v1").as_str(),
+            "s3://b/lake/My%20Schema/t.v1/"
+        );
+        assert_eq!(decode("My%20Schema"), "My Schema");
+    }
+}

@@ -1,0 +1,209 @@
+//! DataFusion's view of a `files` catalog: [`FilesCatalog`] → [`FilesSchema`] →
+//! [`FilesTable`], whose `scan` lists the files the statement reads (partition directories
+//! pruned by the filters on partition columns) and plans them into splits.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use braid_connector_spi::{ConnectorContext, ListedCatalog, ScanExec, SchemaListing, Split};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
+use datafusion::error::Result;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::config::Format;
+use crate::exec::{FilesScan, FilesScanHandle, encode_schema};
+use crate::metadata::{Metadata, ResolvedTable};
+use crate::split::{FileChunk, plan_splits};
+
+/// What every level of the catalog shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub metadata: Metadata,
+    pub context: ConnectorContext,
+}
+
+/// A `files` catalog; listings answer from [`Metadata`]'s memory.
+pub type FilesCatalog = ListedCatalog<Shared>;
+
+impl SchemaListing for Shared {
+    fn schema_names(&self) -> Vec<String> {
+        self.metadata.schemas()
+    }
+
+    fn schema_provider(self: Arc<Self>, name: &str) -> Arc<dyn SchemaProvider> {
+        Arc::new(FilesSchema {
+            shared: self,
+            name: name.to_string(),
+        })
+    }
+}
+
+/// One schema of a `files` catalog.
+#[derive(Debug)]
+pub struct FilesSchema {
+    shared: Arc<Shared>,
+    name: String,
+}
+
+#[async_trait]
+impl SchemaProvider for FilesSchema {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn table_names(&self) -> Vec<String> {
+        self.shared.metadata.tables(&self.name)
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(table) = self.shared.metadata.resolve(&self.name, name).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(FilesTable {
+            shared: self.shared.clone(),
+            schema: table.schema(),
+            table,
+        })))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.table_names().iter().any(|t| t == name)
+    }
+}
+
+/// One table: a directory of Parquet or CSV files.
+#[derive(Debug)]
+pub struct FilesTable {
+    shared: Arc<Shared>,
+    table: ResolvedTable,
+    schema: SchemaRef,
+}
+
+impl FilesTable {
+    /// The files a scan with `filters` reads, partition directories pruned, in path order.
+    async fn files(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<FileChunk>> {
+        let table = &self.table;
+        let options = ListingOptions::new(table.format.file_format())
+            .with_file_extension(table.format.format.extension())
+            .with_table_partition_cols(
+                table
+                    .partitions
+                    .iter()
+                    .map(|(name, kind)| (name.clone(), kind.data_type()))
+                    .collect(),
+            )
+            .with_collect_stat(false)
+            .with_target_partitions(1);
+        let listing = ListingTable::try_new(
+            ListingTableConfig::new(table.url.clone())
+                .with_listing_options(options)
+                .with_schema(table.file_schema.clone()),
+        )?;
+        // List through this catalog's stores, with the statement's settings.
+        let runtime = self
+            .shared
+            .metadata
+            .stores()
+            .runtime_env(state.runtime_env())?;
+        let state = SessionStateBuilder::new()
+            .with_config(state.config().clone())
+            .with_runtime_env(runtime)
+            .build();
+        // Only filters on partition columns choose directories.
+        let partition_columns: Vec<&str> =
+            table.partitions.iter().map(|(n, _)| n.as_str()).collect();
+        let on_partitions: Vec<Expr> = filters
+            .iter()
+            .filter(|f| {
+                !partition_columns.is_empty() && expr_applicable_for_cols(&partition_columns, f)
+            })
+            .cloned()
+            .collect();
+        let listed = listing
+            .list_files_for_scan(&state, &on_partitions, None)
+            .await?;
+        let mut files: Vec<FileChunk> = listed
+            .file_groups
+            .into_iter()
+            .flat_map(|group| group.into_inner())
+            .map(|file| FileChunk {
+                path: file.object_meta.location.to_string(),
+                size: file.object_meta.size,
+                modified_ms: file.object_meta.last_modified.timestamp_millis(),
+                range: None,
+                partition_values: file
+                    .partition_values
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect(),
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+}
+
+#[async_trait]
+impl TableProvider for FilesTable {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Filters prune partitions, files, row groups and rows; the plan still applies them.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let metadata = &self.shared.metadata;
+        let files = self.files(state, filters).await?;
+        let file_count = files.len();
+        let splits = plan_splits(
+            files,
+            state.config().target_partitions(),
+            metadata.config().max_split_size,
+            self.table.format.format == Format::Parquet,
+        )
+        .iter()
+        .map(Split::encode)
+        .collect::<Result<Vec<_>, _>>()?;
+        let handle = FilesScanHandle {
+            catalog: metadata.catalog().to_string(),
+            table: self.table.name.clone(),
+            location: self.table.url.as_str().to_string(),
+            format: self.table.format.clone(),
+            file_schema: encode_schema(&self.table.file_schema)?,
+            partitions: self.table.partitions.clone(),
+            projection: projection.cloned(),
+            filters: FilesScanHandle::encode_filters(filters),
+            limit,
+            files: file_count,
+        };
+        let source = FilesScan::new(handle, metadata.stores().clone())?;
+        let splits = self.shared.context.plan_splits(splits)?;
+        Ok(Arc::new(ScanExec::new(source, splits)))
+    }
+}

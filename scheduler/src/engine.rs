@@ -259,14 +259,19 @@ impl Engine {
             let resolved = trino::resolve(&state, reference);
             if resolved.schema.as_ref() == "information_schema" {
                 lists_all = true;
-            } else if let Err(e) = self
-                .refresh_listings(&resolved.catalog, Listing::Schemas)
-                .await
-            {
-                // Reported, with the table, when the table is resolved.
-                tracing::debug!("{e}");
+                trino::check_exists(&ctx, &resolved.catalog, Some(&resolved.schema))?;
+            } else {
+                let refreshed = self
+                    .refresh_listings(&resolved.catalog, Listing::Schemas)
+                    .await;
+                // A schema missing because its catalog could not be listed: the listing's
+                // error is the one to fix. Otherwise the table's resolution reports it.
+                if let Err(missing) =
+                    trino::check_exists(&ctx, &resolved.catalog, Some(&resolved.schema))
+                {
+                    return Err(refreshed.err().unwrap_or(missing));
+                }
             }
-            trino::check_exists(&ctx, &resolved.catalog, Some(&resolved.schema))?;
             catalogs.insert(resolved.catalog.to_string());
         }
         if lists_all {

@@ -19,6 +19,11 @@
 # tansu`) with in-memory storage on a free port: BRAID_KAFKA_NODES (host:port), BRAID_TANSU_PID.
 # Known limitation of tansu 0.6: it numbers offsets wrongly inside multi-record batches, so test
 # producers send one record per batch (librdkafka `batch.num.messages = 1`).
+#
+# S3: an s3s-fs server (an S3-protocol server over a directory, `cargo install --locked
+# s3s-fs@0.14.1 --features binary`) on a free port, path-style, plain HTTP, keys braid/braid-s3-test:
+# BRAID_S3_ENDPOINT (http://127.0.0.1:port), BRAID_S3_ACCESS_KEY, BRAID_S3_SECRET_KEY,
+# BRAID_S3_DIR (the directory it serves: one subdirectory per bucket), BRAID_S3_PID.
 set -euo pipefail
 
 DIR="${BRAID_SERVICES_DIR:-/tmp/braid-services}"
@@ -89,6 +94,47 @@ export BRAID_PG_DATA=$PG_DATA
 ENV
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (env: $DIR/env)"
   kafka_start
+  s3_start
+}
+
+# Waits (bounded) until 127.0.0.1:$2 accepts connections; fails when process $1 is gone.
+wait_port() {
+  for _ in $(seq 1 100); do
+    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $2), 0.2)" 2>/dev/null; then
+      return 0
+    fi
+    if ! kill -0 "$1" 2>/dev/null; then return 1; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+s3_start() {
+  local s3s port
+  s3s="$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")"
+  if [ ! -x "$s3s" ]; then
+    echo "services.sh: s3s-fs is not installed (cargo install --locked s3s-fs@0.14.1 --features binary)" >&2
+    exit 1
+  fi
+  port="$(free_port)"
+  mkdir -p "$DIR/s3"
+  "$s3s" --host 127.0.0.1 --port "$port" --access-key braid --secret-key braid-s3-test "$DIR/s3" \
+    >"$DIR/s3s.log" 2>&1 &
+  local pid=$!
+  echo "$pid" > "$DIR/s3s.pid"
+  if ! wait_port "$pid" "$port"; then
+    echo "services.sh: s3s-fs did not start; its log:" >&2
+    cat "$DIR/s3s.log" >&2
+    exit 1
+  fi
+  cat >>"$DIR/env" <<ENV
+export BRAID_S3_ENDPOINT=http://127.0.0.1:$port
+export BRAID_S3_ACCESS_KEY=braid
+export BRAID_S3_SECRET_KEY=braid-s3-test
+export BRAID_S3_DIR=$DIR/s3
+export BRAID_S3_PID=$pid
+ENV
+  echo "s3s-fs on 127.0.0.1:$port"
 }
 
 kafka_start() {
@@ -104,22 +150,16 @@ kafka_start() {
     >"$DIR/tansu.log" 2>&1 &
   local pid=$!
   echo "$pid" > "$DIR/tansu.pid"
-  # Ready when it accepts connections (bounded).
-  for _ in $(seq 1 100); do
-    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then
-      cat >>"$DIR/env" <<ENV
+  if ! wait_port "$pid" "$port"; then
+    echo "services.sh: tansu did not start; its log:" >&2
+    cat "$DIR/tansu.log" >&2
+    exit 1
+  fi
+  cat >>"$DIR/env" <<ENV
 export BRAID_KAFKA_NODES=127.0.0.1:$port
 export BRAID_TANSU_PID=$pid
 ENV
-      echo "tansu $("$tansu" --version 2>/dev/null | awk '{print $2}') on 127.0.0.1:$port"
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
-  echo "services.sh: tansu did not start; its log:" >&2
-  cat "$DIR/tansu.log" >&2
-  exit 1
+  echo "tansu $("$tansu" --version 2>/dev/null | awk '{print $2}') on 127.0.0.1:$port"
 }
 
 pg_start() {
@@ -131,6 +171,10 @@ pg_start() {
 stop() {
   local bin
   bin="$(pg_bin)"
+  if [ -f "$DIR/s3s.pid" ]; then
+    kill "$(cat "$DIR/s3s.pid")" 2>/dev/null && echo "s3s-fs stopped" || true
+    rm -f "$DIR/s3s.pid"
+  fi
   if [ -f "$DIR/tansu.pid" ]; then
     kill "$(cat "$DIR/tansu.pid")" 2>/dev/null && echo "tansu stopped" || true
     rm -f "$DIR/tansu.pid"

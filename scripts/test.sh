@@ -40,6 +40,11 @@ if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
   echo "== installing tansu"
   cargo install --locked --features dynostore --version 0.6.0 tansu
 fi
+# The S3-protocol server of the object-storage tests (scripts/services.sh); about 3 minutes, once.
+if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+  echo "== installing s3s-fs"
+  cargo install --locked --features binary --version 0.14.1 s3s-fs
+fi
 
 # Independent clients the tests drive Braid and the broker with: the ADBC Flight SQL driver,
 # confluent-kafka (librdkafka's Python client) and fastavro.

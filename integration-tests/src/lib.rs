@@ -441,6 +441,35 @@ impl Secured {
     }
 }
 
+/// The rows of `sql`, one line each; a failure fails the test naming the statement.
+pub async fn query(client: &mut braid_cli::client::BraidClient, sql: &str) -> Vec<String> {
+    let (_, batches) = client
+        .query_all(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows(&batches)
+}
+
+/// EXPLAIN ANALYZE of `sql`, one text.
+pub async fn analyze(client: &mut braid_cli::client::BraidClient, sql: &str) -> String {
+    query(client, &format!("EXPLAIN ANALYZE {sql}"))
+        .await
+        .join("\n")
+}
+
+/// The sum of every `name=N` in `text` (a metric over the partitions of one scan).
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.match_indices(&format!("{name}="))
+        .filter_map(|(at, m)| {
+            let digits: String = text[at + m.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<u64>().ok()
+        })
+        .sum()
+}
+
 /// Rows rendered one line each, for row-for-row comparison.
 pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
     let mut lines = Vec::new();

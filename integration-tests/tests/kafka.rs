@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use braid_integration_tests::{Cluster, python, rows};
+use braid_integration_tests::{Cluster, analyze, metric, python, query, rows};
 
 fn nodes() -> String {
     std::env::var("BRAID_KAFKA_NODES").unwrap_or_else(|_| {
@@ -109,34 +109,6 @@ fn catalogs(extra: &str, tables: &[(&str, String)]) -> tempfile::TempDir {
     )
     .expect("catalog file");
     dir
-}
-
-async fn query(client: &mut braid_cli::client::BraidClient, sql: &str) -> Vec<String> {
-    let (_, batches) = client
-        .query_all(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows(&batches)
-}
-
-/// EXPLAIN ANALYZE of `sql`, one text.
-async fn analyze(client: &mut braid_cli::client::BraidClient, sql: &str) -> String {
-    query(client, &format!("EXPLAIN ANALYZE {sql}"))
-        .await
-        .join("\n")
-}
-
-/// The sum of every `name=N` in `text` (a metric over the partitions of one scan).
-fn metric(text: &str, name: &str) -> u64 {
-    text.match_indices(&format!("{name}="))
-        .filter_map(|(at, m)| {
-            let digits: String = text[at + m.len()..]
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            digits.parse::<u64>().ok()
-        })
-        .sum()
 }
 
 /// The description of an Avro table of [`ORDER_AVSC`] orders.

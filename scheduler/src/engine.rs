@@ -261,16 +261,8 @@ impl Engine {
                 lists_all = true;
                 trino::check_exists(&ctx, &resolved.catalog, Some(&resolved.schema))?;
             } else {
-                let refreshed = self
-                    .refresh_listings(&resolved.catalog, Listing::Schemas)
-                    .await;
-                // A schema missing because its catalog could not be listed: the listing's
-                // error is the one to fix. Otherwise the table's resolution reports it.
-                if let Err(missing) =
-                    trino::check_exists(&ctx, &resolved.catalog, Some(&resolved.schema))
-                {
-                    return Err(refreshed.err().unwrap_or(missing));
-                }
+                self.check_schema(&ctx, &resolved.catalog, &resolved.schema)
+                    .await?;
             }
             catalogs.insert(resolved.catalog.to_string());
         }
@@ -300,6 +292,15 @@ impl Engine {
                 .map_err(|e| DataFusionError::External(Box::new(e))),
             None => Ok(()),
         }
+    }
+
+    /// Lists `catalog`'s schemas, then checks that `schema` is one. A schema missing because
+    /// the catalog could not be listed reports the listing's error, the one to fix; other
+    /// listing errors are left for the table's resolution to report.
+    async fn check_schema(&self, ctx: &SessionContext, catalog: &str, schema: &str) -> Result<()> {
+        let refreshed = self.refresh_listings(catalog, Listing::Schemas).await;
+        trino::check_exists(ctx, catalog, Some(schema))
+            .map_err(|missing| refreshed.err().unwrap_or(missing))
     }
 
     /// Brings `listing` of `catalog` (of every catalog if `None`) up to date, the catalogs at
@@ -387,7 +388,7 @@ impl Engine {
             MetadataStatement::ShowSession { like } => trino::show_session(ctx, like.as_deref())?,
             MetadataStatement::Use { target } => {
                 let (catalog, schema) = split_schema_name(&target, &defaults.default_catalog)?;
-                trino::check_exists(ctx, &catalog, Some(&schema))?;
+                self.check_schema(ctx, &catalog, &schema).await?;
                 return Ok(Planned::Use { catalog, schema });
             }
         };

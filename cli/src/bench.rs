@@ -37,14 +37,7 @@ fn schema_of(sf: f64) -> String {
 /// Runs the benchmark; prints one line per query and the totals.
 pub async fn run(client: &mut BraidClient, args: &BenchArgs) -> Result<(), String> {
     let schema = schema_of(args.sf);
-    let queries: Vec<usize> = if args.queries.is_empty() {
-        (1..=22).collect()
-    } else {
-        args.queries.clone()
-    };
-    if let Some(bad) = queries.iter().find(|q| !(1..=22).contains(*q)) {
-        return Err(format!("there is no TPC-H query {bad} (1 to 22)"));
-    }
+    let queries = tpch_queries(&args.queries)?;
     client
         .query_all(&format!("USE tpch.{schema}"))
         .await
@@ -66,40 +59,68 @@ pub async fn run(client: &mut BraidClient, args: &BenchArgs) -> Result<(), Strin
         cores,
         args.iterations.max(1)
     );
+    compare(client, &plain, &queries, args.iterations).await?;
+    Ok(())
+}
+
+/// The TPC-H queries numbered `numbers` (all 22 when empty), labelled `Q<n>`.
+pub fn tpch_queries(numbers: &[usize]) -> Result<Vec<(String, &'static str)>, String> {
+    let numbers: Vec<usize> = if numbers.is_empty() {
+        (1..=22).collect()
+    } else {
+        numbers.to_vec()
+    };
+    numbers
+        .into_iter()
+        .map(|q| match q {
+            1..=22 => Ok((format!("Q{q}"), QUERIES[q - 1])),
+            bad => Err(format!("there is no TPC-H query {bad} (1 to 22)")),
+        })
+        .collect()
+}
+
+/// Runs each of `queries` (label, SQL) `iterations` times on Braid (through `client`) and on
+/// `plain` DataFusion, alternating; prints one line per query with the best times and their
+/// ratio, then the totals, and returns the totals. Both must return as many rows.
+pub async fn compare(
+    client: &mut BraidClient,
+    plain: &SessionContext,
+    queries: &[(String, &str)],
+    iterations: usize,
+) -> Result<(Duration, Duration), String> {
     println!(
-        "{:>5} {:>12} {:>12} {:>8} {:>8}",
+        "{:>7} {:>12} {:>12} {:>8} {:>8}",
         "query", "braid ms", "datafusion ms", "ratio", "rows"
     );
     let (mut braid_total, mut plain_total) = (Duration::ZERO, Duration::ZERO);
-    for q in queries {
-        let sql = QUERIES[q - 1];
+    for (label, sql) in queries {
         let (mut braid, mut datafusion) = (Duration::MAX, Duration::MAX);
         let (mut braid_rows, mut rows) = (0, 0);
-        for _ in 0..args.iterations.max(1) {
+        for _ in 0..iterations.max(1) {
             let started = Instant::now();
             let (_, batches) = client
                 .query_all(sql)
                 .await
-                .map_err(|e| format!("Q{q} on Braid: {e}"))?;
+                .map_err(|e| format!("{label} on Braid: {e}"))?;
             braid = braid.min(started.elapsed());
             braid_rows = batches.iter().map(|b| b.num_rows()).sum();
 
             let started = Instant::now();
-            rows = run_plain(&plain, sql)
+            rows = run_plain(plain, sql)
                 .await
-                .map_err(|e| format!("Q{q} on DataFusion: {e}"))?;
+                .map_err(|e| format!("{label} on DataFusion: {e}"))?;
             datafusion = datafusion.min(started.elapsed());
         }
         if rows != braid_rows {
             return Err(format!(
-                "Q{q}: Braid returned {braid_rows} rows, DataFusion {rows}"
+                "{label}: Braid returned {braid_rows} rows, DataFusion {rows}"
             ));
         }
         braid_total += braid;
         plain_total += datafusion;
         println!(
-            "{:>5} {:>12.1} {:>12.1} {:>8.2} {:>8}",
-            format!("Q{q}"),
+            "{:>7} {:>12.1} {:>12.1} {:>8.2} {:>8}",
+            label,
             braid.as_secs_f64() * 1e3,
             datafusion.as_secs_f64() * 1e3,
             braid.as_secs_f64() / datafusion.as_secs_f64().max(1e-9),
@@ -107,13 +128,13 @@ pub async fn run(client: &mut BraidClient, args: &BenchArgs) -> Result<(), Strin
         );
     }
     println!(
-        "{:>5} {:>12.1} {:>12.1} {:>8.2}",
+        "{:>7} {:>12.1} {:>12.1} {:>8.2}",
         "total",
         braid_total.as_secs_f64() * 1e3,
         plain_total.as_secs_f64() * 1e3,
         braid_total.as_secs_f64() / plain_total.as_secs_f64().max(1e-9)
     );
-    Ok(())
+    Ok((braid_total, plain_total))
 }
 
 /// Runs `sql` on plain DataFusion; returns the row count.

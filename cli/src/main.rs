@@ -12,7 +12,7 @@ use braid_cli::client::{BraidClient, ConnectOptions};
 use braid_cli::embedded::EmbeddedCluster;
 use braid_cli::output::Format;
 use braid_cli::runner::Runner;
-use braid_cli::{bench, bench_kafka, bench_postgres, repl};
+use braid_cli::{bench, bench_kafka, bench_lake, bench_postgres, repl};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -69,6 +69,9 @@ enum BenchCommand {
     Postgres(bench_postgres::PostgresBenchArgs),
     /// Reading a Kafka topic: Braid's split reads vs one plain rdkafka consumer.
     Kafka(bench_kafka::KafkaBenchArgs),
+    /// TPC-H as Parquet files: Braid's `files` connector vs plain DataFusion on the same files
+    /// (runs its own embedded cluster).
+    Lake(bench_lake::LakeBenchArgs),
 }
 
 #[tokio::main]
@@ -100,6 +103,15 @@ async fn run(cli: Cli) -> Result<(), String> {
         let default = PathBuf::from("etc/catalog");
         default.is_dir().then_some(default)
     });
+    if let Some(Command::Bench {
+        bench: BenchCommand::Lake(args),
+    }) = &cli.subcommand
+    {
+        if cli.connect.is_some() {
+            return Err("bench lake runs its own embedded cluster: leave out --connect".into());
+        }
+        return bench_lake::run(args).await;
+    }
     // Kept alive for the whole run when embedded.
     let mut _cluster = None;
     let client = match &cli.connect {
@@ -154,7 +166,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             let dir = catalog_dir.ok_or("bench kafka needs --catalog-dir (or ./etc/catalog)")?;
             return bench_kafka::run(&mut client, &dir, args).await;
         }
-        None => {}
+        Some(Command::Bench {
+            bench: BenchCommand::Lake(_),
+        })
+        | None => {}
     }
     let mut runner = Runner::new(client, cli.format);
     if let Some(sql) = &cli.command {

@@ -10,6 +10,7 @@
 //! - schema evolution (a later file adds a column), CSV with quotes, names with spaces, dots
 //!   and mixed case;
 //! - a join of `files`, `tpch`, `memory` and `postgres` tables;
+//! - `CREATE EXTERNAL TABLE` (Parquet and CSV) seen by another session, `DROP TABLE`;
 //! - faults: a corrupt file, a missing one, wrong S3 keys, an unreachable S3 endpoint — each
 //!   an error naming the catalog and the table or location, and the cluster keeps serving.
 
@@ -306,6 +307,53 @@ async fn local_tables_match_pyarrow_with_pruning_splits_and_a_join_across_catalo
         .expect("plain join rows");
     assert_eq!(braid, rows(&expected));
     assert_eq!(braid.len(), 6, "3 nations x 2 regions: {braid:?}");
+
+    // CREATE EXTERNAL TABLE as in DataFusion: the table joins the catalog, for every session.
+    let mixed = root.join("My Schema/Mixed Table.v1");
+    let create = format!(
+        "CREATE EXTERNAL TABLE files.sales.ext STORED AS PARQUET LOCATION '{}/'",
+        mixed.display()
+    );
+    query(&mut c, &create).await;
+    let mut other = cluster.client().await;
+    assert_eq!(
+        query(
+            &mut other,
+            "SELECT \"Customer Name\" FROM files.sales.ext ORDER BY 1"
+        )
+        .await,
+        ["Ann", "Bob"]
+    );
+    query(
+        &mut c,
+        &format!(
+            "CREATE EXTERNAL TABLE files.sales.ext_notes STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+            root.join("sales/notes/notes.csv").display()
+        ),
+    )
+    .await;
+    assert_eq!(
+        query(
+            &mut c,
+            "SELECT author FROM files.sales.ext_notes WHERE stars = 5"
+        )
+        .await,
+        ["O'Brien"]
+    );
+    let err = c.query_all(&create).await.expect_err("exists").to_string();
+    assert!(err.contains("already exists"), "{err}");
+    query(&mut c, "DROP TABLE files.sales.ext").await;
+    let tables = query(&mut c, "SHOW TABLES FROM files.sales").await;
+    assert!(
+        tables.contains(&"ext_notes".to_string()) && !tables.contains(&"ext".to_string()),
+        "{tables:?}"
+    );
+    let err = c
+        .query_all("DROP TABLE files.sales.orders")
+        .await
+        .expect_err("a directory's table")
+        .to_string();
+    assert!(err.contains("DROP TABLE of 'sales.orders'"), "{err}");
 
     // Faults name the catalog and the table or file; the cluster keeps serving.
     let err = c

@@ -412,6 +412,9 @@ impl Engine {
                 session.update_config(config, false);
                 Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
             }
+            Planned::Local(LogicalPlan::Ddl(DdlStatement::DropTable(drop))) => {
+                self.drop_table(ctx, drop).await
+            }
             Planned::Local(plan) => {
                 let is_set = matches!(
                     plan,
@@ -518,7 +521,10 @@ fn classify(plan: LogicalPlan) -> Result<Planned> {
         LogicalPlan::Ddl(
             DdlStatement::DropTable(_)
             | DdlStatement::CreateCatalogSchema(_)
-            | DdlStatement::DropCatalogSchema(_),
+            | DdlStatement::DropCatalogSchema(_)
+            // DataFusion makes a `ListingTable` and registers it with the target schema; a
+            // catalog that keeps such tables (files) accepts it, others refuse.
+            | DdlStatement::CreateExternalTable(_),
         ) => Planned::Local(plan),
         LogicalPlan::Ddl(other) => return not_impl_err!("{} is not supported", other.name()),
         LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => Planned::Insert(dml),

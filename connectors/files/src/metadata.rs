@@ -23,7 +23,10 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::{CsvOptions, FilesConfig, Format};
+use crate::config::{CsvOptions, FilesConfig, Format, TableEntry};
+
+/// The most tables `CREATE EXTERNAL TABLE` keeps in one catalog.
+const MAX_CREATED_TABLES: usize = 10_000;
 
 /// The type of a partition column, inferred from its values as Hive-style paths write them:
 /// `BIGINT` when every value is an integer, else `VARCHAR`.
@@ -109,6 +112,9 @@ pub struct Metadata {
     root: Option<Url>,
     /// Tables found under `root`, by schema, as last listed.
     found: RwLock<BTreeMap<String, BTreeSet<String>>>,
+    /// Tables made by `CREATE EXTERNAL TABLE`, by `schema.table`; kept on the coordinator
+    /// until dropped or restarted (a scan carries all a worker needs).
+    created: RwLock<BTreeMap<String, TableEntry>>,
     /// A session for listing and schema inference, reading through the catalog's stores.
     state: SessionState,
 }
@@ -130,6 +136,7 @@ impl Metadata {
             stores,
             root,
             found: RwLock::new(BTreeMap::new()),
+            created: RwLock::new(BTreeMap::new()),
             state,
         })
     }
@@ -146,29 +153,98 @@ impl Metadata {
         &self.stores
     }
 
-    /// The schema names, as last listed, and those of the `[tables]`.
+    /// The schema names, as last listed, and those of the named tables.
     pub fn schemas(&self) -> Vec<String> {
         let mut names: BTreeSet<String> = self.found.read().keys().cloned().collect();
-        names.extend(self.explicit().map(|(schema, _)| schema.to_string()));
+        names.extend(self.named().into_iter().map(|(schema, _)| schema));
         names.into_iter().collect()
     }
 
-    /// The tables of `schema`, as last listed, and those of the `[tables]`.
+    /// The tables of `schema`, as last listed, and the named ones.
     pub fn tables(&self, schema: &str) -> Vec<String> {
         let mut names = self.found.read().get(schema).cloned().unwrap_or_default();
         names.extend(
-            self.explicit()
-                .filter(|(s, _)| *s == schema)
-                .map(|(_, t)| t.to_string()),
+            self.named()
+                .into_iter()
+                .filter(|(s, _)| s == schema)
+                .map(|(_, t)| t),
         );
         names.into_iter().collect()
     }
 
-    fn explicit(&self) -> impl Iterator<Item = (&str, &str)> {
+    /// The `[tables]` of the catalog file and the created ones, as (schema, table).
+    fn named(&self) -> Vec<(String, String)> {
+        let created = self.created.read();
         self.config
             .tables
             .keys()
+            .chain(created.keys())
             .filter_map(|name| name.split_once('.'))
+            .map(|(schema, table)| (schema.to_string(), table.to_string()))
+            .collect()
+    }
+
+    /// The `[tables]` entry or created table `schema.table`.
+    fn entry(&self, name: &str) -> Option<TableEntry> {
+        self.config
+            .tables
+            .get(name)
+            .cloned()
+            .or_else(|| self.created.read().get(name).cloned())
+    }
+
+    /// Adds `schema.table` (`CREATE EXTERNAL TABLE`).
+    pub fn create_table(
+        &self,
+        schema: &str,
+        table: &str,
+        entry: TableEntry,
+    ) -> Result<(), ConnectorError> {
+        let name = format!("{schema}.{table}");
+        let mut created = self.created.write();
+        let exists = created.contains_key(&name)
+            || self.config.tables.contains_key(&name)
+            || self
+                .found
+                .read()
+                .get(schema)
+                .is_some_and(|t| t.contains(table));
+        if exists {
+            return Err(ConnectorError::TableExists {
+                catalog: self.catalog.clone(),
+                schema: schema.to_string(),
+                table: table.to_string(),
+            });
+        }
+        if created.len() >= MAX_CREATED_TABLES {
+            return Err(ConnectorError::Source {
+                catalog: self.catalog.clone(),
+                message: format!(
+                    "{MAX_CREATED_TABLES} tables were created already: drop some, or name tables in the catalog file's [tables]"
+                ),
+            });
+        }
+        created.insert(name, entry);
+        Ok(())
+    }
+
+    /// Drops a created table; whether there was one. A table of the catalog file or of
+    /// `location` cannot be dropped.
+    pub fn drop_table(&self, schema: &str, table: &str) -> Result<bool, ConnectorError> {
+        let name = format!("{schema}.{table}");
+        if self.created.write().remove(&name).is_some() {
+            return Ok(true);
+        }
+        if self.tables(schema).iter().any(|t| t == table) {
+            return Err(ConnectorError::Unsupported {
+                catalog: self.catalog.clone(),
+                kind: crate::KIND,
+                operation: format!(
+                    "DROP TABLE of '{name}', which its catalog file or location makes (remove the entry or the files)"
+                ),
+            });
+        }
+        Ok(false)
     }
 
     /// Lists what `listing` needs from the store under `location`.
@@ -227,7 +303,7 @@ impl Metadata {
         table: &str,
     ) -> Result<Option<(Url, TableFormat)>, ConnectorError> {
         let default_csv = || self.config.csv.clone();
-        if let Some(entry) = self.config.tables.get(&format!("{schema}.{table}")) {
+        if let Some(entry) = self.entry(&format!("{schema}.{table}")) {
             let url = match location_url(&entry.location) {
                 // A single file keeps its name (no trailing slash).
                 Ok(url) if !entry.location.ends_with('/') && has_extension(&entry.location) => {

@@ -6,9 +6,14 @@ use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use braid_connector_spi::{ConnectorContext, ListedCatalog, ScanExec, SchemaListing, Split};
-use datafusion::arrow::datatypes::SchemaRef;
+use braid_connector_spi::{
+    ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split,
+};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::error::Result;
@@ -16,7 +21,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::config::Format;
+use crate::config::{CsvOptions, Format, TableEntry};
 use crate::exec::{FilesScan, FilesScanHandle, encode_schema};
 use crate::metadata::{Metadata, ResolvedTable};
 use crate::split::{FileChunk, plan_splits};
@@ -74,6 +79,69 @@ impl SchemaProvider for FilesSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.table_names().iter().any(|t| t == name)
+    }
+
+    /// `CREATE EXTERNAL TABLE ... STORED AS PARQUET|CSV LOCATION '...'`: DataFusion made a
+    /// `ListingTable`; the catalog keeps where and how to read it, and resolves it as any other
+    /// table.
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        let metadata = &self.shared.metadata;
+        let unsupported = |operation: String| ConnectorError::Unsupported {
+            catalog: metadata.catalog().to_string(),
+            kind: crate::KIND,
+            operation,
+        };
+        let Some(listing) = table.as_any().downcast_ref::<ListingTable>() else {
+            return Err(unsupported("CREATE TABLE (use CREATE EXTERNAL TABLE)".into()).into());
+        };
+        let location = match listing.table_paths().as_slice() {
+            [path] => path.as_str().to_string(),
+            _ => return Err(unsupported("a table of several locations".into()).into()),
+        };
+        let format = listing.options().format.as_any();
+        let (format, csv) = if format.is::<ParquetFormat>() {
+            (Format::Parquet, None)
+        } else if let Some(csv) = format.downcast_ref::<CsvFormat>() {
+            let options = csv.options();
+            let csv = CsvOptions {
+                header: options.has_header.unwrap_or(true),
+                delimiter: char::from(options.delimiter).to_string(),
+            };
+            (Format::Csv, Some(csv))
+        } else {
+            return Err(unsupported(format!(
+                "STORED AS {} (only PARQUET and CSV)",
+                listing
+                    .options()
+                    .file_extension
+                    .trim_start_matches('.')
+                    .to_uppercase()
+            ))
+            .into());
+        };
+        metadata.create_table(
+            &self.name,
+            &name,
+            TableEntry {
+                location,
+                format: Some(format),
+                csv,
+            },
+        )?;
+        Ok(None)
+    }
+
+    /// `DROP TABLE` of a table `CREATE EXTERNAL TABLE` made; its files stay.
+    fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if !self.shared.metadata.drop_table(&self.name, name)? {
+            return Ok(None);
+        }
+        // DataFusion only asks whether there was a table.
+        Ok(Some(Arc::new(EmptyTable::new(Arc::new(Schema::empty())))))
     }
 }
 

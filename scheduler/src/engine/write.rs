@@ -1,17 +1,18 @@
 //! Writes: `CREATE TABLE [AS]` and `INSERT` run their query as a job and feed its rows to the
 //! table's sink on the coordinator; `CREATE OR REPLACE` replaces the table in one step once all
-//! rows are written.
+//! rows are written. `DROP TABLE` asks the table's schema to drop it.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::UInt64Array;
+use datafusion::arrow::datatypes::Schema;
 use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::common::{not_impl_err, plan_err};
 use datafusion::datasource::source_as_provider;
 use datafusion::error::Result;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{CreateMemoryTable, DmlStatement, LogicalPlan, WriteOp};
+use datafusion::logical_expr::{CreateMemoryTable, DmlStatement, DropTable, LogicalPlan, WriteOp};
 use datafusion::physical_plan::collect;
 use datafusion::prelude::SessionContext;
 
@@ -67,6 +68,29 @@ impl Engine {
             let _ = schema.deregister_table(&resolved.table);
         }
         result
+    }
+
+    /// `DROP TABLE [IF EXISTS]`. A catalog's refusal reaches the user as the catalog worded
+    /// it (DataFusion's `SessionContext` reports any failure as "doesn't exist").
+    pub(super) async fn drop_table(
+        &self,
+        ctx: SessionContext,
+        drop: DropTable,
+    ) -> Result<SendableRecordBatchStream> {
+        let state = ctx.state();
+        let resolved = trino::resolve(&state, drop.name.clone());
+        let schema = match state.schema_for_ref(drop.name.clone()) {
+            Ok(schema) if schema.table(&resolved.table).await?.is_some() => Some(schema),
+            _ => None,
+        };
+        match schema {
+            Some(schema) => {
+                schema.deregister_table(&resolved.table)?;
+            }
+            None if drop.if_exists => {}
+            None => return plan_err!("Table '{resolved}' does not exist"),
+        }
+        Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
     }
 
     pub(super) async fn insert(

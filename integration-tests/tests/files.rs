@@ -348,6 +348,13 @@ async fn local_tables_match_pyarrow_with_pruning_splits_and_a_join_across_catalo
         tables.contains(&"ext_notes".to_string()) && !tables.contains(&"ext".to_string()),
         "{tables:?}"
     );
+    // Refused whether or not the schema's tables were listed before (csvfiles' never were).
+    let err = c
+        .query_all("DROP TABLE csvfiles.sales.notes")
+        .await
+        .expect_err("a directory's table")
+        .to_string();
+    assert!(err.contains("DROP TABLE of 'sales.notes'"), "{err}");
     let err = c
         .query_all("DROP TABLE files.sales.orders")
         .await

@@ -228,23 +228,20 @@ impl Metadata {
         Ok(())
     }
 
-    /// Drops a created table; whether there was one. A table of the catalog file or of
-    /// `location` cannot be dropped.
-    pub fn drop_table(&self, schema: &str, table: &str) -> Result<bool, ConnectorError> {
+    /// Drops `schema.table`, which exists: only a created table can be; one that the catalog
+    /// file or `location` makes is refused.
+    pub fn drop_table(&self, schema: &str, table: &str) -> Result<(), ConnectorError> {
         let name = format!("{schema}.{table}");
         if self.created.write().remove(&name).is_some() {
-            return Ok(true);
+            return Ok(());
         }
-        if self.tables(schema).iter().any(|t| t == table) {
-            return Err(ConnectorError::Unsupported {
-                catalog: self.catalog.clone(),
-                kind: crate::KIND,
-                operation: format!(
-                    "DROP TABLE of '{name}', which its catalog file or location makes (remove the entry or the files)"
-                ),
-            });
-        }
-        Ok(false)
+        Err(ConnectorError::Unsupported {
+            catalog: self.catalog.clone(),
+            kind: crate::KIND,
+            operation: format!(
+                "DROP TABLE of '{name}', which its catalog file or location makes (remove the entry or the files)"
+            ),
+        })
     }
 
     /// Lists what `listing` needs from the store under `location`.

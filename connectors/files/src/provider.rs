@@ -135,11 +135,10 @@ impl SchemaProvider for FilesSchema {
         Ok(None)
     }
 
-    /// `DROP TABLE` of a table `CREATE EXTERNAL TABLE` made; its files stay.
+    /// `DROP TABLE` of a table `CREATE EXTERNAL TABLE` made; its files stay. DataFusion and
+    /// the engine call it for a table that exists.
     fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if !self.shared.metadata.drop_table(&self.name, name)? {
-            return Ok(None);
-        }
+        self.shared.metadata.drop_table(&self.name, name)?;
         // DataFusion only asks whether there was a table.
         Ok(Some(Arc::new(EmptyTable::new(Arc::new(Schema::empty())))))
     }

@@ -83,12 +83,12 @@ impl Engine {
             Ok(schema) if schema.table(&resolved.table).await?.is_some() => Some(schema),
             _ => None,
         };
-        match schema {
-            Some(schema) => {
-                schema.deregister_table(&resolved.table)?;
-            }
-            None if drop.if_exists => {}
-            None => return plan_err!("Table '{resolved}' does not exist"),
+        let dropped = match schema {
+            Some(schema) => schema.deregister_table(&resolved.table)?.is_some(),
+            None => false,
+        };
+        if !dropped && !drop.if_exists {
+            return plan_err!("Table '{resolved}' does not exist");
         }
         Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
     }

@@ -410,6 +410,14 @@ async fn s3_tables_match_pyarrow_and_bad_keys_or_endpoints_fail_clearly() {
     let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
     let mut c = cluster.client().await;
 
+    // The first statement of a new cluster: nothing is listed yet.
+    let err = c
+        .query_all("DROP TABLE lake.sales.orders")
+        .await
+        .expect_err("a table of the location")
+        .to_string();
+    assert!(err.contains("DROP TABLE of 'sales.orders'"), "{err}");
+
     check_orders(&cluster, &mut c, "lake", &answers).await;
     assert_eq!(
         query(

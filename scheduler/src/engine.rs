@@ -297,7 +297,12 @@ impl Engine {
     /// Lists `catalog`'s schemas, then checks that `schema` is one. A schema missing because
     /// the catalog could not be listed reports the listing's error, the one to fix; other
     /// listing errors are left for the table's resolution to report.
-    async fn check_schema(&self, ctx: &SessionContext, catalog: &str, schema: &str) -> Result<()> {
+    pub(super) async fn check_schema(
+        &self,
+        ctx: &SessionContext,
+        catalog: &str,
+        schema: &str,
+    ) -> Result<()> {
         let refreshed = self.refresh_listings(catalog, Listing::Schemas).await;
         trino::check_exists(ctx, catalog, Some(schema))
             .map_err(|missing| refreshed.err().unwrap_or(missing))

@@ -79,6 +79,17 @@ impl Engine {
     ) -> Result<SendableRecordBatchStream> {
         let state = ctx.state();
         let resolved = trino::resolve(&state, drop.name.clone());
+        // The statement names no table to plan, so its schema was not listed yet.
+        if let Err(e) = self
+            .check_schema(&ctx, &resolved.catalog, &resolved.schema)
+            .await
+        {
+            return if drop.if_exists {
+                Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+            } else {
+                Err(e)
+            };
+        }
         let schema = match state.schema_for_ref(drop.name.clone()) {
             Ok(schema) if schema.table(&resolved.table).await?.is_some() => Some(schema),
             _ => None,

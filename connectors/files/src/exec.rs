@@ -79,21 +79,21 @@ impl FilesScanHandle {
     pub fn encode_filters(filters: &[Expr]) -> Vec<Vec<u8>> {
         filters
             .iter()
-            .filter_map(|filter| {
-                let unqualified = filter
-                    .clone()
-                    .transform(|e| match e {
-                        Expr::Column(c) => Ok(Transformed::yes(Expr::Column(
-                            Column::new_unqualified(c.name),
-                        ))),
-                        other => Ok(Transformed::no(other)),
-                    })
-                    .ok()?
-                    .data;
-                unqualified.to_bytes().ok().map(|b| b.to_vec())
-            })
+            .filter_map(|filter| unqualified(filter.clone()).ok()?.to_bytes().ok())
+            .map(|bytes| bytes.to_vec())
             .collect()
     }
+}
+
+/// `expr` with its columns unqualified: it is about one table, whose schema has no qualifier.
+pub(crate) fn unqualified(expr: Expr) -> Result<Expr> {
+    expr.transform(|e| match e {
+        Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+            c.name,
+        )))),
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
 }
 
 /// `schema` as text for a handle.

@@ -75,7 +75,20 @@ pub struct ResolvedTable {
     pub format: TableFormat,
     /// The merged schema of the table's files (without partition columns).
     pub file_schema: SchemaRef,
-    pub partitions: Vec<(String, PartitionType)>,
+    pub partitions: PartitionColumns,
+    /// The table's non-empty files as listed when the statement named it, in path order: the
+    /// scan reads from this list (no second listing), so its schema and files agree.
+    pub files: Vec<TableFile>,
+}
+
+/// A table's partition columns: name and type, in path order.
+pub type PartitionColumns = Vec<(String, PartitionType)>;
+
+/// A data file of a table and its values of the partition columns, as its path writes them.
+#[derive(Debug, Clone)]
+pub struct TableFile {
+    pub meta: ObjectMeta,
+    pub partition_values: Vec<String>,
 }
 
 impl ResolvedTable {
@@ -350,7 +363,7 @@ impl Metadata {
             .await
             .map_err(|e| self.table_error(&name, &url, e))?;
         if files.is_empty() {
-            let known = self.config.tables.contains_key(&name)
+            let known = self.entry(&name).is_some()
                 || self
                     .found
                     .read()
@@ -364,9 +377,12 @@ impl Metadata {
             }
             return Ok(None);
         }
-        let partitions = partition_columns(&listing_url, &files)
+        let (partitions, mut files) = partition_columns(&listing_url, files)
             .map_err(|message| self.table_message(&name, message))?;
-        let non_empty: Vec<ObjectMeta> = files.into_iter().filter(|f| f.size > 0).collect();
+        // An empty file holds no rows, and no schema.
+        files.retain(|f| f.meta.size > 0);
+        files.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
+        let non_empty: Vec<ObjectMeta> = files.iter().map(|f| f.meta.clone()).collect();
         let file_format = format.file_format();
         let file_schema = match file_format
             .infer_schema(&self.state, &store, &non_empty)
@@ -407,6 +423,7 @@ impl Metadata {
             format,
             file_schema,
             partitions,
+            files,
         }))
     }
 
@@ -462,44 +479,50 @@ fn source_error(catalog: &str, e: impl std::fmt::Display) -> ConnectorError {
 }
 
 /// The `key=value` directories between the table's directory and its files: the same keys, in
-/// the same order, for every file, and each key's type from its values.
+/// the same order, for every file, and each key's type from its values. Returns the columns and
+/// the files with their (decoded) values.
 fn partition_columns(
     table: &ListingTableUrl,
-    files: &[ObjectMeta],
-) -> Result<Vec<(String, PartitionType)>, String> {
-    let mut columns: Option<(Vec<String>, &Path)> = None;
+    files: Vec<ObjectMeta>,
+) -> Result<(PartitionColumns, Vec<TableFile>), String> {
+    let mut keys: Option<(Vec<String>, Path)> = None;
     let mut integers: Vec<bool> = Vec::new();
-    for file in files {
-        let Some(parts) = table.strip_prefix(&file.location) else {
+    let mut listed = Vec::with_capacity(files.len());
+    for meta in files {
+        let Some(parts) = table.strip_prefix(&meta.location) else {
             continue;
         };
         let parts: Vec<&str> = parts.collect();
-        let pairs: Vec<(&str, &str)> = parts[..parts.len().saturating_sub(1)]
+        let (names, values): (Vec<String>, Vec<String>) = parts[..parts.len().saturating_sub(1)]
             .iter()
             .filter_map(|part| part.split_once('='))
-            .collect();
-        let keys: Vec<String> = pairs.iter().map(|(k, _)| decode(k)).collect();
-        match &columns {
+            .map(|(key, value)| (decode(key), decode(value)))
+            .unzip();
+        match &keys {
             None => {
-                integers = vec![true; keys.len()];
-                columns = Some((keys, &file.location));
+                integers = vec![true; names.len()];
+                keys = Some((names, meta.location.clone()));
             }
-            Some((known, first)) if *known != keys => {
+            Some((known, first)) if *known != names => {
                 return Err(format!(
                     "its files are partitioned differently: '{first}' by [{}], '{}' by [{}]",
                     known.join(", "),
-                    file.location,
-                    keys.join(", ")
+                    meta.location,
+                    names.join(", ")
                 ));
             }
             Some(_) => {}
         }
-        for (integer, (_, value)) in integers.iter_mut().zip(&pairs) {
-            *integer &= decode(value).parse::<i64>().is_ok();
+        for (integer, value) in integers.iter_mut().zip(&values) {
+            *integer &= value.parse::<i64>().is_ok();
         }
+        listed.push(TableFile {
+            meta,
+            partition_values: values,
+        });
     }
-    Ok(columns
-        .map(|(keys, _)| keys)
+    let columns = keys
+        .map(|(names, _)| names)
         .unwrap_or_default()
         .into_iter()
         .zip(integers)
@@ -511,7 +534,8 @@ fn partition_columns(
             };
             (key, kind)
         })
-        .collect())
+        .collect();
+    Ok((columns, listed))
 }
 
 #[cfg(test)]
@@ -531,23 +555,26 @@ mod tests {
     #[test]
     fn partition_columns_are_typed_by_their_values() {
         let table = ListingTableUrl::parse("s3://b/t/").expect("url");
-        let files = [
+        let files = vec![
             meta("t/year=2024/region=EU/a.parquet"),
             meta("t/year=2025/region=US/b.parquet"),
         ];
+        let (columns, files) = partition_columns(&table, files).expect("partitions");
+        assert_eq!(files[1].partition_values, ["2025", "US"]);
         assert_eq!(
-            partition_columns(&table, &files).expect("partitions"),
+            columns,
             vec![
                 ("year".to_string(), PartitionType::Bigint),
                 ("region".to_string(), PartitionType::Varchar)
             ]
         );
-        let mixed = [meta("t/year=2024/a.parquet"), meta("t/region=EU/b.parquet")];
-        let err = partition_columns(&table, &mixed).expect_err("mixed");
+        let mixed = vec![meta("t/year=2024/a.parquet"), meta("t/region=EU/b.parquet")];
+        let err = partition_columns(&table, mixed).expect_err("mixed");
         assert!(err.contains("t/region=EU/b.parquet"), "{err}");
         assert!(
-            partition_columns(&table, &[meta("t/a.parquet")])
+            partition_columns(&table, vec![meta("t/a.parquet")])
                 .expect("none")
+                .0
                 .is_empty()
         );
     }

@@ -1,5 +1,5 @@
 //! DataFusion's view of a `files` catalog: [`FilesCatalog`] → [`FilesSchema`] →
-//! [`FilesTable`], whose `scan` lists the files the statement reads (partition directories
+//! [`FilesTable`], whose `scan` takes the files the statement reads (partition directories
 //! pruned by the filters on partition columns) and plans them into splits.
 
 use std::any::Any;
@@ -9,21 +9,26 @@ use async_trait::async_trait;
 use braid_connector_spi::{
     ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split,
 };
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::DFSchema;
+use datafusion::common::cast::as_boolean_array;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingTable;
 use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig};
 use datafusion::error::Result;
-use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::execution_props::ExecutionProps;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::config::{CsvOptions, Format, TableEntry};
-use crate::exec::{FilesScan, FilesScanHandle, encode_schema};
-use crate::metadata::{Metadata, ResolvedTable};
+use crate::exec::{FilesScan, FilesScanHandle, encode_schema, unqualified};
+use crate::metadata::{Metadata, PartitionType, ResolvedTable};
 use crate::split::{FileChunk, plan_splits};
 
 /// What every level of the catalog shares.
@@ -153,67 +158,66 @@ pub struct FilesTable {
 }
 
 impl FilesTable {
-    /// The files a scan with `filters` reads, partition directories pruned, in path order.
-    async fn files(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<FileChunk>> {
+    /// The files a scan with `filters` reads, in path order: the table's files whose partition
+    /// values pass the filters on partition columns.
+    fn files(&self, filters: &[Expr]) -> Result<Vec<FileChunk>> {
         let table = &self.table;
-        let options = ListingOptions::new(table.format.file_format())
-            .with_file_extension(table.format.format.extension())
-            .with_table_partition_cols(
-                table
-                    .partitions
-                    .iter()
-                    .map(|(name, kind)| (name.clone(), kind.data_type()))
-                    .collect(),
-            )
-            .with_collect_stat(false)
-            .with_target_partitions(1);
-        let listing = ListingTable::try_new(
-            ListingTableConfig::new(table.url.clone())
-                .with_listing_options(options)
-                .with_schema(table.file_schema.clone()),
-        )?;
-        // List through this catalog's stores, with the statement's settings.
-        let runtime = self
-            .shared
-            .metadata
-            .stores()
-            .runtime_env(state.runtime_env())?;
-        let state = SessionStateBuilder::new()
-            .with_config(state.config().clone())
-            .with_runtime_env(runtime)
-            .build();
-        // Only filters on partition columns choose directories.
-        let partition_columns: Vec<&str> =
-            table.partitions.iter().map(|(n, _)| n.as_str()).collect();
-        let on_partitions: Vec<Expr> = filters
+        let keep = partition_mask(table, filters)?;
+        Ok(table
+            .files
             .iter()
-            .filter(|f| {
-                !partition_columns.is_empty() && expr_applicable_for_cols(&partition_columns, f)
-            })
-            .cloned()
-            .collect();
-        let listed = listing
-            .list_files_for_scan(&state, &on_partitions, None)
-            .await?;
-        let mut files: Vec<FileChunk> = listed
-            .file_groups
-            .into_iter()
-            .flat_map(|group| group.into_inner())
-            .map(|file| FileChunk {
-                path: file.object_meta.location.to_string(),
-                size: file.object_meta.size,
-                modified_ms: file.object_meta.last_modified.timestamp_millis(),
+            .zip(keep)
+            .filter(|(_, keep)| *keep)
+            .map(|(file, _)| FileChunk {
+                path: file.meta.location.to_string(),
+                size: file.meta.size,
+                modified_ms: file.meta.last_modified.timestamp_millis(),
                 range: None,
-                partition_values: file
-                    .partition_values
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect(),
+                partition_values: file.partition_values.clone(),
             })
-            .collect();
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(files)
+            .collect())
     }
+}
+
+/// For each of `table`'s files, whether its partition values pass the filters that only
+/// read partition columns (all pass when there are none).
+fn partition_mask(table: &ResolvedTable, filters: &[Expr]) -> Result<Vec<bool>> {
+    let names: Vec<&str> = table.partitions.iter().map(|(n, _)| n.as_str()).collect();
+    let on_partitions = filters
+        .iter()
+        .filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f))
+        .map(|f| unqualified(f.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let (Some(filter), false) = (conjunction(on_partitions), table.files.is_empty()) else {
+        return Ok(vec![true; table.files.len()]);
+    };
+    let columns: Vec<ArrayRef> = table
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(i, (_, kind))| {
+            let values = table.files.iter().map(|f| f.partition_values[i].as_str());
+            match kind {
+                PartitionType::Bigint => {
+                    Arc::new(Int64Array::from_iter(values.map(|v| v.parse::<i64>().ok())))
+                        as ArrayRef
+                }
+                PartitionType::Varchar => Arc::new(StringArray::from_iter_values(values)),
+            }
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(table.partition_fields()));
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let predicate = create_physical_expr(
+        &filter,
+        &DFSchema::try_from(schema.as_ref().clone())?,
+        &ExecutionProps::new(),
+    )?;
+    let result = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+    let mask = as_boolean_array(&result)?;
+    Ok((0..mask.len())
+        .map(|i| mask.is_valid(i) && mask.value(i))
+        .collect())
 }
 
 #[async_trait]
@@ -246,7 +250,7 @@ impl TableProvider for FilesTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let metadata = &self.shared.metadata;
-        let files = self.files(state, filters).await?;
+        let files = self.files(filters)?;
         let file_count = files.len();
         let splits = plan_splits(
             files,

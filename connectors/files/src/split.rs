@@ -1,5 +1,5 @@
-//! Splits of a files table: the coordinator lists the files a scan reads (partition
-//! directories already pruned), cuts large Parquet files into byte ranges and packs the pieces
+//! Splits of a files table: the coordinator takes the files a scan reads (partitions already
+//! pruned), cuts large Parquet files into byte ranges and packs the pieces
 //! into about as many splits as the cluster has task slots ([`plan_splits`]); a worker reads
 //! one [`FilesSplit`].
 

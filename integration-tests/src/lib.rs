@@ -339,6 +339,13 @@ impl Cluster {
         let _ = self.workers[i].wait();
     }
 
+    /// Whether both workers ran tasks of one query (a job directory on each).
+    pub fn both_workers_ran_one_job(&self) -> bool {
+        let first: BTreeSet<_> = self.jobs_on_worker(0).into_iter().collect();
+        let second: BTreeSet<_> = self.jobs_on_worker(1).into_iter().collect();
+        first.intersection(&second).next().is_some()
+    }
+
     /// Job ids (directories) a worker wrote shuffle output for.
     pub fn jobs_on_worker(&self, i: usize) -> Vec<String> {
         std::fs::read_dir(&self.work_dirs[i])
@@ -504,4 +511,57 @@ pub fn python() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The environment variable `name` that `scripts/services.sh` sets; a missing one fails the
+/// test with how to set it.
+pub fn service_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: start the services with scripts/services.sh start and source its env file (scripts/test.sh does both)")
+    })
+}
+
+/// A client of the test PostgreSQL (`BRAID_PG_*`), its connection driven in the background.
+pub async fn test_postgres() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user={} password={} dbname={}",
+            service_env("BRAID_PG_HOST"),
+            service_env("BRAID_PG_PORT"),
+            service_env("BRAID_PG_USER"),
+            service_env("BRAID_PG_PASSWORD"),
+            service_env("BRAID_PG_DATABASE")
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect to the test PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+/// A JSON array of strings (what a test's Python writer printed) as lines.
+pub fn json_lines(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|v| v.as_str().expect("a line").to_string())
+        .collect()
+}
+
+/// Writes `<dir>/<name>.toml`, a `postgres` catalog of the test PostgreSQL (`BRAID_PG_*`; the
+/// password stays an `${ENV:...}` reference).
+pub fn write_postgres_catalog(dir: &Path, name: &str) {
+    std::fs::write(
+        dir.join(format!("{name}.toml")),
+        format!(
+            "connector = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabase = \"{}\"\npassword = \"${{ENV:BRAID_PG_PASSWORD}}\"\n",
+            service_env("BRAID_PG_HOST"),
+            service_env("BRAID_PG_PORT"),
+            service_env("BRAID_PG_USER"),
+            service_env("BRAID_PG_DATABASE"),
+        ),
+    )
+    .expect("write the postgres catalog file");
 }

@@ -14,17 +14,13 @@
 //! - faults: a corrupt file, a missing one, wrong S3 keys, an unreachable S3 endpoint — each
 //!   an error naming the catalog and the table or location, and the cluster keeps serving.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use braid_integration_tests::{Cluster, analyze, metric, python, query, rows};
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: start the services with scripts/services.sh start and source its env file (scripts/test.sh does both)")
-    })
-}
+use braid_integration_tests::{
+    Cluster, analyze, json_lines, metric, python, query, rows, service_env, test_postgres,
+    write_postgres_catalog,
+};
 
 /// Runs `write.py write <dir> [--s3 <bucket>]`; what pyarrow read back, as JSON.
 fn write_tables(dir: &str, bucket: Option<&str>) -> serde_json::Value {
@@ -41,22 +37,6 @@ fn write_tables(dir: &str, bucket: Option<&str>) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("write.py prints JSON")
-}
-
-fn lines(value: &serde_json::Value) -> Vec<String> {
-    value
-        .as_array()
-        .expect("an array")
-        .iter()
-        .map(|v| v.as_str().expect("a line").to_string())
-        .collect()
-}
-
-/// Whether both workers ran tasks of one query (a job directory on each).
-fn both_workers_ran_one_job(cluster: &Cluster) -> bool {
-    let first: BTreeSet<_> = cluster.jobs_on_worker(0).into_iter().collect();
-    let second: BTreeSet<_> = cluster.jobs_on_worker(1).into_iter().collect();
-    first.intersection(&second).next().is_some()
 }
 
 /// The checks both storages share: the orders table row for row and its aggregates, the
@@ -76,7 +56,7 @@ async fn check_orders(
             )
         )
         .await,
-        lines(&answers["orders"])
+        json_lines(&answers["orders"])
     );
     assert_eq!(
         query(c, &format!("SELECT count(*), sum(amount) FROM {orders}")).await,
@@ -86,7 +66,7 @@ async fn check_orders(
         )]
     );
     assert!(
-        both_workers_ran_one_job(cluster),
+        cluster.both_workers_ran_one_job(),
         "both workers read the 16 files"
     );
     let plan = query(c, &format!("EXPLAIN SELECT count(*) FROM {orders}"))
@@ -157,17 +137,7 @@ async fn local_tables_match_pyarrow_with_pruning_splits_and_a_join_across_catalo
         ),
     )
     .expect("catalog");
-    std::fs::write(
-        catalogs.path().join("pg.toml"),
-        format!(
-            "connector = \"postgres\"\nhost = \"{}\"\nport = {}\nuser = \"{}\"\ndatabase = \"{}\"\npassword = \"${{ENV:BRAID_PG_PASSWORD}}\"\n",
-            env("BRAID_PG_HOST"),
-            env("BRAID_PG_PORT"),
-            env("BRAID_PG_USER"),
-            env("BRAID_PG_DATABASE"),
-        ),
-    )
-    .expect("catalog");
+    write_postgres_catalog(catalogs.path(), "pg");
     let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
     let mut c = cluster.client().await;
 
@@ -192,7 +162,7 @@ async fn local_tables_match_pyarrow_with_pruning_splits_and_a_join_across_catalo
             "SELECT k, v, extra FROM files.sales.evolving ORDER BY k"
         )
         .await,
-        lines(&answers["evolving"])
+        json_lines(&answers["evolving"])
     );
     // CSV, a comma and a quote inside values.
     assert_eq!(
@@ -222,20 +192,7 @@ async fn local_tables_match_pyarrow_with_pruning_splits_and_a_join_across_catalo
     );
 
     // files x tpch x memory x postgres, against plain DataFusion over the same data.
-    let (pg, connection) = tokio_postgres::connect(
-        &format!(
-            "host={} port={} user={} password={} dbname={}",
-            env("BRAID_PG_HOST"),
-            env("BRAID_PG_PORT"),
-            env("BRAID_PG_USER"),
-            env("BRAID_PG_PASSWORD"),
-            env("BRAID_PG_DATABASE")
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("postgres");
-    tokio::spawn(connection);
+    let pg = test_postgres().await;
     pg.batch_execute(
         "DROP TABLE IF EXISTS files_regions; CREATE TABLE files_regions (region text, manager text);
          INSERT INTO files_regions VALUES ('EU', 'O''Brien'), ('US', 'Smith')",
@@ -402,7 +359,7 @@ async fn s3_tables_match_pyarrow_and_bad_keys_or_endpoints_fail_clearly() {
         )
         .expect("catalog");
     };
-    let endpoint = env("BRAID_S3_ENDPOINT");
+    let endpoint = service_env("BRAID_S3_ENDPOINT");
     catalog("lake", &endpoint, "${ENV:BRAID_S3_SECRET_KEY}", "");
     catalog("badkeys", &endpoint, "not-the-secret", "");
     let nobody = format!("http://127.0.0.1:{}", braid_integration_tests::free_port());
@@ -425,7 +382,7 @@ async fn s3_tables_match_pyarrow_and_bad_keys_or_endpoints_fail_clearly() {
             "SELECT k, v, extra FROM lake.sales.evolving ORDER BY k"
         )
         .await,
-        lines(&answers["evolving"])
+        json_lines(&answers["evolving"])
     );
 
     let err = c

@@ -5,17 +5,13 @@
 //! in `EXPLAIN ANALYZE`.
 
 use std::fmt;
-use std::io::Cursor;
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use braid_connector_spi::{
-    CatalogStores, ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits, store_url,
+    CatalogStores, ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits, decode_schema,
+    store_url,
 };
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
-use datafusion::arrow::ipc::reader::StreamReader;
-use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::common::config::{CsvOptions as DfCsvOptions, TableParquetOptions};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, ScalarValue};
@@ -94,20 +90,6 @@ pub(crate) fn unqualified(expr: Expr) -> Result<Expr> {
         other => Ok(Transformed::no(other)),
     })
     .map(|t| t.data)
-}
-
-/// `schema` as text for a handle.
-pub fn encode_schema(schema: &Schema) -> Result<String> {
-    let mut writer = StreamWriter::try_new(Vec::new(), schema)?;
-    writer.finish()?;
-    Ok(BASE64.encode(writer.into_inner()?))
-}
-
-fn decode_schema(text: &str) -> Result<SchemaRef> {
-    let bytes = BASE64
-        .decode(text)
-        .map_err(|e| DataFusionError::Internal(format!("a files scan's schema: {e}")))?;
-    Ok(StreamReader::try_new(Cursor::new(bytes), None)?.schema())
 }
 
 /// Reads a files table, one split per partition of the scan.

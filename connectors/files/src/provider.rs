@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use braid_connector_spi::{
-    ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split,
+    ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split, encode_schema,
 };
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -27,7 +27,7 @@ use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::config::{CsvOptions, Format, TableEntry};
-use crate::exec::{FilesScan, FilesScanHandle, encode_schema, unqualified};
+use crate::exec::{FilesScan, FilesScanHandle, unqualified};
 use crate::metadata::{Metadata, PartitionType, ResolvedTable};
 use crate::split::{FileChunk, plan_splits};
 

@@ -3,6 +3,7 @@
 //! into about as many splits as the cluster has task slots ([`plan_splits`]); a worker reads
 //! one [`FilesSplit`].
 
+use braid_connector_spi::{FilePiece, pack_files};
 use serde::{Deserialize, Serialize};
 
 /// A file, or a byte range of one, that a split reads. Parquet reads the row groups whose
@@ -39,64 +40,79 @@ pub struct FilesSplit {
     pub chunks: Vec<FileChunk>,
 }
 
-/// The smallest byte range a file is cut into: smaller ones would hold no row group.
-pub const MIN_RANGE: u64 = 8 << 20;
+impl FilePiece for FileChunk {
+    fn file_size(&self) -> u64 {
+        self.size
+    }
 
-/// The splits of `files`: about `target` of them (one per task slot), none reading more than
-/// `max_split_size` bytes. Files larger than a split's share (and than [`MIN_RANGE`]) are cut
-/// into ranges when `splittable` (Parquet); pieces are packed in order, so neighbouring files
-/// go together.
+    fn bytes(&self) -> u64 {
+        FileChunk::len(self)
+    }
+
+    fn splittable(&self) -> bool {
+        true
+    }
+
+    fn with_range(&self, start: u64, end: u64) -> Self {
+        FileChunk {
+            range: Some((start, end)),
+            ..self.clone()
+        }
+    }
+}
+
+/// The splits of `files` ([`pack_files`]): about `target` of them, none over `max_split_size`
+/// bytes; files are cut into byte ranges only when `splittable` (Parquet, not CSV).
 pub fn plan_splits(
     files: Vec<FileChunk>,
     target: usize,
     max_split_size: u64,
     splittable: bool,
 ) -> Vec<FilesSplit> {
-    let total: u64 = files.iter().map(FileChunk::len).sum();
-    let share = total
-        .div_ceil(target.max(1) as u64)
-        .clamp(1, max_split_size.max(1));
-    let range = share.max(MIN_RANGE.min(max_split_size));
-    let pieces = files.into_iter().flat_map(|file| {
-        // Even pieces of about `range` bytes, none over `max_split_size`.
-        let mut count = (file.size / range).max(1);
-        while file.size.div_ceil(count) > max_split_size.max(1) {
-            count += 1;
-        }
-        if !splittable || count == 1 {
-            return vec![file];
-        }
-        let len = file.size.div_ceil(count);
-        (0..count)
-            .map(|i| FileChunk {
-                range: Some((i * len, ((i + 1) * len).min(file.size))),
-                ..file.clone()
-            })
-            .collect()
-    });
-    let mut splits = Vec::new();
-    let mut current = FilesSplit { chunks: Vec::new() };
-    let mut bytes = 0;
-    for piece in pieces {
-        if !current.chunks.is_empty() && bytes + piece.len() > share {
-            splits.push(std::mem::replace(
-                &mut current,
-                FilesSplit { chunks: Vec::new() },
-            ));
-            bytes = 0;
-        }
-        bytes += piece.len();
-        current.chunks.push(piece);
+    let pieces = if splittable {
+        pack_files(files, target, max_split_size)
+    } else {
+        pack_files(
+            files.into_iter().map(Whole).collect(),
+            target,
+            max_split_size,
+        )
+        .into_iter()
+        .map(|split| split.into_iter().map(|Whole(chunk)| chunk).collect())
+        .collect()
+    };
+    pieces
+        .into_iter()
+        .map(|chunks| FilesSplit { chunks })
+        .collect()
+}
+
+/// A file that is never cut (CSV).
+#[derive(Clone)]
+struct Whole(FileChunk);
+
+impl FilePiece for Whole {
+    fn file_size(&self) -> u64 {
+        self.0.size
     }
-    if !current.chunks.is_empty() {
-        splits.push(current);
+
+    fn bytes(&self) -> u64 {
+        self.0.len()
     }
-    splits
+
+    fn splittable(&self) -> bool {
+        false
+    }
+
+    fn with_range(&self, _start: u64, _end: u64) -> Self {
+        self.clone()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use braid_connector_spi::MIN_RANGE;
 
     fn file(name: &str, size: u64) -> FileChunk {
         FileChunk {

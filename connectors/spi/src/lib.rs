@@ -19,6 +19,8 @@
 //! - [`Split`] / [`Splits`] (`split.rs`): one unit of parallel reading; partition *i* of a scan
 //!   reads split *i*. Large split lists stay in the coordinator's [`SplitStore`] and tasks
 //!   fetch their own split from its internal port.
+//! - [`pack_files`] (`pack.rs`): the files of a scan cut into byte ranges and packed into
+//!   splits, for the connectors that read files.
 //! - [`Capabilities`]: what a connector pushes down and supports.
 //! - [`scan_properties`]: the plan properties every scan node shares.
 //! - [`ConnectorError`]: the typed errors a connector reports, each naming what the user must fix.
@@ -38,6 +40,7 @@ use datafusion::physical_plan::{Partitioning, PlanProperties};
 mod catalog;
 mod connector;
 mod error;
+mod pack;
 mod scan;
 mod split;
 mod storage;
@@ -48,7 +51,8 @@ pub use connector::{
     InternalTicket, Listing, LogicalRule, PhysicalRule, Role, ScanCodec,
 };
 pub use error::ConnectorError;
-pub use scan::{ScanExec, ScanExecCodec, ScanMetrics, ScanSource};
+pub use pack::{FilePiece, MIN_RANGE, pack_files};
+pub use scan::{ScanExec, ScanExecCodec, ScanMetrics, ScanSource, decode_schema, encode_schema};
 pub use split::{
     INLINE_SPLITS_MAX_BYTES, INTERNAL_TIMEOUT, Split, SplitPlanner, SplitStore, Splits,
     internal_do_get,

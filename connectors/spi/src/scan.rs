@@ -9,7 +9,11 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::common::{Statistics, internal_err};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -24,6 +28,21 @@ use serde::de::DeserializeOwned;
 
 use crate::split::{Split, Splits};
 use crate::{ConnectorError, ScanCodec, scan_properties};
+
+/// `schema` as text for a handle (an Arrow IPC stream header, base64).
+pub fn encode_schema(schema: &Schema) -> Result<String> {
+    let mut writer = StreamWriter::try_new(Vec::new(), schema)?;
+    writer.finish()?;
+    Ok(BASE64.encode(writer.into_inner()?))
+}
+
+/// A schema [`encode_schema`] wrote.
+pub fn decode_schema(text: &str) -> Result<SchemaRef> {
+    let bytes = BASE64
+        .decode(text)
+        .map_err(|e| DataFusionError::Internal(format!("a scan's schema: {e}")))?;
+    Ok(StreamReader::try_new(std::io::Cursor::new(bytes), None)?.schema())
+}
 
 /// What one connector's scan reads, and how it reads one split.
 pub trait ScanSource: fmt::Debug + Send + Sync + 'static {

@@ -33,6 +33,7 @@ use futures::TryStreamExt;
 use crate::job::{QueryControl, Scheduler, live_executors, run_job};
 use crate::session::Session;
 use crate::system;
+use crate::time_travel;
 use crate::trino::{self, MetadataStatement};
 
 /// A planned statement: what it returns and where it runs.
@@ -250,6 +251,8 @@ impl Engine {
         }
         let alias = trino::session_alias(sql);
         let sql = alias.as_deref().unwrap_or(sql);
+        let travelled = time_travel::rewrite(sql).map_err(DataFusionError::Plan)?;
+        let sql = travelled.as_deref().unwrap_or(sql);
         let state = ctx.state();
         let mut statement =
             state.sql_to_statement(sql, &state.config().options().sql_parser.dialect)?;
@@ -419,6 +422,11 @@ impl Engine {
             }
             Planned::Local(LogicalPlan::Ddl(DdlStatement::DropTable(drop))) => {
                 self.drop_table(ctx, drop).await
+            }
+            Planned::Local(LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(create)))
+                if self.create_schema(&ctx, &create).await? =>
+            {
+                Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
             }
             Planned::Local(plan) => {
                 let is_set = matches!(

@@ -12,6 +12,8 @@
 //!   statements (Trino's `SHOW ...`, `USE`, `DESCRIBE`: [`trino`]), DDL, `SET`,
 //!   `information_schema` and `EXPLAIN` run on the coordinator; queries run as Ballista jobs
 //!   submitted with `SchedulerServer::submit_job` ([`job`]).
+//!   Trino's `FOR VERSION|TIMESTAMP AS OF` is rewritten by byte spans before parsing
+//!   (`time_travel.rs`).
 //! - [`flight_sql::BraidFlightSql`] is the Flight SQL service; [`auth`] checks passwords and
 //!   bearer tokens; [`session`] keeps each client's `USE`/`SET` apart; [`job::QueryControl`]
 //!   cancels a statement's Ballista job.
@@ -29,6 +31,7 @@ mod settings;
 mod sql_info;
 pub mod sql_text;
 pub mod system;
+mod time_travel;
 pub mod trino;
 
 use std::net::SocketAddr;

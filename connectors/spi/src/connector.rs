@@ -7,6 +7,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::CatalogProvider;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -93,6 +94,31 @@ pub trait Connector: Debug + Send + Sync {
     /// `listing` up to date. Nothing to do for a catalog that lists from memory.
     async fn refresh_listings(&self, _listing: Listing<'_>) -> Result<(), ConnectorError> {
         Ok(())
+    }
+
+    /// `CREATE SCHEMA schema` in the source; `Ok(false)` leaves it to DataFusion's
+    /// `CatalogProvider::register_schema`, as [`Connector::create_table`] does.
+    async fn create_schema(&self, _schema: &str) -> Result<bool, ConnectorError> {
+        Ok(false)
+    }
+
+    /// `CREATE TABLE schema.table` with `columns`, made in the source before the statement
+    /// writes any row. `Ok(false)`: the connector makes no tables this way, and the engine
+    /// registers the table with the schema as DataFusion does (`SchemaProvider::register_table`,
+    /// for catalogs that keep their tables in memory).
+    async fn create_table(
+        &self,
+        _schema: &str,
+        _table: &str,
+        _columns: SchemaRef,
+    ) -> Result<bool, ConnectorError> {
+        Ok(false)
+    }
+
+    /// `DROP TABLE schema.table` in the source; `Ok(false)` leaves it to
+    /// `SchemaProvider::deregister_table`, as [`Connector::create_table`] does.
+    async fn drop_table(&self, _schema: &str, _table: &str) -> Result<bool, ConnectorError> {
+        Ok(false)
     }
 
     /// Runs the source round trips this connector's optimizer rules asked for while they ran

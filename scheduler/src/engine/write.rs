@@ -1,20 +1,25 @@
 //! Writes: `CREATE TABLE [AS]` and `INSERT` run their query as a job and feed its rows to the
 //! table's sink on the coordinator; `CREATE OR REPLACE` replaces the table in one step once all
-//! rows are written. `DROP TABLE` asks the table's schema to drop it.
+//! rows are written. `DROP TABLE` asks the table's connector, then its schema, to drop it;
+//! `CREATE SCHEMA` asks the catalog's connector.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::UInt64Array;
 use datafusion::arrow::datatypes::Schema;
-use datafusion::catalog::{MemTable, TableProvider};
-use datafusion::common::{not_impl_err, plan_err};
+use datafusion::catalog::{MemTable, SchemaProvider, TableProvider};
+use datafusion::common::{ResolvedTableReference, not_impl_err, plan_err};
 use datafusion::datasource::source_as_provider;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{CreateMemoryTable, DmlStatement, DropTable, LogicalPlan, WriteOp};
+use datafusion::logical_expr::{
+    CreateCatalogSchema, CreateMemoryTable, DmlStatement, DropTable, LogicalPlan, WriteOp,
+};
 use datafusion::physical_plan::collect;
 use datafusion::prelude::SessionContext;
+
+use braid_connector_spi::Listing;
 
 use super::{Engine, batches_stream, rows_stream};
 use crate::job::{OneShotExec, QueryControl};
@@ -42,10 +47,19 @@ impl Engine {
             // rows are written; a failed job leaves the old table as it was (as in Trino).
             Some(old) => (old, InsertOp::Overwrite, false),
             None => {
-                schema.register_table(
-                    resolved.table.to_string(),
-                    Arc::new(MemTable::try_new(columns.clone(), vec![vec![]])?),
-                )?;
+                let in_source = match self.registry.get(&resolved.catalog) {
+                    Some(connector) => connector
+                        .create_table(&resolved.schema, &resolved.table, columns.clone())
+                        .await
+                        .map_err(DataFusionError::from)?,
+                    None => false,
+                };
+                if !in_source {
+                    schema.register_table(
+                        resolved.table.to_string(),
+                        Arc::new(MemTable::try_new(columns.clone(), vec![vec![]])?),
+                    )?;
+                }
                 if no_rows {
                     return Ok(rows_stream(0));
                 }
@@ -65,7 +79,7 @@ impl Engine {
         let result = write(&ctx, rows, table, op).await;
         if result.is_err() && created {
             // A failed CREATE TABLE AS leaves no table behind, as in Trino.
-            let _ = schema.deregister_table(&resolved.table);
+            let _ = self.drop(&resolved, schema.as_ref()).await;
         }
         result
     }
@@ -95,13 +109,66 @@ impl Engine {
             _ => None,
         };
         let dropped = match schema {
-            Some(schema) => schema.deregister_table(&resolved.table)?.is_some(),
+            Some(schema) => self.drop(&resolved, schema.as_ref()).await?,
             None => false,
         };
         if !dropped && !drop.if_exists {
             return plan_err!("Table '{resolved}' does not exist");
         }
         Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+    }
+
+    /// `CREATE SCHEMA [IF NOT EXISTS] [catalog.]schema` in a catalog whose connector makes
+    /// schemas in its source; `Ok(false)` leaves the statement to DataFusion.
+    pub(super) async fn create_schema(
+        &self,
+        ctx: &SessionContext,
+        create: &CreateCatalogSchema,
+    ) -> Result<bool> {
+        let options = ctx.copied_config();
+        let (catalog, schema) = match create.schema_name.split_once('.') {
+            Some((catalog, schema)) => (catalog.to_string(), schema.to_string()),
+            None => (
+                options.options().catalog.default_catalog.clone(),
+                create.schema_name.clone(),
+            ),
+        };
+        let Some(connector) = self.registry.get(&catalog) else {
+            return Ok(false);
+        };
+        self.refresh_listings(&catalog, Listing::Schemas).await?;
+        let exists = ctx
+            .catalog(&catalog)
+            .is_some_and(|c| c.schema_names().contains(&schema));
+        if exists {
+            return if create.if_not_exists {
+                Ok(true)
+            } else {
+                plan_err!("Schema '{catalog}.{schema}' already exists")
+            };
+        }
+        connector
+            .create_schema(&schema)
+            .await
+            .map_err(DataFusionError::from)
+    }
+
+    /// Drops a table that exists, in its source when its connector keeps tables there, else
+    /// from its schema; whether there was one.
+    async fn drop(
+        &self,
+        resolved: &ResolvedTableReference,
+        schema: &dyn SchemaProvider,
+    ) -> Result<bool> {
+        if let Some(connector) = self.registry.get(&resolved.catalog)
+            && connector
+                .drop_table(&resolved.schema, &resolved.table)
+                .await
+                .map_err(DataFusionError::from)?
+        {
+            return Ok(true);
+        }
+        Ok(schema.deregister_table(&resolved.table)?.is_some())
     }
 
     pub(super) async fn insert(

@@ -46,15 +46,16 @@ if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; th
   cargo install --locked --features binary --version 0.14.1 s3s-fs
 fi
 
-# Independent clients the tests drive Braid and the broker with: the ADBC Flight SQL driver,
-# confluent-kafka (librdkafka's Python client) and fastavro.
+# Independent clients the tests drive Braid and the sources with: the ADBC Flight SQL driver,
+# confluent-kafka (librdkafka's Python client), fastavro, and pyiceberg (its SQL catalog on
+# SQLite and PostgreSQL).
 VENV="$HOME/.cache/braid/venv"
 export BRAID_PYTHON="$VENV/bin/python"
-if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro' >/dev/null 2>&1; then
-  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka and fastavro into $VENV"
+if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2' >/dev/null 2>&1; then
+  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro and pyiceberg into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow \
-    confluent-kafka fastavro
+    confluent-kafka fastavro 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.10.0'
 fi
 
 echo "== cargo fmt --check"

@@ -34,6 +34,7 @@ impl Factories {
             .with(Arc::new(braid_connector_postgres::PostgresFactory))
             .with(Arc::new(braid_connector_kafka::KafkaFactory))
             .with(Arc::new(braid_connector_files::FilesFactory))
+            .with(Arc::new(braid_connector_iceberg::IcebergFactory))
     }
 
     /// These factories and `factory` (which replaces one of the same kind).

@@ -1,12 +1,15 @@
-//! `braid bench lake`: TPC-H written once as Parquet files (cached under `--dir`), then, in the
-//! same run, a full scan of `lineitem` and the 22 TPC-H queries through Braid's `files`
-//! connector (an embedded cluster whose catalog `lake` points at the files) and through plain
-//! single-process DataFusion reading the same files directly, with the ratios.
+//! `braid bench lake`: TPC-H written once (cached under `--dir`) as plain Parquet files and as
+//! Iceberg tables (an Iceberg SQL catalog on SQLite, written by Braid's own `CREATE TABLE AS`),
+//! then, in the same run, a full scan of `lineitem` and the 22 TPC-H queries through each
+//! connector on an embedded cluster — `files` (catalog `lake`) and `iceberg` (catalog `ice`) —
+//! and through plain single-process DataFusion reading the same Parquet files directly, with
+//! the ratios.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use braid_connector_tpch::{TpchCatalog, TpchConfig};
+use datafusion::arrow::array::StringArray;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 use crate::bench::{compare, tpch_queries};
@@ -50,60 +53,128 @@ pub async fn run(args: &LakeBenchArgs) -> Result<(), String> {
     };
     let parquet = dir.join("parquet");
     write_parquet_once(&parquet.join("tpch"), args.sf).await?;
+    let iceberg = dir.join("iceberg");
+    std::fs::create_dir_all(iceberg.join("warehouse"))
+        .map_err(|e| format!("cannot create {}: {e}", iceberg.display()))?;
     let catalogs = dir.join("catalog");
     std::fs::create_dir_all(&catalogs)
         .map_err(|e| format!("cannot create {}: {e}", catalogs.display()))?;
-    std::fs::write(
-        catalogs.join("lake.toml"),
-        format!(
-            "connector = \"files\"\nlocation = {}\n",
-            toml_string(&parquet)?
+    let catalog_files = [
+        (
+            "lake.toml",
+            format!(
+                "connector = \"files\"\nlocation = {}\n",
+                toml_string(&parquet)?
+            ),
         ),
-    )
-    .map_err(|e| format!("cannot write the lake catalog: {e}"))?;
+        (
+            "ice.toml",
+            format!(
+                "connector = \"iceberg\"\ncatalog_type = \"sql\"\nuri = {}\nwarehouse = {}\n",
+                // `mode=rwc`: SQLite creates the database on the first run.
+                toml::Value::String(format!(
+                    "sqlite://{}?mode=rwc",
+                    iceberg.join("catalog.db").display()
+                )),
+                toml_string(&iceberg.join("warehouse"))?
+            ),
+        ),
+    ];
+    for (name, text) in catalog_files {
+        std::fs::write(catalogs.join(name), text)
+            .map_err(|e| format!("cannot write the catalog file {name}: {e}"))?;
+    }
 
     let cluster = EmbeddedCluster::start(Some(catalogs)).await?;
     let mut client = cluster.client().await.map_err(|e| e.to_string())?;
-    client
-        .query_all("USE lake.tpch")
-        .await
-        .map_err(|e| e.to_string())?;
+    write_iceberg_once(&mut client).await?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let plain = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
-    for table in TABLES {
-        let path = parquet.join("tpch").join(table);
-        plain
-            .register_parquet(
-                table,
-                path.to_str().ok_or("the data directory is not UTF-8")?,
-                ParquetReadOptions::default(),
-            )
+    let connectors = [
+        ("files", "lake", parquet.join("tpch")),
+        ("iceberg", "ice", iceberg.join("warehouse/tpch")),
+    ];
+    for (connector, catalog, files) in connectors {
+        client
+            .query_all(&format!("USE {catalog}.tpch"))
             .await
-            .map_err(|e| format!("plain DataFusion cannot read {}: {e}", path.display()))?;
+            .map_err(|e| e.to_string())?;
+        let plain =
+            SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
+        for table in TABLES {
+            // Iceberg keeps a table's Parquet files under `data/`, beside its metadata.
+            let mut path = files.join(table);
+            if connector == "iceberg" {
+                path = path.join("data");
+            }
+            plain
+                .register_parquet(
+                    table,
+                    path.to_str().ok_or("the data directory is not UTF-8")?,
+                    ParquetReadOptions::default(),
+                )
+                .await
+                .map_err(|e| format!("plain DataFusion cannot read {}: {e}", path.display()))?;
+        }
+        println!(
+            "TPC-H SF {} — Braid `{connector}` connector (embedded cluster) vs plain DataFusion ({cores} partitions) on the same Parquet files ({}), best of {}",
+            args.sf,
+            files.display(),
+            args.iterations.max(1)
+        );
+        println!("lineitem full scan:");
+        compare(
+            &mut client,
+            &plain,
+            &[("scan".to_string(), LINEITEM_SCAN)],
+            args.iterations,
+        )
+        .await?;
+        println!("TPC-H queries:");
+        compare(
+            &mut client,
+            &plain,
+            &tpch_queries(&args.queries)?,
+            args.iterations,
+        )
+        .await?;
     }
+    Ok(())
+}
 
-    println!(
-        "TPC-H SF {} as Parquet in {} — Braid `files` connector (embedded cluster) vs plain DataFusion ({cores} partitions) on the same files, best of {}",
-        args.sf,
-        parquet.display(),
-        args.iterations.max(1)
-    );
-    println!("lineitem full scan:");
-    compare(
-        &mut client,
-        &plain,
-        &[("scan".to_string(), LINEITEM_SCAN)],
-        args.iterations,
-    )
-    .await?;
-    println!("TPC-H queries:");
-    compare(
-        &mut client,
-        &plain,
-        &tpch_queries(&args.queries)?,
-        args.iterations,
-    )
-    .await?;
+/// Copies each TPC-H table from the `lake` catalog into the Iceberg catalog `ice` with
+/// `CREATE TABLE AS`, unless it is there from an earlier run (a failed `CREATE TABLE AS`
+/// leaves no table behind).
+async fn write_iceberg_once(client: &mut crate::client::BraidClient) -> Result<(), String> {
+    let run = |e: crate::client::ClientError| e.to_string();
+    client
+        .query_all("CREATE SCHEMA IF NOT EXISTS ice.tpch")
+        .await
+        .map_err(run)?;
+    let (_, batches) = client
+        .query_all("SHOW TABLES FROM ice.tpch")
+        .await
+        .map_err(run)?;
+    let existing: Vec<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let names = b.column(0).as_any().downcast_ref::<StringArray>();
+            (0..b.num_rows())
+                .filter_map(move |i| names.map(|n| n.value(i).to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for table in TABLES {
+        if existing.iter().any(|t| t == table) {
+            continue;
+        }
+        println!("writing TPC-H {table} as an Iceberg table (ice.tpch.{table})");
+        client
+            .query_all(&format!(
+                "CREATE TABLE ice.tpch.{table} AS SELECT * FROM lake.tpch.{table}"
+            ))
+            .await
+            .map_err(|e| format!("writing ice.tpch.{table}: {e}"))?;
+    }
     Ok(())
 }
 

@@ -185,7 +185,15 @@ fn a_bad_catalog_file_stops_the_coordinator_with_the_file_and_key() {
     let run = |text: &str| {
         std::fs::write(catalogs.join("sales.toml"), text).expect("catalog file");
         let out = Command::new(binary("braid-scheduler"))
-            .args(["--port", "0", "--flight-sql-port", "0"])
+            // Every port its own: the test must not depend on a default port being free.
+            .args([
+                "--port",
+                "0",
+                "--flight-sql-port",
+                "0",
+                "--internal-port",
+                "0",
+            ])
             .arg("--catalog-dir")
             .arg(&catalogs)
             .output()

@@ -5,6 +5,7 @@
 //! statement leaves the table as it was (its written files are unreferenced).
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -14,10 +15,12 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::sink::DataSink;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use datafusion::parquet::file::properties::{CdcOptions, WriterProperties};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::StreamExt;
 use iceberg::arrow::{FieldMatchMode, RecordBatchPartitionSplitter};
-use iceberg::spec::DataFileFormat;
+use iceberg::spec::{DataFileFormat, TableProperties};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
@@ -57,6 +60,48 @@ impl IcebergSink {
             .error(&format!("write to table '{}'", self.name), e)
             .into()
     }
+}
+
+/// The Parquet writer properties of a table's data files: its `write.parquet.compression-codec`
+/// (Iceberg's default `zstd`) and `write.parquet.compression-level`, and its content-defined
+/// chunking. iceberg-rust 0.10's `ParquetWriterBuilder::from_table_properties` reads only the
+/// chunking keys, so files would be written uncompressed. An error names the property.
+fn parquet_properties(
+    table: &HashMap<String, String>,
+    properties: &TableProperties,
+) -> Result<WriterProperties, String> {
+    const CODEC: &str = "write.parquet.compression-codec";
+    const LEVEL: &str = "write.parquet.compression-level";
+    let level = table
+        .get(LEVEL)
+        .map(|level| level.parse::<i32>())
+        .transpose()
+        .map_err(|e| format!("'{LEVEL}': {e}"))?;
+    let codec = table.get(CODEC).map_or("zstd", String::as_str);
+    let invalid_level = |e: datafusion::parquet::errors::ParquetError| format!("'{LEVEL}': {e}");
+    let compression = match codec.to_ascii_lowercase().as_str() {
+        "zstd" => Compression::ZSTD(ZstdLevel::try_new(level.unwrap_or(3)).map_err(invalid_level)?),
+        "gzip" => Compression::GZIP(
+            GzipLevel::try_new(level.unwrap_or(6).max(0) as u32).map_err(invalid_level)?,
+        ),
+        "snappy" => Compression::SNAPPY,
+        "lz4" => Compression::LZ4_RAW,
+        "uncompressed" | "none" => Compression::UNCOMPRESSED,
+        other => {
+            return Err(format!(
+                "'{CODEC}': '{other}' is not one of zstd, gzip, snappy, lz4, uncompressed"
+            ));
+        }
+    };
+    let chunking = properties.cdc_enabled.then_some(CdcOptions {
+        min_chunk_size: properties.cdc_min_chunk_size,
+        max_chunk_size: properties.cdc_max_chunk_size,
+        norm_level: properties.cdc_norm_level,
+    });
+    Ok(WriterProperties::builder()
+        .set_compression(compression)
+        .set_content_defined_chunking(chunking)
+        .build())
 }
 
 impl fmt::Debug for IcebergSink {
@@ -109,9 +154,20 @@ impl DataSink for IcebergSink {
             .into());
         }
         let schema = metadata.current_schema().clone();
+        let writer_properties =
+            parquet_properties(metadata.properties(), &properties).map_err(|reason| {
+                ConnectorError::InvalidOption {
+                    catalog: self.metadata.catalog().to_string(),
+                    key: format!("table '{}' property {reason}", self.name),
+                    reason: "fix the table's property".into(),
+                }
+            })?;
         // DataFusion's rows carry no field ids: columns are matched by name.
-        let parquet = ParquetWriterBuilder::from_table_properties(&properties, schema.clone())
-            .with_match_mode(FieldMatchMode::Name);
+        let parquet = ParquetWriterBuilder::new_with_match_mode(
+            writer_properties,
+            schema.clone(),
+            FieldMatchMode::Name,
+        );
         let location = DefaultLocationGenerator::new(metadata).map_err(|e| self.error(e))?;
         let names = DefaultFileNameGenerator::new(
             format!("braid-{}", uuid::Uuid::now_v7()),

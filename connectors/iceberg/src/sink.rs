@@ -64,8 +64,9 @@ impl IcebergSink {
 
 /// The Parquet writer properties of a table's data files: its `write.parquet.compression-codec`
 /// (Iceberg's default `zstd`) and `write.parquet.compression-level`, and its content-defined
-/// chunking. iceberg-rust 0.10's `ParquetWriterBuilder::from_table_properties` reads only the
-/// chunking keys, so files would be written uncompressed. An error names the property.
+/// chunking. Workaround for apache/iceberg-rust#2659 (fixed by #2887, after 0.10.1): 0.10's
+/// `ParquetWriterBuilder::from_table_properties` reads only the chunking keys, so files would be
+/// written uncompressed. An error names the property.
 fn parquet_properties(
     table: &HashMap<String, String>,
     properties: &TableProperties,

@@ -120,7 +120,9 @@ pub fn leading_words(sql: &str, n: usize) -> Vec<(&str, Range<usize>)> {
     words
 }
 
-fn is_ident_byte(b: u8) -> bool {
+/// Whether `b` can be part of an unquoted word (ASCII letters and digits, `_`, and any byte of
+/// a non-ASCII character).
+pub(crate) fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 
-use crate::sql_text::{Run, runs};
+use crate::sql_text::{Run, is_ident_byte, runs};
 
 /// One token of a statement: a word, a quoted run, or one punctuation byte.
 #[derive(Debug)]
@@ -34,9 +34,9 @@ fn tokens(sql: &str) -> Vec<Token> {
                     let b = bytes[i];
                     if b.is_ascii_whitespace() {
                         i += 1;
-                    } else if is_word_byte(b) {
+                    } else if is_ident_byte(b) {
                         let start = i;
-                        while i < span.end && is_word_byte(bytes[i]) {
+                        while i < span.end && is_ident_byte(bytes[i]) {
                             i += 1;
                         }
                         out.push(Token {
@@ -55,10 +55,6 @@ fn tokens(sql: &str) -> Vec<Token> {
         }
     }
     out
-}
-
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 
 /// Words after which a table reference has no alias.
@@ -151,7 +147,7 @@ pub fn rewrite(sql: &str) -> Result<Option<String>, String> {
         };
         let aliased = tokens.get(next).is_some_and(|t| {
             t.quoted
-                || (is_word_byte(sql.as_bytes()[t.range.start])
+                || (is_ident_byte(sql.as_bytes()[t.range.start])
                     && !NOT_AN_ALIAS.iter().any(|w| text(t).eq_ignore_ascii_case(w)))
         });
         let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));

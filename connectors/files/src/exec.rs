@@ -8,8 +8,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use braid_connector_spi::{
-    CatalogStores, ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits, decode_schema,
-    store_url,
+    CatalogStores, ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits, column_list,
+    decode_schema, store_url,
 };
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
 use datafusion::common::config::{CsvOptions as DfCsvOptions, TableParquetOptions};
@@ -282,19 +282,13 @@ impl ScanSource for FilesScan {
     }
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let columns: Vec<&str> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
         write!(
             f,
             "catalog={}, table={}, format={:?}, columns=[{}]",
             self.handle.catalog,
             self.handle.table,
             self.handle.format.format,
-            columns.join(", ")
+            column_list(&self.schema)
         )?;
         if !self.handle.filters.is_empty() {
             write!(f, ", pruning filters={}", self.handle.filters.len())?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use braid_connector_spi::{
     CatalogStores, ConnectorError, FilePiece, ScanExec, ScanMetrics, ScanSource, Split, Splits,
-    decode_schema,
+    column_list, decode_schema,
 };
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -156,12 +156,6 @@ impl ScanSource for IcebergScan {
     }
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let columns: Vec<&str> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
         write!(
             f,
             "catalog={}, table={}, snapshot={}, columns=[{}]",
@@ -170,7 +164,7 @@ impl ScanSource for IcebergScan {
             self.handle
                 .snapshot_id
                 .map_or("none".to_string(), |id| id.to_string()),
-            columns.join(", ")
+            column_list(&self.schema)
         )?;
         if let Some(predicate) = &self.handle.predicate {
             write!(f, ", predicate={predicate}")?;

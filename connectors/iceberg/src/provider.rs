@@ -215,8 +215,7 @@ impl TableProvider for IcebergTable {
     }
 
     /// `INSERT INTO` (and the rows of `CREATE TABLE AS`): the coordinator writes the data files
-    /// with the table's partition spec (iceberg-datafusion's writer) and commits them as one
-    /// append to the table as it is now.
+    /// with the table's partition spec ([`IcebergSink`]) and commits them as one append.
     async fn insert_into(
         &self,
         _state: &dyn Session,
@@ -237,15 +236,9 @@ impl TableProvider for IcebergTable {
                 unsupported(format!("writing to '{}' at a past version", self.name)).into(),
             );
         }
-        let (schema, table) = self.name.split_once('.').unwrap_or(("", &self.name));
-        let Some(current) = metadata.load(schema, table).await? else {
-            return Err(ConnectorError::TableNotFound {
-                catalog: metadata.catalog().to_string(),
-                schema: schema.to_string(),
-                table: table.to_string(),
-            }
-            .into());
-        };
+        // The table as this statement resolved it: the commit fails, rather than overwrite,
+        // if another writer committed since.
+        let current = self.table.clone();
         let input = if current
             .metadata()
             .default_partition_spec()

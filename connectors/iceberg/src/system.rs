@@ -202,21 +202,14 @@ impl MetadataTable {
     /// The rows of the metadata table.
     async fn rows(&self) -> Result<Vec<RecordBatch>> {
         let batches = match self.kind {
-            MetadataKind::Snapshots => {
-                let stream = self.table.inspect().snapshots().scan().await;
-                stream
-                    .map_err(|e| self.error(e))?
-                    .try_collect()
-                    .await
-                    .map_err(|e| self.error(e))?
-            }
-            MetadataKind::Manifests => {
-                let stream = self.table.inspect().manifests().scan().await;
-                stream
-                    .map_err(|e| self.error(e))?
-                    .try_collect()
-                    .await
-                    .map_err(|e| self.error(e))?
+            MetadataKind::Snapshots | MetadataKind::Manifests => {
+                let inspect = self.table.inspect();
+                let stream = match self.kind {
+                    MetadataKind::Snapshots => inspect.snapshots().scan().await,
+                    _ => inspect.manifests().scan().await,
+                };
+                let stream = stream.map_err(|e| self.error(e))?;
+                stream.try_collect().await.map_err(|e| self.error(e))?
             }
             MetadataKind::History => vec![self.history()?],
             MetadataKind::Files => vec![self.files().await?],

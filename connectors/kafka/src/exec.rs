@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use braid_connector_spi::{
-    ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits, hidden_field,
+    ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits, column_list, hidden_field,
 };
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::error::Result;
@@ -152,12 +152,6 @@ impl ScanSource for KafkaScan {
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let description = &self.handle.table.description;
-        let columns: Vec<&str> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
         write!(
             f,
             "catalog={}, table={}.{}, topic={}, columns=[{}]",
@@ -165,7 +159,7 @@ impl ScanSource for KafkaScan {
             description.schema(),
             description.table_name,
             description.topic_name,
-            columns.join(", ")
+            column_list(&self.schema)
         )?;
         if let Some(limit) = self.handle.limit {
             write!(f, ", limit={limit}")?;

@@ -22,7 +22,8 @@
 //! - [`pack_files`] (`pack.rs`): the files of a scan cut into byte ranges and packed into
 //!   splits, for the connectors that read files.
 //! - [`Capabilities`]: what a connector pushes down and supports.
-//! - [`scan_properties`]: the plan properties every scan node shares.
+//! - [`scan_properties`]: the plan properties every scan node shares; [`column_list`]: a
+//!   scan's columns as `EXPLAIN` shows them.
 //! - [`ConnectorError`]: the typed errors a connector reports, each naming what the user must fix.
 //! - [`StorageOptions`] / [`CatalogStores`] (`storage.rs`): the one object-storage shape of the
 //!   connectors that read files (local disk, S3), resolved per catalog and per process.
@@ -58,6 +59,12 @@ pub use split::{
     internal_do_get,
 };
 pub use storage::{CatalogStores, StorageOptions, location_url, store_url};
+
+/// The column names of `schema` as `EXPLAIN` lists a scan's columns: `a, b, c`.
+pub fn column_list(schema: &datafusion::arrow::datatypes::Schema) -> String {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    names.join(", ")
+}
 
 /// The Arrow field metadata key that marks a hidden column (Trino's): left out of `SELECT *`,
 /// `t.*`, `DESCRIBE` and an `INSERT` without a column list, yet selectable by name (Kafka's

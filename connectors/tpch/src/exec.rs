@@ -4,7 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use braid_connector_spi::{ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits};
+use braid_connector_spi::{
+    ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits, column_list,
+};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::Statistics;
 use datafusion::common::stats::Precision;
@@ -168,19 +170,13 @@ impl ScanSource for TpchScan {
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let splits = splits.len();
-        let columns: Vec<_> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
         write!(
             f,
             "table={}.{}, scale_factor={}, splits={splits}, columns=[{}]",
             self.handle.catalog,
             self.handle.table.name(),
             self.handle.scale_factor,
-            columns.join(", ")
+            column_list(&self.schema)
         )?;
         if let Some(limit) = self.handle.limit {
             write!(f, ", limit={limit}")?;

@@ -47,15 +47,15 @@ if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; th
 fi
 
 # Independent clients the tests drive Braid and the sources with: the ADBC Flight SQL driver,
-# confluent-kafka (librdkafka's Python client), fastavro, and pyiceberg (its SQL catalog on
-# SQLite and PostgreSQL).
+# confluent-kafka (librdkafka's Python client), fastavro, pyiceberg (its SQL catalog on
+# SQLite and PostgreSQL), and deltalake (the Delta Lake tables' writer and reader).
 VENV="$HOME/.cache/braid/venv"
 export BRAID_PYTHON="$VENV/bin/python"
-if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2' >/dev/null 2>&1; then
-  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro and pyiceberg into $VENV"
+if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2, deltalake' >/dev/null 2>&1; then
+  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro, pyiceberg and deltalake into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow \
-    confluent-kafka fastavro 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.10.0'
+    confluent-kafka fastavro 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.10.0' 'deltalake==1.2.1'
 fi
 
 echo "== cargo fmt --check"

@@ -35,6 +35,7 @@ impl Factories {
             .with(Arc::new(braid_connector_kafka::KafkaFactory))
             .with(Arc::new(braid_connector_files::FilesFactory))
             .with(Arc::new(braid_connector_iceberg::IcebergFactory))
+            .with(Arc::new(braid_connector_delta::DeltaFactory))
     }
 
     /// These factories and `factory` (which replaces one of the same kind).

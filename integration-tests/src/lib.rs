@@ -513,6 +513,31 @@ pub fn python() -> PathBuf {
     path
 }
 
+/// Runs the test script `tests/<script>` with [`python`] and `args`; what it printed, as JSON.
+/// A failing script fails the test with its error output.
+pub fn python_json(script: &str, args: &[&str]) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(script);
+    let out = std::process::Command::new(python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} prints JSON: {e}"))
+}
+
+/// Rows sorted as the tests' Python writers sort them: by their fields as text.
+pub fn sorted_rows(mut rows: Vec<String>) -> Vec<String> {
+    rows.sort_by(|a, b| a.split('|').cmp(b.split('|')));
+    rows
+}
+
 /// The environment variable `name` that `scripts/services.sh` sets; a missing one fails the
 /// test with how to set it.
 pub fn service_env(name: &str) -> String {

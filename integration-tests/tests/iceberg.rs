@@ -20,11 +20,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use braid_integration_tests::{
-    Cluster, analyze, json_lines, metric, python, query, service_env, test_postgres,
-    write_postgres_catalog,
+    Cluster, analyze, json_lines, metric, python_json, query, service_env, sorted_rows,
+    test_postgres, write_postgres_catalog,
 };
 
 /// Runs `write.py write <uri> <warehouse> [--s3]`; what pyiceberg read back, as JSON.
@@ -38,25 +37,11 @@ fn read_table(uri: &str, warehouse: &str, table: &str) -> serde_json::Value {
 }
 
 fn pyiceberg(args: &[&str], s3: bool) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iceberg/write.py");
-    let mut command = Command::new(python());
-    command.arg(script).args(args);
+    let mut args = args.to_vec();
     if s3 {
-        command.arg("--s3");
+        args.push("--s3");
     }
-    let out = command.output().expect("run write.py");
-    assert!(
-        out.status.success(),
-        "write.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("write.py prints JSON")
-}
-
-/// Rows sorted as `write.py` sorts them: by their fields as text.
-fn sorted(mut rows: Vec<String>) -> Vec<String> {
-    rows.sort_by(|a, b| a.split('|').cmp(b.split('|')));
-    rows
+    python_json("iceberg/write.py", &args)
 }
 
 const COLUMNS: &str = "id, name, amount, nation, day, year, region";
@@ -81,7 +66,7 @@ async fn check_tables(
     );
 
     // The current snapshot (after a delete and an overwrite), row for row.
-    let now = sorted(query(c, &format!("SELECT {COLUMNS} FROM {orders}")).await);
+    let now = sorted_rows(query(c, &format!("SELECT {COLUMNS} FROM {orders}")).await);
     assert_eq!(now, json_lines(&answers["orders_now"]));
     assert!(
         cluster.both_workers_ran_one_job(),
@@ -97,7 +82,7 @@ async fn check_tables(
 
     // Time travel, by snapshot id and by time; the first snapshot as pyiceberg read it.
     let first = answers["first_snapshot"].as_i64().expect("id");
-    let at_first = sorted(
+    let at_first = sorted_rows(
         query(
             c,
             &format!("SELECT {COLUMNS} FROM {orders} FOR VERSION AS OF {first} o"),
@@ -129,17 +114,17 @@ async fn check_tables(
     // Metadata tables, as pyiceberg's inspect reports them.
     let meta = |kind: &str| format!("{catalog}.sales.\"orders${kind}\"");
     assert_eq!(
-        sorted(
+        sorted_rows(
             query(
                 c,
                 &format!("SELECT snapshot_id, operation FROM {}", meta("snapshots"))
             )
             .await
         ),
-        sorted(json_lines(&answers["snapshot_operations"]))
+        sorted_rows(json_lines(&answers["snapshot_operations"]))
     );
     assert_eq!(
-        sorted(
+        sorted_rows(
             query(
                 c,
                 &format!(
@@ -149,7 +134,7 @@ async fn check_tables(
             )
             .await
         ),
-        sorted(json_lines(&answers["history"]))
+        sorted_rows(json_lines(&answers["history"]))
     );
     assert_eq!(
         query(
@@ -166,7 +151,7 @@ async fn check_tables(
         query(c, &format!("SELECT count(*) FROM {}", meta("manifests"))).await,
         [answers["manifests"].to_string()]
     );
-    let partitions = sorted(
+    let partitions = sorted_rows(
         query(
             c,
             &format!(
@@ -206,7 +191,7 @@ async fn check_tables(
         let table = format!("{catalog}.sales.{table}");
         let name = table.rsplit('.').next().expect("name");
         assert_eq!(
-            sorted(query(c, &format!("SELECT id, label FROM {table}")).await),
+            sorted_rows(query(c, &format!("SELECT id, label FROM {table}")).await),
             json_lines(&answers[name]),
             "{table}"
         );
@@ -229,7 +214,7 @@ async fn check_tables(
             .to_string()]
     );
     assert_eq!(
-        sorted(
+        sorted_rows(
             query(
                 c,
                 &format!("SELECT k, label, extra FROM {catalog}.sales.evolving")
@@ -360,7 +345,7 @@ async fn sqlite_catalog_on_local_disk_matches_pyiceberg_with_pruning_time_travel
     .await;
     let copy = read_table(&uri, warehouse.to_str().expect("utf-8"), "sales.copy");
     assert_eq!(
-        sorted(
+        sorted_rows(
             query(
                 &mut c,
                 "SELECT id, name, amount, region FROM ice.sales.copy"
@@ -383,7 +368,7 @@ async fn sqlite_catalog_on_local_disk_matches_pyiceberg_with_pruning_time_travel
     let orders = read_table(&uri, warehouse.to_str().expect("utf-8"), "sales.orders");
     assert!(json_lines(&orders["rows"]).contains(&"9003|new|1|2|2025-05-05|2025|EU".to_string()));
     assert_eq!(
-        sorted(query(&mut c, &format!("SELECT {COLUMNS} FROM ice.sales.orders")).await),
+        sorted_rows(query(&mut c, &format!("SELECT {COLUMNS} FROM ice.sales.orders")).await),
         json_lines(&orders["rows"])
     );
     let partitions = query(

@@ -11,7 +11,7 @@ use braid_connector_spi::{
     CatalogStores, ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits, column_list,
     decode_schema, store_url,
 };
-use datafusion::arrow::datatypes::{Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use datafusion::common::config::{CsvOptions as DfCsvOptions, TableParquetOptions};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, ScalarValue};
@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::config::Format;
-use crate::metadata::{PartitionType, TableFormat};
+use crate::metadata::TableFormat;
 use crate::split::FilesSplit;
 
 /// The scan node of a files table.
@@ -57,7 +57,9 @@ pub struct FilesScanHandle {
     pub format: TableFormat,
     /// The files' merged schema, as an Arrow IPC stream header (base64).
     pub file_schema: String,
-    pub partitions: Vec<(String, PartitionType)>,
+    /// The partition columns (typed, as their values are cast from text), as an Arrow IPC
+    /// stream header (base64).
+    pub partition_schema: String,
     /// Indices into the table's columns (files' then partition columns); `None` reads all.
     pub projection: Option<Vec<usize>>,
     /// The statement's filters on the table (DataFusion protobuf), used to prune row groups
@@ -124,10 +126,11 @@ impl FilesScan {
             reason: format!("table '{}': {e}", handle.table),
         };
         let file_schema = decode_schema(&handle.file_schema).map_err(codec)?;
-        let partition_fields: Vec<FieldRef> = handle
-            .partitions
+        let partition_fields: Vec<FieldRef> = decode_schema(&handle.partition_schema)
+            .map_err(codec)?
+            .fields()
             .iter()
-            .map(|(name, kind)| Arc::new(Field::new(name, kind.data_type(), false)))
+            .cloned()
             .collect();
         let all: Vec<FieldRef> = file_schema
             .fields()
@@ -221,7 +224,10 @@ impl FilesScan {
             .partition_fields
             .iter()
             .zip(&chunk.partition_values)
-            .map(|(field, value)| ScalarValue::try_from_string(value.clone(), field.data_type()))
+            .map(|(field, value)| match value {
+                Some(text) => ScalarValue::try_from_string(text.clone(), field.data_type()),
+                None => ScalarValue::try_from(field.data_type()),
+            })
             .collect::<Result<_>>()?;
         if let Some((start, end)) = chunk.range {
             file = file.with_range(start as i64, end as i64);

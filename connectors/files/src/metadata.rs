@@ -4,10 +4,12 @@
 //! resolved ([`ResolvedTable`]: its files' merged schema and its Hive-style `key=value`
 //! partition columns) each time a statement names it, so new files are seen at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use braid_connector_spi::{CatalogStores, ConnectorError, Listing, location_url};
+use braid_connector_spi::{
+    CatalogStores, ConnectorError, Listing, TableDirectories, location_url, percent_decode,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
@@ -122,9 +124,8 @@ pub struct Metadata {
     catalog: String,
     config: Arc<FilesConfig>,
     stores: Arc<CatalogStores>,
-    root: Option<Url>,
-    /// Tables found under `root`, by schema, as last listed.
-    found: RwLock<BTreeMap<String, BTreeSet<String>>>,
+    /// Tables found under `location`, by schema, as last listed.
+    found: TableDirectories,
     /// Tables made by `CREATE EXTERNAL TABLE`, by `schema.table`; kept on the coordinator
     /// until dropped or restarted (a scan carries all a worker needs).
     created: RwLock<BTreeMap<String, TableEntry>>,
@@ -146,9 +147,8 @@ impl Metadata {
         Ok(Self {
             catalog: catalog.to_string(),
             config,
+            found: TableDirectories::new(stores.clone(), root),
             stores,
-            root,
-            found: RwLock::new(BTreeMap::new()),
             created: RwLock::new(BTreeMap::new()),
             state,
         })
@@ -168,14 +168,14 @@ impl Metadata {
 
     /// The schema names, as last listed, and those of the named tables.
     pub fn schemas(&self) -> Vec<String> {
-        let mut names: BTreeSet<String> = self.found.read().keys().cloned().collect();
+        let mut names = self.found.schemas();
         names.extend(self.named().into_iter().map(|(schema, _)| schema));
         names.into_iter().collect()
     }
 
     /// The tables of `schema`, as last listed, and the named ones.
     pub fn tables(&self, schema: &str) -> Vec<String> {
-        let mut names = self.found.read().get(schema).cloned().unwrap_or_default();
+        let mut names = self.found.tables(schema);
         names.extend(
             self.named()
                 .into_iter()
@@ -217,11 +217,7 @@ impl Metadata {
         let mut created = self.created.write();
         let exists = created.contains_key(&name)
             || self.config.tables.contains_key(&name)
-            || self
-                .found
-                .read()
-                .get(schema)
-                .is_some_and(|t| t.contains(table));
+            || self.found.contains(schema, table);
         if exists {
             return Err(ConnectorError::TableExists {
                 catalog: self.catalog.clone(),
@@ -259,50 +255,7 @@ impl Metadata {
 
     /// Lists what `listing` needs from the store under `location`.
     pub async fn refresh(&self, listing: Listing<'_>) -> Result<(), ConnectorError> {
-        let Some(root) = &self.root else {
-            return Ok(());
-        };
-        let schemas = self.directories(root).await?;
-        let mut found: BTreeMap<String, BTreeSet<String>> = {
-            let old = self.found.read();
-            schemas
-                .iter()
-                .map(|s| (s.clone(), old.get(s).cloned().unwrap_or_default()))
-                .collect()
-        };
-        let wanted: Vec<String> = match listing {
-            Listing::Schemas => Vec::new(),
-            Listing::Tables { schema } => vec![schema.to_string()],
-            Listing::All => schemas,
-        };
-        for schema in wanted {
-            if let Some(tables) = found.get_mut(&schema) {
-                *tables = self
-                    .directories(&join(root, &schema))
-                    .await?
-                    .into_iter()
-                    .collect();
-            }
-        }
-        *self.found.write() = found;
-        Ok(())
-    }
-
-    /// The names of the subdirectories of `dir`.
-    async fn directories(&self, dir: &Url) -> Result<Vec<String>, ConnectorError> {
-        let store = self.stores.store(dir)?;
-        let prefix = Path::from_url_path(dir.path()).map_err(|e| self.error(dir, e))?;
-        let listed = store
-            .list_with_delimiter(Some(&prefix))
-            .await
-            .map_err(|e| self.error(dir, e))?;
-        Ok(listed
-            .common_prefixes
-            .iter()
-            .filter_map(|p| p.filename())
-            .filter(|name| !name.starts_with('.') && !name.starts_with('_'))
-            .map(decode)
-            .collect())
+        self.found.refresh(listing).await
     }
 
     /// Where `schema.table` is and its format: a `[tables]` entry, else `location`'s
@@ -330,8 +283,7 @@ impl Metadata {
             };
             return Ok(Some((url, format)));
         }
-        Ok(self.root.as_ref().map(|root| {
-            let url = join(&join(root, schema), table);
+        Ok(self.found.table_url(schema, table).map(|url| {
             let format = TableFormat {
                 format: self.config.format,
                 csv: default_csv(),
@@ -363,12 +315,7 @@ impl Metadata {
             .await
             .map_err(|e| self.table_error(&name, &url, e))?;
         if files.is_empty() {
-            let known = self.entry(&name).is_some()
-                || self
-                    .found
-                    .read()
-                    .get(schema)
-                    .is_some_and(|t| t.contains(table));
+            let known = self.entry(&name).is_some() || self.found.contains(schema, table);
             if known {
                 return Err(ConnectorError::Source {
                     catalog: self.catalog.clone(),
@@ -427,16 +374,6 @@ impl Metadata {
         }))
     }
 
-    fn error(&self, url: &Url, e: impl std::fmt::Display) -> ConnectorError {
-        ConnectorError::Source {
-            catalog: self.catalog.clone(),
-            message: format!(
-                "cannot list '{url}' (endpoint {}): {e}",
-                self.stores.endpoint()
-            ),
-        }
-    }
-
     fn table_error(&self, name: &str, url: &Url, e: impl std::fmt::Display) -> ConnectorError {
         self.table_message(name, format!("cannot list '{url}': {e}"))
     }
@@ -449,26 +386,10 @@ impl Metadata {
     }
 }
 
-/// `dir` + `name/`, `name` percent-encoded as one path segment.
-fn join(dir: &Url, name: &str) -> Url {
-    let mut url = dir.clone();
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments.pop_if_empty().push(name).push("");
-    }
-    url
-}
-
 fn has_extension(location: &str) -> bool {
     [Format::Parquet, Format::Csv]
         .iter()
         .any(|f| location.ends_with(f.extension()))
-}
-
-/// A path segment as its directory is named.
-fn decode(segment: &str) -> String {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 fn source_error(catalog: &str, e: impl std::fmt::Display) -> ConnectorError {
@@ -496,7 +417,7 @@ fn partition_columns(
         let (names, values): (Vec<String>, Vec<String>) = parts[..parts.len().saturating_sub(1)]
             .iter()
             .filter_map(|part| part.split_once('='))
-            .map(|(key, value)| (decode(key), decode(value)))
+            .map(|(key, value)| (percent_decode(key), percent_decode(value)))
             .unzip();
         match &keys {
             None => {
@@ -577,15 +498,5 @@ mod tests {
                 .0
                 .is_empty()
         );
-    }
-
-    #[test]
-    fn names_are_joined_as_one_segment() {
-        let root = location_url("s3://b/lake").expect("url");
-        assert_eq!(
-            join(&join(&root, "My Schema"), "t.v1").as_str(),
-            "s3://b/lake/My%20Schema/t.v1/"
-        );
-        assert_eq!(decode("My%20Schema"), "My Schema");
     }
 }

@@ -173,7 +173,7 @@ impl FilesTable {
                 size: file.meta.size,
                 modified_ms: file.meta.last_modified.timestamp_millis(),
                 range: None,
-                partition_values: file.partition_values.clone(),
+                partition_values: file.partition_values.iter().cloned().map(Some).collect(),
             })
             .collect())
     }
@@ -267,7 +267,7 @@ impl TableProvider for FilesTable {
             location: self.table.url.as_str().to_string(),
             format: self.table.format.clone(),
             file_schema: encode_schema(&self.table.file_schema)?,
-            partitions: self.table.partitions.clone(),
+            partition_schema: encode_schema(&Schema::new(self.table.partition_fields()))?,
             projection: projection.cloned(),
             filters: FilesScanHandle::encode_filters(filters),
             limit,

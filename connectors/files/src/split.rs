@@ -19,8 +19,8 @@ pub struct FileChunk {
     pub modified_ms: i64,
     /// `[start, end)`; `None` reads the whole file.
     pub range: Option<(u64, u64)>,
-    /// The file's values of the table's partition columns, as written in its path.
-    pub partition_values: Vec<String>,
+    /// The file's values of the table's partition columns, as text (`None` is null).
+    pub partition_values: Vec<Option<String>>,
 }
 
 impl FileChunk {

@@ -51,7 +51,7 @@ pub use metadata::Metadata;
 pub use provider::{IcebergCatalog, IcebergSchema, IcebergTable};
 pub use sink::IcebergSink;
 pub use storage::{StoresFactory, StoresStorage, file_io};
-pub use system::{MetadataKind, MetadataTable, TableName, Version};
+pub use system::{MetadataKind, MetadataTable, TableName, snapshot_at};
 
 /// The connector kind, as written in catalog files.
 pub const KIND: &str = "iceberg";

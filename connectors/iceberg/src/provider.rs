@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use braid_connector_spi::{
-    ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split, encode_schema,
-    pack_files,
+    ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split, check_append,
+    encode_schema, pack_files,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
@@ -29,7 +29,7 @@ use iceberg_datafusion::physical_plan::{convert_filters_to_predicate, project_wi
 use crate::exec::{IcebergScan, IcebergScanHandle, IcebergSplit, TaskPiece};
 use crate::metadata::{Metadata, describe};
 use crate::sink::IcebergSink;
-use crate::system::{MetadataTable, TableName};
+use crate::system::{MetadataKind, MetadataTable, snapshot_at};
 
 /// What every level of the catalog shares.
 #[derive(Debug)]
@@ -75,7 +75,7 @@ impl SchemaProvider for IcebergSchema {
     /// coordinator's rewrite of `FOR VERSION AS OF` / `FOR TIMESTAMP AS OF` gives it).
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let metadata = &self.shared.metadata;
-        let parsed = TableName::parse(name).map_err(|reason| ConnectorError::Source {
+        let parsed = MetadataKind::parse_name(name).map_err(|reason| ConnectorError::Source {
             catalog: metadata.catalog().to_string(),
             message: format!("table '{}.{name}': {reason}", self.name),
         })?;
@@ -85,7 +85,7 @@ impl SchemaProvider for IcebergSchema {
         let qualified = format!("{}.{}", self.name, parsed.table);
         let snapshot_id = parsed
             .version
-            .map(|version| version.snapshot(&table, &qualified, metadata.catalog()))
+            .map(|version| snapshot_at(version, &table, &qualified, metadata.catalog()))
             .transpose()?
             .or_else(|| table.metadata().current_snapshot_id());
         if let Some(kind) = parsed.metadata_table {
@@ -223,19 +223,13 @@ impl TableProvider for IcebergTable {
         op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let metadata = &self.shared.metadata;
-        let unsupported = |operation: String| ConnectorError::Unsupported {
-            catalog: metadata.catalog().to_string(),
-            kind: crate::KIND,
-            operation,
-        };
-        if op != InsertOp::Append {
-            return Err(unsupported(format!("{op} (only INSERT INTO, which appends)")).into());
-        }
-        if self.historical {
-            return Err(
-                unsupported(format!("writing to '{}' at a past version", self.name)).into(),
-            );
-        }
+        check_append(
+            metadata.catalog(),
+            crate::KIND,
+            &self.name,
+            op,
+            self.historical,
+        )?;
         // The table as this statement resolved it: the commit fails, rather than overwrite,
         // if another writer committed since.
         let current = self.table.clone();

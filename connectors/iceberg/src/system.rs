@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use braid_connector_spi::ConnectorError;
+use braid_connector_spi::{ConnectorError, TableVersion};
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
@@ -28,48 +28,30 @@ use iceberg::table::Table;
 use crate::metadata::describe;
 
 /// A table name as the Iceberg catalog's schema receives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TableName<'a> {
-    /// The Iceberg table.
-    pub table: &'a str,
-    pub version: Option<Version>,
-    pub metadata_table: Option<MetadataKind>,
-}
+pub type TableName<'a> = braid_connector_spi::TableName<'a, MetadataKind>;
 
-/// A version of a table, as `FOR VERSION AS OF` / `FOR TIMESTAMP AS OF` name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
-    Snapshot(i64),
-    /// The snapshot current at this time (milliseconds since the epoch).
-    Timestamp(i64),
-}
-
-impl Version {
-    /// The snapshot this version is of `table` (named `name` in errors).
-    pub fn snapshot(self, table: &Table, name: &str, catalog: &str) -> Result<i64, ConnectorError> {
-        let metadata = table.metadata();
-        let found = match self {
-            Version::Snapshot(id) => metadata.snapshot_by_id(id).map(|_| id),
-            // The snapshot log is in commit order: the last entry at or before the time.
-            Version::Timestamp(ms) => metadata
-                .history()
-                .iter()
-                .rev()
-                .find(|entry| entry.timestamp_ms <= ms)
-                .map(|entry| entry.snapshot_id),
-        };
-        found.ok_or_else(|| ConnectorError::Source {
-            catalog: catalog.to_string(),
-            message: match self {
-                Version::Snapshot(id) => format!("table '{name}' has no snapshot {id}"),
-                Version::Timestamp(ms) => format!(
-                    "table '{name}' has no snapshot at or before {}",
-                    chrono::DateTime::from_timestamp_millis(ms)
-                        .map_or(ms.to_string(), |t| t.to_rfc3339())
-                ),
-            },
-        })
-    }
+/// The snapshot `version` is of `table` (named `name` in errors).
+pub fn snapshot_at(
+    version: TableVersion,
+    table: &Table,
+    name: &str,
+    catalog: &str,
+) -> Result<i64, ConnectorError> {
+    let metadata = table.metadata();
+    let found = match version {
+        TableVersion::Version(id) => metadata.snapshot_by_id(id).map(|_| id),
+        // The snapshot log is in commit order: the last entry at or before the time.
+        TableVersion::Timestamp(ms) => metadata
+            .history()
+            .iter()
+            .rev()
+            .find(|entry| entry.timestamp_ms <= ms)
+            .map(|entry| entry.snapshot_id),
+    };
+    found.ok_or_else(|| ConnectorError::Source {
+        catalog: catalog.to_string(),
+        message: format!("table '{name}' has no snapshot {}", version.describe()),
+    })
 }
 
 /// Trino's Iceberg metadata tables.
@@ -90,43 +72,11 @@ impl MetadataKind {
         ("files", MetadataKind::Files),
         ("partitions", MetadataKind::Partitions),
     ];
-}
 
-impl<'a> TableName<'a> {
-    /// `t`, `t$kind`, `t@<snapshot>`, `t@ts=<ms>`. A `$` or `@` suffix that is neither is
-    /// an error naming what is supported.
-    pub fn parse(name: &'a str) -> Result<Self, String> {
-        let mut parsed = TableName {
-            table: name,
-            version: None,
-            metadata_table: None,
-        };
-        if let Some((table, kind)) = name.rsplit_once('$') {
-            let (_, kind) = MetadataKind::ALL
-                .iter()
-                .find(|(text, _)| *text == kind)
-                .ok_or_else(|| {
-                    let names: Vec<String> = MetadataKind::ALL
-                        .iter()
-                        .map(|(t, _)| format!("${t}"))
-                        .collect();
-                    format!(
-                        "no metadata table '${kind}' (Iceberg tables have {})",
-                        names.join(", ")
-                    )
-                })?;
-            parsed.table = table;
-            parsed.metadata_table = Some(*kind);
-        }
-        if let Some((table, version)) = parsed.table.rsplit_once('@') {
-            let invalid = || format!("'{version}' is not a snapshot id or ts=<epoch ms>");
-            parsed.version = Some(match version.strip_prefix("ts=") {
-                Some(ms) => Version::Timestamp(ms.parse().map_err(|_| invalid())?),
-                None => Version::Snapshot(version.parse().map_err(|_| invalid())?),
-            });
-            parsed.table = table;
-        }
-        Ok(parsed)
+    /// `name` as an Iceberg schema receives it: `t`, `t$<kind>`, `t@<snapshot id>`,
+    /// `t@ts=<ms>`.
+    pub fn parse_name(name: &str) -> Result<TableName<'_>, String> {
+        TableName::parse(name, &MetadataKind::ALL, "Iceberg")
     }
 }
 
@@ -439,24 +389,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_parse_as_trino_spells_them() {
-        let plain = TableName::parse("orders").expect("plain");
-        assert_eq!(
-            (plain.table, plain.version, plain.metadata_table),
-            ("orders", None, None)
+    fn metadata_tables_are_named_as_in_trino() {
+        for (name, kind) in MetadataKind::ALL {
+            let full = format!("orders${name}");
+            let parsed = MetadataKind::parse_name(&full).expect(name);
+            assert_eq!(
+                (parsed.table, parsed.metadata_table),
+                ("orders", Some(kind))
+            );
+        }
+        let err = MetadataKind::parse_name("orders$nope").expect_err("unknown");
+        assert!(
+            err.contains("$snapshots, $history, $manifests, $files, $partitions"),
+            "{err}"
         );
-        let meta = TableName::parse("orders$snapshots").expect("meta");
-        assert_eq!(meta.metadata_table, Some(MetadataKind::Snapshots));
-        assert_eq!(meta.table, "orders");
-        let at = TableName::parse("orders@42").expect("version");
-        assert_eq!(
-            (at.table, at.version),
-            ("orders", Some(Version::Snapshot(42)))
-        );
-        let at = TableName::parse("orders@ts=1700000000000").expect("time");
-        assert_eq!(at.version, Some(Version::Timestamp(1_700_000_000_000)));
-        let err = TableName::parse("orders$nope").expect_err("unknown");
-        assert!(err.contains("$snapshots, $history"), "{err}");
-        assert!(TableName::parse("orders@x").is_err());
     }
 }

@@ -27,6 +27,8 @@
 //! - [`ConnectorError`]: the typed errors a connector reports, each naming what the user must fix.
 //! - [`StorageOptions`] / [`CatalogStores`] (`storage.rs`): the one object-storage shape of the
 //!   connectors that read files (local disk, S3), resolved per catalog and per process.
+//! - [`TableName`] / [`TableVersion`] (`table_name.rs`): `"t$history"` and `t@<version>`, the
+//!   names of metadata tables and of a table at a version, for the connectors that have them.
 //! - [`HIDDEN_COLUMN`]: marks a column left out of `SELECT *` (Trino's hidden columns).
 //!
 //! A connector never reaches Ballista: it is testable on a plain `SessionContext`.
@@ -45,6 +47,7 @@ mod pack;
 mod scan;
 mod split;
 mod storage;
+mod table_name;
 
 pub use catalog::{ListedCatalog, SchemaListing};
 pub use connector::{
@@ -58,7 +61,11 @@ pub use split::{
     INLINE_SPLITS_MAX_BYTES, INTERNAL_TIMEOUT, Split, SplitPlanner, SplitStore, Splits,
     internal_do_get,
 };
-pub use storage::{CatalogStores, StorageOptions, location_url, store_url};
+pub use storage::{
+    CatalogStores, StorageOptions, TableDirectories, location_url, percent_decode, store_url,
+    subdirectory,
+};
+pub use table_name::{TableName, TableVersion};
 
 /// The column names of `schema` as `EXPLAIN` lists a scan's columns: `a, b, c`.
 pub fn column_list(schema: &datafusion::arrow::datatypes::Schema) -> String {
@@ -84,6 +91,33 @@ pub fn is_hidden(field: &datafusion::arrow::datatypes::Field) -> bool {
         .metadata()
         .get(HIDDEN_COLUMN)
         .is_some_and(|v| v == "true")
+}
+
+/// Whether a connector that only appends may run `op` on `table` (`schema.table`): `INSERT INTO`
+/// of the table as it is now, not `INSERT OVERWRITE`, nor a write to a past version.
+pub fn check_append(
+    catalog: &str,
+    kind: &'static str,
+    table: &str,
+    op: datafusion::logical_expr::dml::InsertOp,
+    historical: bool,
+) -> Result<(), ConnectorError> {
+    let unsupported = |operation: String| ConnectorError::Unsupported {
+        catalog: catalog.to_string(),
+        kind,
+        operation,
+    };
+    if op != datafusion::logical_expr::dml::InsertOp::Append {
+        return Err(unsupported(format!(
+            "{op} (only INSERT INTO, which appends)"
+        )));
+    }
+    if historical {
+        return Err(unsupported(format!(
+            "writing to '{table}' at a past version"
+        )));
+    }
+    Ok(())
 }
 
 /// The plan properties of a scan node reading `splits` splits: one partition per split,

@@ -19,7 +19,7 @@
 //! timeout_seconds = 30
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +36,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::{CheckOptions, ConnectorError};
+use crate::{CheckOptions, ConnectorError, Listing};
 
 /// The most buckets one catalog keeps a client for.
 const MAX_BUCKETS: usize = 64;
@@ -124,6 +124,22 @@ impl CheckOptions for StorageOptions {
     }
 }
 
+/// `dir` + `name/`, `name` percent-encoded as one path segment.
+pub fn subdirectory(dir: &Url, name: &str) -> Url {
+    let mut url = dir.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push(name).push("");
+    }
+    url
+}
+
+/// A path segment as its directory is named.
+pub fn percent_decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// A location as a URL: `s3://bucket/dir`, `file:///dir`, or a local path (absolute, or
 /// relative to the working directory). Directories end with `/`.
 pub fn location_url(location: &str) -> Result<Url, ConnectorError> {
@@ -190,6 +206,28 @@ impl CatalogStores {
     /// The S3 endpoint, for error messages ("AWS" when none is set).
     pub fn endpoint(&self) -> &str {
         self.options.endpoint.as_deref().unwrap_or("AWS")
+    }
+
+    /// The names of the subdirectories of `dir`, leaving out hidden ones (`.x`, `_x`); the
+    /// listing of schemas and tables of the connectors whose tables are directories.
+    pub async fn subdirectories(&self, dir: &Url) -> Result<Vec<String>, ConnectorError> {
+        let error = |e: &dyn fmt::Display| ConnectorError::Source {
+            catalog: self.catalog.clone(),
+            message: format!("cannot list '{dir}' (endpoint {}): {e}", self.endpoint()),
+        };
+        let store = self.store(dir)?;
+        let prefix = object_store::path::Path::from_url_path(dir.path()).map_err(|e| error(&e))?;
+        let listed = store
+            .list_with_delimiter(Some(&prefix))
+            .await
+            .map_err(|e| error(&e))?;
+        Ok(listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename())
+            .filter(|name| !name.starts_with('.') && !name.starts_with('_'))
+            .map(percent_decode)
+            .collect())
     }
 
     /// The store of `url` (`file:///...` or `s3://bucket/...`).
@@ -281,9 +319,99 @@ pub fn store_url(url: &Url) -> Result<ObjectStoreUrl> {
     ObjectStoreUrl::parse(&url[..url::Position::BeforePath])
 }
 
+/// The tables of a catalog whose schemas are the subdirectories of one `root` and whose tables
+/// are theirs (`root/<schema>/<table>/`), as last listed: DataFusion asks for names
+/// synchronously, so they are listed before a statement needs them ([`Self::refresh`]).
+#[derive(Debug)]
+pub struct TableDirectories {
+    stores: Arc<CatalogStores>,
+    root: Option<Url>,
+    found: RwLock<BTreeMap<String, BTreeSet<String>>>,
+}
+
+impl TableDirectories {
+    /// The directories under `root`; none without one.
+    pub fn new(stores: Arc<CatalogStores>, root: Option<Url>) -> Self {
+        Self {
+            stores,
+            root,
+            found: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn root(&self) -> Option<&Url> {
+        self.root.as_ref()
+    }
+
+    /// `root/<schema>/<table>/`.
+    pub fn table_url(&self, schema: &str, table: &str) -> Option<Url> {
+        let root = self.root.as_ref()?;
+        Some(subdirectory(&subdirectory(root, schema), table))
+    }
+
+    /// The schemas, as last listed.
+    pub fn schemas(&self) -> BTreeSet<String> {
+        self.found.read().keys().cloned().collect()
+    }
+
+    /// The tables of `schema`, as last listed.
+    pub fn tables(&self, schema: &str) -> BTreeSet<String> {
+        self.found.read().get(schema).cloned().unwrap_or_default()
+    }
+
+    pub fn contains(&self, schema: &str, table: &str) -> bool {
+        self.found
+            .read()
+            .get(schema)
+            .is_some_and(|tables| tables.contains(table))
+    }
+
+    /// Lists what `listing` needs: the schemas, and the tables of those it names.
+    pub async fn refresh(&self, listing: Listing<'_>) -> Result<(), ConnectorError> {
+        let Some(root) = &self.root else {
+            return Ok(());
+        };
+        let schemas = self.stores.subdirectories(root).await?;
+        let mut found: BTreeMap<String, BTreeSet<String>> = {
+            let old = self.found.read();
+            schemas
+                .iter()
+                .map(|s| (s.clone(), old.get(s).cloned().unwrap_or_default()))
+                .collect()
+        };
+        let wanted: Vec<String> = match listing {
+            Listing::Schemas => Vec::new(),
+            Listing::Tables { schema } => vec![schema.to_string()],
+            Listing::All => schemas,
+        };
+        for schema in wanted {
+            if let Some(tables) = found.get_mut(&schema) {
+                *tables = self
+                    .stores
+                    .subdirectories(&subdirectory(root, &schema))
+                    .await?
+                    .into_iter()
+                    .collect();
+            }
+        }
+        *self.found.write() = found;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_joined_as_one_segment() {
+        let root = location_url("s3://b/lake").expect("url");
+        assert_eq!(
+            subdirectory(&subdirectory(&root, "My Schema"), "t.v1").as_str(),
+            "s3://b/lake/My%20Schema/t.v1/"
+        );
+        assert_eq!(percent_decode("My%20Schema"), "My Schema");
+    }
 
     #[test]
     fn locations_become_directory_urls() {

@@ -1,7 +1,8 @@
-//! `braid bench lake`: TPC-H written once (cached under `--dir`) as plain Parquet files and as
-//! Iceberg tables (an Iceberg SQL catalog on SQLite, written by Braid's own `CREATE TABLE AS`),
-//! then, in the same run, a full scan of `lineitem` and the 22 TPC-H queries through each
-//! connector on an embedded cluster — `files` (catalog `lake`) and `iceberg` (catalog `ice`) —
+//! `braid bench lake`: TPC-H written once (cached under `--dir`) as plain Parquet files, as
+//! Iceberg tables (an Iceberg SQL catalog on SQLite) and as Delta Lake tables (both written by
+//! Braid's own `CREATE TABLE AS`), then, in the same run, a full scan of `lineitem` and the 22
+//! TPC-H queries through each connector on an embedded cluster — `files` (catalog `lake`),
+//! `iceberg` (catalog `ice`) and `delta` (catalog `dl`) —
 //! and through plain single-process DataFusion reading the same Parquet files directly, with
 //! the ratios.
 
@@ -56,6 +57,9 @@ pub async fn run(args: &LakeBenchArgs) -> Result<(), String> {
     let iceberg = dir.join("iceberg");
     std::fs::create_dir_all(iceberg.join("warehouse"))
         .map_err(|e| format!("cannot create {}: {e}", iceberg.display()))?;
+    let delta = dir.join("delta");
+    std::fs::create_dir_all(&delta)
+        .map_err(|e| format!("cannot create {}: {e}", delta.display()))?;
     let catalogs = dir.join("catalog");
     std::fs::create_dir_all(&catalogs)
         .map_err(|e| format!("cannot create {}: {e}", catalogs.display()))?;
@@ -79,6 +83,13 @@ pub async fn run(args: &LakeBenchArgs) -> Result<(), String> {
                 toml_string(&iceberg.join("warehouse"))?
             ),
         ),
+        (
+            "dl.toml",
+            format!(
+                "connector = \"delta\"\nlocation = {}\n",
+                toml_string(&delta)?
+            ),
+        ),
     ];
     for (name, text) in catalog_files {
         std::fs::write(catalogs.join(name), text)
@@ -87,11 +98,13 @@ pub async fn run(args: &LakeBenchArgs) -> Result<(), String> {
 
     let cluster = EmbeddedCluster::start(Some(catalogs)).await?;
     let mut client = cluster.client().await.map_err(|e| e.to_string())?;
-    write_iceberg_once(&mut client).await?;
+    write_once(&mut client, "ice", "an Iceberg").await?;
+    write_once(&mut client, "dl", "a Delta Lake").await?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let connectors = [
         ("files", "lake", parquet.join("tpch")),
         ("iceberg", "ice", iceberg.join("warehouse/tpch")),
+        ("delta", "dl", delta.join("tpch")),
     ];
     for (connector, catalog, files) in connectors {
         client
@@ -141,17 +154,21 @@ pub async fn run(args: &LakeBenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Copies each TPC-H table from the `lake` catalog into the Iceberg catalog `ice` with
-/// `CREATE TABLE AS`, unless it is there from an earlier run (a failed `CREATE TABLE AS`
-/// leaves no table behind).
-async fn write_iceberg_once(client: &mut crate::client::BraidClient) -> Result<(), String> {
+/// Copies each TPC-H table from the `lake` catalog into `catalog` (of the table format
+/// `format`, for the progress lines) with `CREATE TABLE AS`, unless it is there from an earlier
+/// run (a failed `CREATE TABLE AS` leaves no table behind).
+async fn write_once(
+    client: &mut crate::client::BraidClient,
+    catalog: &str,
+    format: &str,
+) -> Result<(), String> {
     let run = |e: crate::client::ClientError| e.to_string();
     client
-        .query_all("CREATE SCHEMA IF NOT EXISTS ice.tpch")
+        .query_all(&format!("CREATE SCHEMA IF NOT EXISTS {catalog}.tpch"))
         .await
         .map_err(run)?;
     let (_, batches) = client
-        .query_all("SHOW TABLES FROM ice.tpch")
+        .query_all(&format!("SHOW TABLES FROM {catalog}.tpch"))
         .await
         .map_err(run)?;
     let existing: Vec<String> = batches
@@ -167,13 +184,13 @@ async fn write_iceberg_once(client: &mut crate::client::BraidClient) -> Result<(
         if existing.iter().any(|t| t == table) {
             continue;
         }
-        println!("writing TPC-H {table} as an Iceberg table (ice.tpch.{table})");
+        println!("writing TPC-H {table} as {format} table ({catalog}.tpch.{table})");
         client
             .query_all(&format!(
-                "CREATE TABLE ice.tpch.{table} AS SELECT * FROM lake.tpch.{table}"
+                "CREATE TABLE {catalog}.tpch.{table} AS SELECT * FROM lake.tpch.{table}"
             ))
             .await
-            .map_err(|e| format!("writing ice.tpch.{table}: {e}"))?;
+            .map_err(|e| format!("writing {catalog}.tpch.{table}: {e}"))?;
     }
     Ok(())
 }

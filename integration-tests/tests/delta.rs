@@ -7,9 +7,11 @@
 //!   EXPLAIN ANALYZE);
 //! - time travel by version and by time; `$history`;
 //! - names with a space and capitals, `'O''Brien'`, a non-ASCII value;
-//! - deletion vectors and column mapping refused with an error naming the table feature, and
-//!   the cluster keeps serving;
-//! - `INSERT INTO` and `CREATE TABLE AS`: deltalake reads exactly what Braid committed.
+//! - deletion vectors and column mapping refused with an error naming the table feature; a
+//!   missing data file, a corrupt commit, wrong S3 keys and an S3 endpoint with no server each
+//!   an error naming the catalog and the table or file — and the cluster keeps serving;
+//! - `INSERT INTO`, `CREATE SCHEMA` and `CREATE TABLE AS`: deltalake reads exactly what Braid
+//!   committed.
 
 use std::path::Path;
 
@@ -163,6 +165,21 @@ async fn local_tables_match_deltalake_with_skipping_time_travel_history_and_writ
             "{err}"
         );
     }
+    // Faults: a missing data file, a commit that is not JSON.
+    let missing = answers["missing_file"].as_str().expect("file name");
+    for (table, what) in [("missing_file", missing), ("corrupt_log", "_delta_log/")] {
+        let err = c
+            .query_all(&format!("SELECT count(*) FROM lake.faults.{table}"))
+            .await
+            .expect_err("a broken table")
+            .to_string();
+        println!("lake.faults.{table}: {err}");
+        assert!(
+            err.contains("lake") && err.contains(&format!("faults.{table}")) && err.contains(what),
+            "{err}"
+        );
+        assert!(!err.contains("with_backtrace"), "{err}");
+    }
     assert_eq!(query(&mut c, "SELECT 1").await, ["1"]);
 
     // INSERT INTO appends a version deltalake reads.
@@ -205,6 +222,21 @@ async fn local_tables_match_deltalake_with_skipping_time_travel_history_and_writ
         .expect_err("exists")
         .to_string();
     assert!(err.contains("eu_2024"), "{err}");
+
+    // CREATE SCHEMA, and a table with a quoted name in it.
+    query(&mut c, "CREATE SCHEMA lake.\"Sales Marts\"").await;
+    query(
+        &mut c,
+        "CREATE TABLE lake.\"Sales Marts\".\"Top Owners\" AS SELECT 'O''Brien' AS owner, 1 AS n",
+    )
+    .await;
+    let read = delta_py(&["read", &format!("{root}/Sales Marts/Top Owners")]);
+    assert_eq!(json_lines(&read["rows"]), ["O'Brien|1"]);
+    assert!(
+        query(&mut c, "SHOW SCHEMAS FROM lake")
+            .await
+            .contains(&"Sales Marts".to_string())
+    );
 }
 
 /// The same tables on the S3-protocol server (s3s-fs serves a directory per bucket: the
@@ -231,6 +263,14 @@ async fn s3_tables_read_and_append_through_the_s3_server_and_bad_keys_fail_clear
     };
     catalog("lake", "${ENV:BRAID_S3_SECRET_KEY}");
     catalog("badkeys", "not-the-secret");
+    let nobody = format!("127.0.0.1:{}", braid_integration_tests::free_port());
+    std::fs::write(
+        catalogs.path().join("down.toml"),
+        format!(
+            "connector = \"delta\"\nlocation = \"s3://{bucket}/lake\"\n[s3]\nendpoint = \"http://{nobody}\"\npath_style_access = true\ntimeout_seconds = 2\n"
+        ),
+    )
+    .expect("catalog");
     let cluster = Cluster::start(2, 2, Some(catalogs.path())).await;
     let mut c = cluster.client().await;
 
@@ -271,6 +311,12 @@ async fn s3_tables_read_and_append_through_the_s3_server_and_bad_keys_fail_clear
         .to_string();
     assert!(err.contains("badkeys") && err.contains(&bucket), "{err}");
     assert!(!err.contains("not-the-secret"), "{err}");
+    let err = c
+        .query_all("SELECT count(*) FROM down.sales.orders")
+        .await
+        .expect_err("no S3 server there")
+        .to_string();
+    assert!(err.contains("down") && err.contains(&nobody), "{err}");
     assert_eq!(
         query(&mut c, &format!("SELECT count(*) FROM {orders}")).await,
         [(now.len() + 1).to_string()]

@@ -13,7 +13,7 @@
 //! - schema evolution (a column added, one renamed), names with a space and capitals, `'O''Brien'`;
 //! - `CREATE SCHEMA`, `CREATE TABLE [AS]`, `INSERT` (into pyiceberg's partitioned table too), `DROP TABLE`:
 //!   pyiceberg reads exactly what Braid committed;
-//! - a join of `iceberg`, `tpch`, `memory` and `postgres` tables;
+//! - a join of `iceberg`, `delta` (tables deltalake wrote), `tpch`, `memory` and `postgres` tables;
 //! - faults: a missing data file, a corrupt metadata file, an unreachable catalog database,
 //!   wrong S3 keys — each an error naming the catalog and the table or file, and the cluster
 //!   keeps serving.
@@ -266,6 +266,17 @@ async fn sqlite_catalog_on_local_disk_matches_pyiceberg_with_pruning_time_travel
         .expect("catalog");
     };
     write_catalog("ice", &uri);
+    // Delta tables too, for the join across every kind of catalog.
+    let delta = data.path().join("delta");
+    let delta_answers = python_json("delta/write.py", &["write", delta.to_str().expect("utf-8")]);
+    std::fs::write(
+        catalogs.path().join("dl.toml"),
+        format!(
+            "connector = \"delta\"\nlocation = \"{}\"\n",
+            delta.display()
+        ),
+    )
+    .expect("delta catalog");
     let nobody = braid_integration_tests::free_port();
     write_catalog(
         "down",
@@ -277,7 +288,7 @@ async fn sqlite_catalog_on_local_disk_matches_pyiceberg_with_pruning_time_travel
 
     check_tables(&cluster, &mut c, "ice", &answers).await;
 
-    // iceberg x tpch x memory x postgres; the answer from pyiceberg's rows.
+    // iceberg x delta x tpch x memory x postgres; the answer from pyiceberg's and deltalake's rows.
     let pg = test_postgres().await;
     pg.batch_execute(
         "DROP TABLE IF EXISTS ice_regions; CREATE TABLE ice_regions (region text, manager text);
@@ -292,9 +303,10 @@ async fn sqlite_catalog_on_local_disk_matches_pyiceberg_with_pruning_time_travel
     .await;
     let braid = query(
         &mut c,
-        "SELECT n.n_name, r.manager, count(*), sum(o.amount) \
+        "SELECT n.n_name, r.manager, count(*), sum(o.amount), count(d.id), sum(d.amount) \
          FROM ice.sales.orders o JOIN tpch.tiny.nation n ON o.nation = n.n_nationkey \
          JOIN pg.public.ice_regions r ON r.region = o.region \
+         LEFT JOIN dl.sales.orders d ON d.id = o.id \
          WHERE o.nation IN (SELECT column1 FROM memory.default.ice_vip) AND o.year = 2024 \
          GROUP BY n.n_name, r.manager ORDER BY 1, 2",
     )
@@ -308,10 +320,19 @@ async fn sqlite_catalog_on_local_disk_matches_pyiceberg_with_pruning_time_travel
                 (k.to_string(), n.to_string())
             })
             .collect();
-    let mut expected: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
+    // deltalake's rows: id -> amount.
+    let delta_amounts: BTreeMap<String, i64> = json_lines(&delta_answers["orders_now"])
+        .iter()
+        .map(|line| {
+            let f: Vec<&str> = line.split('|').collect();
+            (f[0].to_string(), f[2].parse().expect("amount"))
+        })
+        .collect();
+    type Group = (u64, i64, u64, Option<i64>);
+    let mut expected: BTreeMap<(String, String), Group> = BTreeMap::new();
     for line in json_lines(&answers["orders_now"]) {
         let f: Vec<&str> = line.split('|').collect();
-        let (amount, nation, year, region) = (f[2], f[3], f[5], f[6]);
+        let (id, amount, nation, year, region) = (f[0], f[2], f[3], f[5], f[6]);
         if year == "2024" && ["3", "7", "11"].contains(&nation) {
             let manager = if region == "EU" { "O'Brien" } else { "Smith" };
             let entry = expected
@@ -319,12 +340,23 @@ async fn sqlite_catalog_on_local_disk_matches_pyiceberg_with_pruning_time_travel
                 .or_default();
             entry.0 += 1;
             entry.1 += amount.parse::<i64>().expect("amount");
+            if let Some(delta) = delta_amounts.get(id) {
+                entry.2 += 1;
+                entry.3 = Some(entry.3.unwrap_or(0) + delta);
+            }
         }
     }
     let expected: Vec<String> = expected
         .into_iter()
-        .map(|((n, m), (count, sum))| format!("{n}|{m}|{count}|{sum}"))
+        .map(|((n, m), (count, sum, matched, delta))| {
+            let delta = delta.map_or(String::new(), |d| d.to_string());
+            format!("{n}|{m}|{count}|{sum}|{matched}|{delta}")
+        })
         .collect();
+    assert!(
+        expected.iter().any(|l| !l.ends_with('|')),
+        "some rows join the Delta table: {expected:?}"
+    );
     assert_eq!(braid, expected);
     assert_eq!(braid.len(), 6, "3 nations x 2 regions: {braid:?}");
 

@@ -119,6 +119,11 @@ impl Connector for DeltaConnector {
         self.shared.metadata.refresh(listing).await
     }
 
+    async fn create_schema(&self, schema: &str) -> Result<bool, ConnectorError> {
+        self.shared.metadata.create_schema(schema).await?;
+        Ok(true)
+    }
+
     async fn create_table(
         &self,
         schema: &str,

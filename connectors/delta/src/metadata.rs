@@ -3,12 +3,14 @@
 //! log at a version, through the catalog's own object stores. Every read of a log is bounded
 //! by `timeout_seconds`.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use braid_connector_spi::{
     CatalogStores, ConnectorError, Listing, TableDirectories, TableVersion, location_url,
+    subdirectory,
 };
 use datafusion::arrow::datatypes::Schema;
 use deltalake_core::kernel::StructField;
@@ -21,6 +23,7 @@ use deltalake_core::protocol::SaveMode;
 use deltalake_core::{DeltaResult, DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::StreamExt;
 use object_store::path::Path;
+use parking_lot::RwLock;
 use url::Url;
 
 use crate::config::DeltaConfig;
@@ -32,7 +35,13 @@ pub struct Metadata {
     config: DeltaConfig,
     stores: Arc<CatalogStores>,
     found: TableDirectories,
+    /// Schemas made by `CREATE SCHEMA`: listed (until the coordinator restarts) before a table
+    /// gives them a directory an object store lists.
+    created: RwLock<BTreeSet<String>>,
 }
+
+/// The most schemas `CREATE SCHEMA` keeps in memory.
+const MAX_CREATED_SCHEMAS: usize = 1000;
 
 impl Metadata {
     pub fn new(catalog: &str, config: DeltaConfig) -> Result<Self, ConnectorError> {
@@ -47,6 +56,7 @@ impl Metadata {
         Ok(Self {
             catalog: catalog.to_string(),
             found: TableDirectories::new(stores.clone(), root),
+            created: RwLock::new(BTreeSet::new()),
             config,
             stores,
         })
@@ -68,6 +78,7 @@ impl Metadata {
     pub fn schemas(&self) -> Vec<String> {
         let mut names = self.found.schemas();
         names.extend(self.named().map(|(schema, _)| schema.to_string()));
+        names.extend(self.created.read().iter().cloned());
         names.into_iter().collect()
     }
 
@@ -88,6 +99,32 @@ impl Metadata {
 
     pub async fn refresh(&self, listing: Listing<'_>) -> Result<(), ConnectorError> {
         self.found.refresh(listing).await
+    }
+
+    /// `CREATE SCHEMA schema`: `location`'s `schema/` (a directory on local disk; on an object
+    /// store, a prefix its first table makes).
+    pub async fn create_schema(&self, schema: &str) -> Result<(), ConnectorError> {
+        let Some(url) = self.found.root().map(|root| subdirectory(root, schema)) else {
+            return Err(ConnectorError::Unsupported {
+                catalog: self.catalog.clone(),
+                kind: crate::KIND,
+                operation: format!("CREATE SCHEMA '{schema}' in a catalog without a location"),
+            });
+        };
+        if let Ok(dir) = url.to_file_path() {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(|e| ConnectorError::Source {
+                    catalog: self.catalog.clone(),
+                    message: format!("schema '{schema}' at '{url}': {e}"),
+                })?;
+        }
+        let mut created = self.created.write();
+        if created.len() >= MAX_CREATED_SCHEMAS {
+            created.clear();
+        }
+        created.insert(schema.to_string());
+        Ok(())
     }
 
     /// The directory of `schema.table`: its `[tables]` entry, else `location`'s
@@ -152,7 +189,7 @@ impl Metadata {
                         return Err(self.no_version(&name, version));
                     }
                 }
-                return Err(self.error(&name, &url, e));
+                return Err(self.error(&name, &url, format!("reading its log (_delta_log/): {e}")));
             }
         }
         // deltalake loads the first version for a time before it; Trino says there is none.
@@ -277,6 +314,9 @@ impl Metadata {
     }
 
     pub fn error(&self, name: &str, url: &Url, e: impl std::fmt::Display) -> ConnectorError {
+        // The kernel's errors carry a backtrace after the message when one was captured.
+        let e = e.to_string();
+        let e = e.split("\n   0: ").next().unwrap_or_default();
         let message = match url.scheme() {
             "s3" | "s3a" => format!("at '{url}' (endpoint {}): {e}", self.stores.endpoint()),
             _ => format!("at '{url}': {e}"),

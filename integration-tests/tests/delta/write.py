@@ -136,6 +136,19 @@ def write(root):
           "metadata": {"delta.columnMapping.id": 1, "delta.columnMapping.physicalName": "col-1"}}],
         {},
     )
+
+    # Faults: a table whose data file is gone, a table whose latest commit is not JSON.
+    missing = os.path.join(root, "faults", "missing_file")
+    write_deltalake(missing, pa.table({"id": pa.array([1, 2], pa.int64())}))
+    for name in os.listdir(missing):
+        if name.endswith(".parquet"):
+            os.remove(os.path.join(missing, name))
+            answers["missing_file"] = name
+    corrupt = os.path.join(root, "faults", "corrupt_log")
+    write_deltalake(corrupt, pa.table({"id": pa.array([1], pa.int64())}))
+    write_deltalake(corrupt, pa.table({"id": pa.array([2], pa.int64())}), mode="append")
+    with open(os.path.join(corrupt, "_delta_log", f"{1:020}.json"), "w") as f:
+        f.write("{not json\n")
     print(json.dumps(answers))
 
 

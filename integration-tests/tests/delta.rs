@@ -232,6 +232,15 @@ async fn local_tables_match_deltalake_with_skipping_time_travel_history_and_writ
     .await;
     let read = delta_py(&["read", &format!("{root}/Sales Marts/Top Owners")]);
     assert_eq!(json_lines(&read["rows"]), ["O'Brien|1"]);
+    // Rows typed otherwise than the table stores them (strings as Utf8View, as DataFusion
+    // reads them from Parquet) are written with the table's types.
+    query(
+        &mut c,
+        "CREATE TABLE lake.\"Sales Marts\".views AS SELECT arrow_cast('Zoë', 'Utf8View') AS name",
+    )
+    .await;
+    let read = delta_py(&["read", &format!("{root}/Sales Marts/views")]);
+    assert_eq!(json_lines(&read["rows"]), ["Zoë"]);
     assert!(
         query(&mut c, "SHOW SCHEMAS FROM lake")
             .await

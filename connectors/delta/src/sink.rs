@@ -10,6 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::datasource::sink::DataSink;
 use datafusion::error::{DataFusionError, Result};
@@ -104,6 +106,7 @@ impl DataSink for DeltaSink {
                 continue;
             }
             rows += batch.num_rows() as u64;
+            let batch = as_table(batch, &self.schema)?;
             writer.write(batch).await.map_err(|e| self.error(e))?;
             if writer.buffer_len() >= FLUSH_BYTES {
                 adds.extend(writer.flush().await.map_err(|e| self.error(e))?);
@@ -133,4 +136,25 @@ impl DataSink for DeltaSink {
             .map_err(|e| self.error(e))?;
         Ok(rows)
     }
+}
+
+/// `batch` with the table's column types: a query's rows may be typed otherwise (DataFusion
+/// reads Parquet strings as `Utf8View`, which a table made from them stores as `string`, read
+/// back as `Utf8`), and deltalake's writer takes only the table's own.
+fn as_table(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
 }

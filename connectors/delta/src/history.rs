@@ -23,7 +23,7 @@ use object_store::path::Path;
 use serde_json::Value;
 use url::Url;
 
-use crate::metadata::Metadata;
+use crate::metadata::{Metadata, log_path};
 
 /// The commits read at most, newest first (a log is cleaned up after 30 days by default).
 const MAX_COMMITS: usize = 10_000;
@@ -73,9 +73,7 @@ impl History {
     async fn commits(&self) -> Result<Vec<(i64, Option<Value>)>, ConnectorError> {
         let error = |e: &dyn std::fmt::Display| self.metadata.error(&self.name, &self.url, e);
         let store = self.metadata.stores().store(&self.url)?;
-        let log = Path::from_url_path(self.url.path())
-            .map_err(|e| error(&e))?
-            .join("_delta_log");
+        let log = log_path(&self.url).map_err(|e| error(&e))?;
         let listed = self
             .metadata
             .bounded(&self.name, &self.url, async {

@@ -146,13 +146,9 @@ impl Metadata {
         version: Option<TableVersion>,
     ) -> Result<Option<DeltaTable>, ConnectorError> {
         let name = format!("{schema}.{table}");
-        let Some(url) = self.locate(schema, table)? else {
+        let Some(url) = self.find(schema, table).await? else {
             return Ok(None);
         };
-        let known = self.config.tables.contains_key(&name) || self.found.contains(schema, table);
-        if !known && !self.has_log(&name, &url).await? {
-            return Ok(None);
-        }
         let mut delta = self
             .table_at(&url)
             .map_err(|e| self.error(&name, &url, e))?;
@@ -203,13 +199,25 @@ impl Metadata {
         Ok(Some(delta))
     }
 
+    /// The directory of `schema.table`, if it is a table: named in the catalog file, listed as
+    /// one, or holding a `_delta_log/` (a table made since the last listing).
+    pub async fn find(&self, schema: &str, table: &str) -> Result<Option<Url>, ConnectorError> {
+        let Some(url) = self.locate(schema, table)? else {
+            return Ok(None);
+        };
+        let name = format!("{schema}.{table}");
+        let known = self.config.tables.contains_key(&name) || self.found.contains(schema, table);
+        if known || self.has_log(&name, &url).await? {
+            return Ok(Some(url));
+        }
+        Ok(None)
+    }
+
     /// Whether the directory at `url` holds a `_delta_log/` with anything in it.
     async fn has_log(&self, name: &str, url: &Url) -> Result<bool, ConnectorError> {
         let error = |e: &dyn std::fmt::Display| self.error(name, url, e);
         let store = self.stores.store(url)?;
-        let log = Path::from_url_path(url.path())
-            .map_err(|e| error(&e))?
-            .join("_delta_log");
+        let log = log_path(url).map_err(|e| error(&e))?;
         let first = self
             .bounded(name, url, async {
                 Ok(store.list(Some(&log)).next().await.transpose()?)
@@ -330,6 +338,11 @@ impl Metadata {
             message: format!("table '{name}' {message}"),
         }
     }
+}
+
+/// The object-store path of the log of the table at `url`.
+pub fn log_path(url: &Url) -> Result<Path, object_store::path::Error> {
+    Ok(Path::from_url_path(url.path())?.join("_delta_log"))
 }
 
 /// `url` as a directory (a table is one, so its files resolve under it).

@@ -91,21 +91,24 @@ impl SchemaProvider for DeltaSchema {
                 message: format!("table '{}.{name}': {reason}", self.name),
             }
         })?;
-        let Some(table) = metadata
-            .load(&self.name, parsed.table, parsed.version)
-            .await?
-        else {
-            return Ok(None);
-        };
         let qualified = format!("{}.{}", self.name, parsed.table);
         if let Some(MetadataKind::History) = parsed.metadata_table {
-            let url = table.table_url().clone();
+            // The commit files are all it reads: the log is not replayed.
+            let Some(url) = metadata.find(&self.name, parsed.table).await? else {
+                return Ok(None);
+            };
             return Ok(Some(Arc::new(History::new(
                 metadata.clone(),
                 qualified,
                 url,
             ))));
         }
+        let Some(table) = metadata
+            .load(&self.name, parsed.table, parsed.version)
+            .await?
+        else {
+            return Ok(None);
+        };
         Ok(Some(Arc::new(DeltaLakeTable::new(
             self.shared.clone(),
             table,

@@ -1,22 +1,17 @@
 //! [`History`]: `"t$history"`, Trino's Delta Lake metadata table — one row per commit of the
 //! table's log, newest first, read from the commit files when a statement scans it.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use braid_connector_spi::ConnectorError;
+use braid_connector_spi::{ConnectorError, RowSource};
 use datafusion::arrow::array::Array;
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Int64Builder, MapBuilder, RecordBatch, StringBuilder,
     TimestampMillisecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::catalog::memory::MemorySourceConfig;
-use datafusion::catalog::{Session, TableProvider};
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -172,32 +167,13 @@ fn commit_info(bytes: &[u8]) -> Option<Value> {
 }
 
 #[async_trait]
-impl TableProvider for History {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
+impl RowSource for History {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.batch(&self.commits().await?)?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+    async fn rows(&self) -> Result<Vec<RecordBatch>> {
+        Ok(vec![self.batch(&self.commits().await?)?])
     }
 }
 

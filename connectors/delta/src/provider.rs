@@ -12,8 +12,8 @@ use braid_connector_files::{
     FileChunk, FilesScan, FilesScanHandle, Format, TableFormat, plan_splits,
 };
 use braid_connector_spi::{
-    ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split, TableName,
-    check_append, encode_schema,
+    ComputedTable, ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split,
+    TableName, check_append, encode_schema,
 };
 use buoyant_kernel::table_features::ColumnMappingMode;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -97,7 +97,7 @@ impl SchemaProvider for DeltaSchema {
             let Some(url) = metadata.find(&self.name, parsed.table).await? else {
                 return Ok(None);
             };
-            return Ok(Some(Arc::new(History::new(
+            return Ok(Some(ComputedTable::provider(History::new(
                 metadata.clone(),
                 qualified,
                 url,

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use braid_connector_spi::{
-    ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split, check_append,
-    encode_schema, pack_files,
+    ComputedTable, ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split,
+    check_append, encode_schema, pack_files,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
@@ -89,7 +89,7 @@ impl SchemaProvider for IcebergSchema {
             .transpose()?
             .or_else(|| table.metadata().current_snapshot_id());
         if let Some(kind) = parsed.metadata_table {
-            return Ok(Some(Arc::new(MetadataTable::new(
+            return Ok(Some(ComputedTable::provider(MetadataTable::new(
                 kind,
                 table,
                 qualified,

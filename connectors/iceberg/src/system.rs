@@ -4,22 +4,17 @@
 //! and a table at a version, `t@<snapshot id>` or `t@ts=<epoch ms>`, the names the
 //! coordinator's rewrite of `FOR VERSION AS OF` / `FOR TIMESTAMP AS OF` gives a table.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use braid_connector_spi::{ConnectorError, TableVersion};
+use braid_connector_spi::{ConnectorError, RowSource, TableVersion};
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::catalog::memory::MemorySourceConfig;
-use datafusion::catalog::{Session, TableProvider};
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, TableType};
-use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::spec::{Literal, PrimitiveLiteral, PrimitiveType, Type};
@@ -149,8 +144,8 @@ impl MetadataTable {
         }
     }
 
-    /// The rows of the metadata table.
-    async fn rows(&self) -> Result<Vec<RecordBatch>> {
+    /// The rows of the metadata table, from the statement's snapshot.
+    async fn compute(&self) -> Result<Vec<RecordBatch>> {
         let batches = match self.kind {
             MetadataKind::Snapshots | MetadataKind::Manifests => {
                 let inspect = self.table.inspect();
@@ -355,32 +350,13 @@ fn literal_text(value: Option<&Literal>, kind: Option<&PrimitiveType>) -> String
 }
 
 #[async_trait]
-impl TableProvider for MetadataTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
+impl RowSource for MetadataTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
 
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let rows = self.rows().await?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[rows],
-            self.schema.clone(),
-            projection.cloned(),
-        )?)
+    async fn rows(&self) -> Result<Vec<RecordBatch>> {
+        self.compute().await
     }
 }
 

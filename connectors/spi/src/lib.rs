@@ -29,6 +29,8 @@
 //!   connectors that read files (local disk, S3), resolved per catalog and per process.
 //! - [`TableName`] / [`TableVersion`] (`table_name.rs`): `"t$history"` and `t@<version>`, the
 //!   names of metadata tables and of a table at a version, for the connectors that have them.
+//! - [`ComputedTable`] over a [`RowSource`] (`computed.rs`): a metadata or system table whose
+//!   rows are computed on the coordinator when a statement scans it.
 //! - [`HIDDEN_COLUMN`]: marks a column left out of `SELECT *` (Trino's hidden columns).
 //!
 //! A connector never reaches Ballista: it is testable on a plain `SessionContext`.
@@ -41,6 +43,7 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::{Partitioning, PlanProperties};
 
 mod catalog;
+mod computed;
 mod connector;
 mod error;
 mod pack;
@@ -50,6 +53,7 @@ mod storage;
 mod table_name;
 
 pub use catalog::{ListedCatalog, SchemaListing};
+pub use computed::{ComputedTable, RowSource};
 pub use connector::{
     CatalogOptions, CheckOptions, Connector, ConnectorContext, ConnectorFactory, InternalService,
     InternalTicket, Listing, LogicalRule, PhysicalRule, Role, ScanCodec,

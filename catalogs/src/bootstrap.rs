@@ -10,6 +10,7 @@ use ballista_core::extension::{
     ballista_window_functions,
 };
 use ballista_core::registry::BallistaFunctionRegistry;
+use braid_optimizer_rules::properties::QueryProperties;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 use figment::Figment;
@@ -18,7 +19,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// The session config of coordinator and workers alike: Ballista's settings with hash joins,
-/// the `information_schema`, and `tpch.tiny` as the starting schema.
+/// the `information_schema`, Braid's `braid.` session properties ([`QueryProperties`]), and
+/// `tpch.tiny` as the starting schema.
 ///
 /// Ballista prefers sort-merge joins; partitioned hash joins skip the sorts (TPC-H SF1 on
 /// the embedded cluster: 1.77x of plain DataFusion with sort-merge joins, see
@@ -31,7 +33,8 @@ pub fn session_config() -> SessionConfig {
         .with_ballista_broadcast_join_threshold_bytes(0)
         .with_information_schema(true)
         .with_create_default_catalog_and_schema(false)
-        .with_default_catalog_and_schema("tpch", "tiny");
+        .with_default_catalog_and_schema("tpch", "tiny")
+        .with_option_extension(QueryProperties::default());
     config.options_mut().optimizer.prefer_hash_join = true;
     config
 }

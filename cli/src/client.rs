@@ -122,6 +122,8 @@ impl BraidClient {
         let session_id = uuid::Uuid::new_v4().to_string();
         let mut client = FlightSqlServiceClient::new(channel);
         client.set_header("x-braid-session", &session_id);
+        // Trino's `source` of this client's queries (resource-group selectors match it).
+        client.set_header("x-braid-source", "braid-cli");
         if let Some(user) = &options.user {
             let password = options.password.as_deref().unwrap_or_default();
             client.handshake(user, password).await.map_err(|e| {

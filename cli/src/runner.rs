@@ -75,18 +75,18 @@ fn spawn_progress(mut client: BraidClient) -> tokio::task::JoinHandle<()> {
             let Ok(p) = client.progress().await else {
                 continue;
             };
+            let elapsed = started.elapsed().as_secs_f64();
+            let query = p["query_id"].as_str().unwrap_or("?");
+            if p["state"] == "QUEUED" {
+                eprint!("\r\x1b[2K[{elapsed:.1}s] query {query}: queued");
+                continue;
+            }
             if p.get("job_id").is_none() {
                 continue;
             }
             eprint!(
-                "\r\x1b[2K[{:.1}s] query {}: stages {}/{}, tasks {}/{}, rows {}",
-                started.elapsed().as_secs_f64(),
-                p["job_id"].as_str().unwrap_or("?"),
-                p["stages_done"],
-                p["stages_total"],
-                p["tasks_done"],
-                p["tasks_total"],
-                p["rows"],
+                "\r\x1b[2K[{elapsed:.1}s] query {query}: stages {}/{}, tasks {}/{}, rows {}",
+                p["stages_done"], p["stages_total"], p["tasks_done"], p["tasks_total"], p["rows"],
             );
         }
     })

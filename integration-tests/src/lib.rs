@@ -333,6 +333,51 @@ impl Cluster {
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {response}"))
     }
 
+    /// CPU seconds the workers used over `window` (from `/proc/<pid>/stat`).
+    pub async fn worker_cpu_seconds(&self, window: Duration) -> f64 {
+        let ticks = || -> u64 {
+            self.worker_pids()
+                .iter()
+                .map(|pid| {
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    // utime and stime: fields 14 and 15, counted after the ")" that ends the name.
+                    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+                    let fields: Vec<&str> = after.split_whitespace().collect();
+                    [11, 12]
+                        .iter()
+                        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+                        .sum::<u64>()
+                })
+                .sum()
+        };
+        let before = ticks();
+        tokio::time::sleep(window).await;
+        ticks().saturating_sub(before) as f64 / 100.0
+    }
+
+    /// After a query was stopped (`what`): waits until the workers go quiet (a bound, not a
+    /// fixed time), then checks a longer window; fails the test if they stay busy.
+    pub async fn wait_until_workers_idle(&self, what: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let cpu = self.worker_cpu_seconds(Duration::from_millis(500)).await;
+            if cpu <= 0.25 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the workers stay busy after {what}: {cpu:.2} CPU s in 0.5 s\n{}",
+                self.logs()
+            );
+        }
+        let cpu = self.worker_cpu_seconds(Duration::from_secs(3)).await;
+        assert!(
+            cpu < 1.5,
+            "workers still busy after {what}: {cpu:.2} CPU s in 3 s"
+        );
+    }
+
     /// Kills worker `i` (SIGKILL).
     pub fn kill_worker(&mut self, i: usize) {
         let _ = self.workers[i].kill();
@@ -392,6 +437,40 @@ pub async fn flight_sql_client(
         .await
         .expect("connect");
     arrow_flight::sql::client::FlightSqlServiceClient::new(channel)
+}
+
+/// The rows of a statement a raw Flight SQL client planned (`info`), every endpoint fetched;
+/// the error's text on failure.
+pub async fn flight_fetch(
+    client: &mut arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel>,
+    info: arrow_flight::FlightInfo,
+) -> Result<Vec<RecordBatch>, String> {
+    use futures::TryStreamExt;
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.ok_or("an endpoint without a ticket")?;
+        let stream = client.do_get(ticket).await.map_err(|e| e.to_string())?;
+        batches.extend(
+            stream
+                .try_collect::<Vec<_>>()
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(batches)
+}
+
+/// Plans and fetches `sql` with a raw Flight SQL client: its rows, one line each, or the
+/// error's text.
+pub async fn flight_rows(
+    client: &mut arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel>,
+    sql: &str,
+) -> Result<Vec<String>, String> {
+    let info = client
+        .execute(sql.into(), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(rows(&flight_fetch(client, info).await?))
 }
 
 /// A coordinator with passwords (one user, `ann`) and, optionally, TLS with a test certificate.

@@ -6,37 +6,13 @@
 use std::process::Command;
 use std::time::Duration;
 
-use arrow_flight::sql::client::FlightSqlServiceClient;
 use braid_cli::client::{BraidClient, ConnectOptions};
-use braid_integration_tests::{Cluster, Secured, binary, flight_sql_client as raw_client, rows};
+use braid_integration_tests::{
+    Cluster, Secured, binary, flight_rows, flight_sql_client as raw_client, rows,
+};
 use futures::TryStreamExt;
-use tonic::transport::Channel;
 
 const PASSWORD: &str = "ann's s3cret:pass";
-
-async fn count(
-    client: &mut FlightSqlServiceClient<Channel>,
-    sql: &str,
-) -> Result<Vec<String>, String> {
-    let info = client
-        .execute(sql.into(), None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut batches = Vec::new();
-    for endpoint in info.endpoint {
-        let stream = client
-            .do_get(endpoint.ticket.expect("ticket"))
-            .await
-            .map_err(|e| e.to_string())?;
-        batches.extend(
-            stream
-                .try_collect::<Vec<_>>()
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    Ok(rows(&batches))
-}
 
 fn braid(args: &[&str], password_env: Option<&str>) -> std::process::Output {
     let mut command = Command::new(binary("braid"));
@@ -59,7 +35,7 @@ async fn passwords_tokens_and_expiry() {
 
     // No login: rejected, and the statement does not run.
     let mut anonymous = raw_client(&addr).await;
-    let error = count(
+    let error = flight_rows(
         &mut anonymous,
         "CREATE TABLE memory.default.sneaky AS SELECT 1 AS x",
     )
@@ -94,12 +70,12 @@ async fn passwords_tokens_and_expiry() {
     client.handshake("ann", PASSWORD).await.expect("login");
     assert!(client.token().is_some());
     assert_eq!(
-        count(&mut client, "SHOW TABLES FROM memory.default").await,
+        flight_rows(&mut client, "SHOW TABLES FROM memory.default").await,
         Ok(vec![]),
         "the unauthenticated CREATE TABLE must not have run"
     );
     assert_eq!(
-        count(&mut client, "SELECT count(*) FROM tpch.tiny.nation").await,
+        flight_rows(&mut client, "SELECT count(*) FROM tpch.tiny.nation").await,
         Ok(vec!["25".to_string()])
     );
 
@@ -136,14 +112,14 @@ async fn passwords_tokens_and_expiry() {
     // A forged token is rejected.
     let mut forged = raw_client(&addr).await;
     forged.set_token("0123456789abcdef".into());
-    let error = count(&mut forged, "SELECT 1")
+    let error = flight_rows(&mut forged, "SELECT 1")
         .await
         .expect_err("forged token");
     assert!(error.contains("unknown session token"), "{error}");
 
     // An idle token expires.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let error = count(&mut client, "SELECT 1")
+    let error = flight_rows(&mut client, "SELECT 1")
         .await
         .expect_err("expired token");
     assert!(error.contains("expired"), "{error}");
@@ -154,7 +130,7 @@ async fn passwords_tokens_and_expiry() {
         .await
         .expect("log in again");
     assert_eq!(
-        count(&mut client, "SELECT 1").await,
+        flight_rows(&mut client, "SELECT 1").await,
         Ok(vec!["1".to_string()])
     );
 

@@ -63,7 +63,7 @@ async fn wait_for_new_running_job(cluster: &Cluster, known: &[String]) -> String
     loop {
         if let Some((id, _, _)) = jobs(cluster).into_iter().find(|(id, status, _)| {
             status == "Running" && !known.contains(id) && has_running_task(cluster, id)
-        }) && worker_cpu_seconds(cluster, Duration::from_millis(300)) > 0.2
+        }) && cluster.worker_cpu_seconds(Duration::from_millis(300)).await > 0.2
         {
             return id;
         }
@@ -96,55 +96,12 @@ async fn wait_until_cancelled(cluster: &Cluster, job: &str) {
     }
 }
 
-/// CPU seconds the workers used over `window`.
-fn worker_cpu_seconds(cluster: &Cluster, window: Duration) -> f64 {
-    let ticks = || -> u64 {
-        cluster
-            .worker_pids()
-            .iter()
-            .map(|pid| {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                // utime and stime: fields 14 and 15, counted after the ")" that ends the name.
-                let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-                let fields: Vec<&str> = after.split_whitespace().collect();
-                fields
-                    .get(11)
-                    .and_then(|f| f.parse::<u64>().ok())
-                    .unwrap_or(0)
-                    + fields
-                        .get(12)
-                        .and_then(|f| f.parse::<u64>().ok())
-                        .unwrap_or(0)
-            })
-            .sum()
-    };
-    let before = ticks();
-    std::thread::sleep(window);
-    (ticks() - before) as f64 / 100.0
-}
-
 /// After a cancel: the job is cancelled on the scheduler, the workers go idle, the next query runs.
 async fn assert_cancelled_and_cluster_free(cluster: &Cluster, job: &str) {
     wait_until_cancelled(cluster, job).await;
-    // The workers learn of it from the scheduler: wait until they go quiet (a bound, not a
-    // fixed time), then measure a longer window.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let cpu = worker_cpu_seconds(cluster, Duration::from_millis(500));
-        if cpu <= 0.25 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the workers stay busy after cancelling {job}: {cpu:.2} CPU s in 0.5 s\n{}",
-            cluster.logs()
-        );
-    }
-    let cpu = worker_cpu_seconds(cluster, Duration::from_secs(3));
-    assert!(
-        cpu < 1.5,
-        "workers still busy after the cancel: {cpu:.2} CPU s in 3 s"
-    );
+    cluster
+        .wait_until_workers_idle(&format!("cancelling {job}"))
+        .await;
     let mut client = cluster.client().await;
     let (_, batches) = client
         .query_all("SELECT count(*) FROM tpch.tiny.nation WHERE n_regionkey >= 0")

@@ -7,6 +7,9 @@
 //!   (its tables, what it computes as Braid does, its SQL dialect, a table that runs the SQL).
 //! - [`memory`]: the workers' memory-pool policy ([`memory::WorkerMemoryPool`]). Ballista 53
 //!   installs no pool by default (unbounded); Braid bounds every worker.
+//! - [`properties`]: the `braid.` session properties ([`properties::QueryProperties`]): the
+//!   query id every job carries and Trino's per-query limits (`query_max_run_time`, ...).
 
 pub mod memory;
+pub mod properties;
 pub mod subtree;

@@ -30,7 +30,8 @@ use datafusion::logical_expr::{
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
-use crate::job::{QueryControl, Scheduler, live_executors, run_job};
+use crate::job::{Scheduler, live_executors, run_job};
+use crate::queries::{Queries, Query, TrackedStream};
 use crate::session::Session;
 use crate::system;
 use crate::time_travel;
@@ -55,6 +56,11 @@ pub enum Planned {
     Explain(Arc<LogicalPlan>),
     /// `EXPLAIN ANALYZE`: runs the query, then reports each stage's metrics.
     ExplainAnalyze(Arc<LogicalPlan>),
+    /// `CALL system.runtime.kill_query(query_id => '...', message => '...')`.
+    KillQuery {
+        query_id: String,
+        message: Option<String>,
+    },
 }
 
 impl Planned {
@@ -62,7 +68,7 @@ impl Planned {
     pub fn schema(&self) -> SchemaRef {
         match self {
             Planned::Rows(batch) => batch.schema(),
-            Planned::Use { .. } => Arc::new(Schema::empty()),
+            Planned::Use { .. } | Planned::KillQuery { .. } => Arc::new(Schema::empty()),
             Planned::Local(plan) | Planned::Distributed(plan) => {
                 Arc::new(plan.schema().as_arrow().clone())
             }
@@ -75,7 +81,10 @@ impl Planned {
     /// returning rows: such statements run when executed, fetched or not.
     pub fn has_side_effects(&self) -> bool {
         match self {
-            Planned::Use { .. } | Planned::CreateTable(_) | Planned::Insert(_) => true,
+            Planned::Use { .. }
+            | Planned::CreateTable(_)
+            | Planned::Insert(_)
+            | Planned::KillQuery { .. } => true,
             Planned::Local(plan) => matches!(
                 plan,
                 LogicalPlan::Statement(_) | LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)
@@ -94,7 +103,7 @@ impl Planned {
             Planned::CreateTable(create) => Some(create.input.as_ref()),
             Planned::Insert(insert) => Some(insert.input.as_ref()),
             Planned::Explain(plan) | Planned::ExplainAnalyze(plan) => Some(plan.as_ref()),
-            Planned::Rows(_) | Planned::Use { .. } => None,
+            Planned::Rows(_) | Planned::Use { .. } | Planned::KillQuery { .. } => None,
         }
     }
 
@@ -145,14 +154,23 @@ pub struct Planner {
 }
 
 impl Planner {
+    /// The planner of `registry`'s catalogs; `system` joins with [`Planner::add_system`].
     pub fn new(registry: &ConnectorRegistry) -> Self {
         let catalogs = registry.catalog_list();
-        catalogs.register_catalog(system::CATALOG.to_string(), system::catalog(registry));
         Self {
             catalogs,
             logical_rules: registry.logical_rules(),
             physical_rules: registry.physical_rules(),
         }
+    }
+
+    /// Adds the `system` catalog, whose runtime tables read the running coordinator (every
+    /// clone of this planner sees it).
+    pub fn add_system(&self, registry: &ConnectorRegistry, runtime: Arc<system::Runtime>) {
+        self.catalogs.register_catalog(
+            system::CATALOG.to_string(),
+            system::catalog(registry, runtime),
+        );
     }
 
     /// A planning state with `config`: Braid's catalogs, every function, DataFusion's
@@ -180,15 +198,22 @@ pub struct Engine {
     registry: ConnectorRegistry,
     planner: Planner,
     scheduler: Scheduler,
+    queries: Arc<Queries>,
 }
 
 impl Engine {
-    pub fn new(registry: ConnectorRegistry, planner: Planner, scheduler: Scheduler) -> Self {
+    pub fn new(registry: ConnectorRegistry, planner: Planner, queries: Arc<Queries>) -> Self {
         Self {
             registry,
             planner,
-            scheduler,
+            scheduler: queries.scheduler().clone(),
+            queries,
         }
+    }
+
+    /// The coordinator's queries: where every statement is registered before it is planned.
+    pub fn queries(&self) -> &Arc<Queries> {
+        &self.queries
     }
 
     pub fn registry(&self) -> &ConnectorRegistry {
@@ -256,6 +281,9 @@ impl Engine {
         let state = ctx.state();
         let mut statement =
             state.sql_to_statement(sql, &state.config().options().sql_parser.dialect)?;
+        if let Some((query_id, message)) = trino::kill_query_call(&statement)? {
+            return Ok(Planned::KillQuery { query_id, message });
+        }
         let mut catalogs = BTreeSet::new();
         let mut lists_all = false;
         for reference in state.resolve_table_references(&statement)? {
@@ -403,15 +431,39 @@ impl Engine {
         Ok(Planned::Rows(batch))
     }
 
-    /// Runs a planned statement; the stream yields its result rows. `control` cancels it.
+    /// Runs a planned statement once its resource group lets it; the stream yields its result
+    /// rows, and the query ends with the stream. `query.control` cancels it.
     pub async fn execute(
         &self,
         session: &Session,
         planned: Planned,
-        control: &QueryControl,
+        query: &Arc<Query>,
+    ) -> Result<SendableRecordBatchStream> {
+        session.set_current_query(query.clone());
+        let permit = self.queries.admit(query).await?;
+        match self.run_statement(session, planned, query).await {
+            Ok(stream) => Ok(Box::pin(TrackedStream::new(
+                stream,
+                query.clone(),
+                Some(permit),
+            ))),
+            Err(error) => Err(query.fail(error)),
+        }
+    }
+
+    async fn run_statement(
+        &self,
+        session: &Session,
+        planned: Planned,
+        query: &Query,
     ) -> Result<SendableRecordBatchStream> {
         let ctx = self.context(session).await;
         match planned {
+            Planned::KillQuery { query_id, message } => {
+                self.queries
+                    .kill(&query_id, message.as_deref(), &query.user)?;
+                Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+            }
             Planned::Rows(batch) => Ok(batches_stream(batch.schema(), vec![batch])),
             Planned::Use { catalog, schema } => {
                 let mut config = session.config();
@@ -453,13 +505,11 @@ impl Engine {
                 }
                 Ok(stream)
             }
-            Planned::Distributed(plan) => Ok(self.run(session, ctx, &plan, control).await?.1),
-            Planned::CreateTable(create) => self.create_table(session, ctx, create, control).await,
-            Planned::Insert(insert) => self.insert(session, ctx, insert, control).await,
+            Planned::Distributed(plan) => Ok(self.run(ctx, &plan, query).await?.1),
+            Planned::CreateTable(create) => self.create_table(ctx, create, query).await,
+            Planned::Insert(insert) => self.insert(ctx, insert, query).await,
             Planned::Explain(plan) => self.explain(ctx, &plan).await,
-            Planned::ExplainAnalyze(plan) => {
-                self.explain_analyze(session, ctx, &plan, control).await
-            }
+            Planned::ExplainAnalyze(plan) => self.explain_analyze(ctx, &plan, query).await,
         }
     }
 
@@ -469,14 +519,14 @@ impl Engine {
         &self,
         session: &Session,
         planned: Planned,
-        control: &QueryControl,
+        query: &Arc<Query>,
     ) -> Result<i64> {
         let writes = matches!(planned, Planned::CreateTable(_) | Planned::Insert(_));
         if !planned.has_side_effects() {
             return plan_err!("the statement returns rows: run it as a query, not as an update");
         }
         let batches: Vec<RecordBatch> = self
-            .execute(session, planned, control)
+            .execute(session, planned, query)
             .await?
             .try_collect()
             .await?;
@@ -490,15 +540,18 @@ impl Engine {
             .sum())
     }
 
+    /// Runs `plan` as a job of `query`, which its workers know by `braid.query_id`.
     async fn run(
         &self,
-        session: &Session,
         ctx: SessionContext,
         plan: &LogicalPlan,
-        control: &QueryControl,
+        query: &Query,
     ) -> Result<(String, SendableRecordBatchStream)> {
-        run_job(&self.scheduler, ctx, plan, control, |job| {
-            session.set_current_job(Some(job.to_string()))
+        let mut config = ctx.copied_config();
+        config.options_mut().set("braid.query_id", &query.id)?;
+        let ctx = self.context_with(config);
+        run_job(&self.scheduler, ctx, plan, &query.control, |_| {
+            query.submitted()
         })
         .await
     }

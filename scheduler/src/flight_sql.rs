@@ -42,6 +42,7 @@ use arrow_flight::{
 };
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
 use futures::{Stream, TryStreamExt};
 use prost::Message;
 use tonic::metadata::MetadataValue;
@@ -49,7 +50,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Authenticator, Identity};
 use crate::engine::{Engine, Planned, batches_stream};
-use crate::job::QueryControl;
+use crate::queries::{ErrorCode, Query, QueryFailure};
 use crate::session::{Session, Sessions, caller_key};
 use crate::sql_info;
 use crate::sql_text::number_placeholders;
@@ -107,6 +108,33 @@ impl BraidFlightSql {
         Ok(Response::new(info))
     }
 
+    /// Registers a statement of `client` with the coordinator's queries.
+    fn begin(&self, client: &Client, session: &Session, sql: &str) -> Arc<Query> {
+        self.engine.queries().begin(
+            &client.user,
+            client.source.as_deref(),
+            &session.config(),
+            sql,
+        )
+    }
+
+    /// Plans `query` (`sql` with the bound `params`, if any) in `session`; a failure ends it.
+    async fn plan(
+        &self,
+        query: &Query,
+        session: &Session,
+        sql: &str,
+        params: Option<&[ScalarValue]>,
+    ) -> Result<Planned, Status> {
+        match self.engine.plan_with(session, sql, params).await {
+            Ok(planned) => {
+                query.planned();
+                Ok(planned)
+            }
+            Err(error) => Err(status(query.fail(error))),
+        }
+    }
+
     /// Keeps a planned statement for its `DoGet` and describes it. A statement with side
     /// effects runs now, and `DoGet` only returns its result.
     async fn statement_info(
@@ -114,11 +142,12 @@ impl BraidFlightSql {
         owner: Owner,
         session: Arc<Session>,
         planned: Planned,
+        query: Arc<Query>,
         descriptor: FlightDescriptor,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = planned.schema();
         let outcome = if planned.has_side_effects() {
-            let batches = self.run_to_end(&session, planned).await?;
+            let batches = self.run_to_end(&session, planned, &query).await?;
             Outcome::Done {
                 schema: schema.clone(),
                 batches,
@@ -126,7 +155,7 @@ impl BraidFlightSql {
         } else {
             Outcome::Planned(Box::new(planned))
         };
-        let handle = self.statements.insert(owner, session, outcome)?;
+        let handle = self.statements.insert(owner, session, outcome, query)?;
         let ticket = TicketStatementQuery {
             statement_handle: handle.into_bytes().into(),
         };
@@ -138,27 +167,30 @@ impl BraidFlightSql {
         &self,
         session: &Session,
         planned: Planned,
+        query: &Arc<Query>,
     ) -> Result<Vec<RecordBatch>, Status> {
-        let running = CancelOnDrop::new(&self.engine);
+        let running = CancelOnDrop::new(query.clone(), &self.engine);
         let result = async {
             self.engine
-                .execute(session, planned, &running.control)
+                .execute(session, planned, query)
                 .await?
                 .try_collect()
                 .await
         }
         .await;
-        running.control.finish();
+        running.finish();
         result.map_err(status)
     }
 
-    /// Plans the caller's prepared statement with its bound parameter row `row` (if bound).
+    /// Plans the caller's prepared statement with its bound parameter row `row` (if bound),
+    /// as a new query.
     async fn plan_prepared(
         &self,
+        client: &Client,
         handle: &[u8],
         caller: &Owner,
         row: usize,
-    ) -> Result<(Arc<Session>, Planned), Status> {
+    ) -> Result<(Arc<Session>, Planned, Arc<Query>), Status> {
         let (session, sql, params) = self.prepared.with(handle, caller, |p| {
             let params = match &p.bound {
                 Some(rows) => rows.get(row).cloned(),
@@ -172,12 +204,9 @@ impl BraidFlightSql {
             };
             Ok((p.session.clone(), p.sql.clone(), params))
         })?;
-        let planned = self
-            .engine
-            .plan_with(&session, &sql, params.as_deref())
-            .await
-            .map_err(status)?;
-        Ok((session, planned))
+        let query = self.begin(client, &session, &sql);
+        let planned = self.plan(&query, &session, &sql, params.as_deref()).await?;
+        Ok((session, planned, query))
     }
 
     /// The number of bound parameter rows of a prepared statement (1 when none are needed).
@@ -186,38 +215,77 @@ impl BraidFlightSql {
             .with(handle, caller, |p| Ok(p.bound.as_ref().map_or(1, Vec::len)))
     }
 
-    async fn execute_update(&self, session: &Session, planned: Planned) -> Result<i64, Status> {
-        let running = CancelOnDrop::new(&self.engine);
-        let result = self
-            .engine
-            .execute_update(session, planned, &running.control)
-            .await;
-        running.control.finish();
+    async fn execute_update(
+        &self,
+        session: &Session,
+        planned: Planned,
+        query: &Arc<Query>,
+    ) -> Result<i64, Status> {
+        let running = CancelOnDrop::new(query.clone(), &self.engine);
+        let result = self.engine.execute_update(session, planned, query).await;
+        running.finish();
         result.map_err(status)
     }
 }
 
-/// A statement's control, which cancels the statement if it is dropped before the statement
-/// finished: the client went away.
+/// The user of a caller without a login (passwords off, no handshake).
+const ANONYMOUS: &str = "anonymous";
+
+/// Who runs a statement: the user, and the client program (Trino's `source`).
+struct Client {
+    user: String,
+    source: Option<String>,
+}
+
+impl Client {
+    fn of<T>(request: &Request<T>) -> Self {
+        let header = |name: &str| {
+            request
+                .metadata()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Self {
+            user: request
+                .extensions()
+                .get::<Identity>()
+                .map_or_else(|| ANONYMOUS.to_string(), |identity| identity.user.clone()),
+            source: header(SOURCE_HEADER).or_else(|| header("user-agent")),
+        }
+    }
+}
+
+/// The gRPC metadata key that names the client program (Trino's `source`); without it the
+/// `user-agent` is the source.
+pub const SOURCE_HEADER: &str = "x-braid-source";
+
+/// A running statement, which is cancelled if dropped before it finished: the client went
+/// away.
 struct CancelOnDrop<'a> {
-    control: Arc<QueryControl>,
+    query: Arc<Query>,
     engine: &'a Engine,
 }
 
 impl<'a> CancelOnDrop<'a> {
-    fn new(engine: &'a Engine) -> Self {
-        Self::with(Arc::default(), engine)
+    fn new(query: Arc<Query>, engine: &'a Engine) -> Self {
+        Self { query, engine }
     }
 
-    fn with(control: Arc<QueryControl>, engine: &'a Engine) -> Self {
-        Self { control, engine }
+    /// The statement's jobs ended: dropping it no longer cancels anything.
+    fn finish(&self) {
+        self.query.control.finish();
     }
 }
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
-        if self.control.cancel(self.engine.scheduler()) {
-            tracing::info!(jobs = ?self.control.jobs(), "client went away: statement cancelled");
+        if self.query.control.cancel(self.engine.scheduler()) {
+            self.query.fail_with(QueryFailure::new(
+                ErrorCode::UserCanceled,
+                "Query was cancelled: the client went away",
+            ));
+            tracing::info!(query = %self.query.id, jobs = ?self.query.control.jobs(), "client went away: statement cancelled");
         }
     }
 }
@@ -262,12 +330,9 @@ impl FlightSqlService for BraidFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let (owner, session) = self.session(&request);
-        let planned = self
-            .engine
-            .plan(&session, &query.query)
-            .await
-            .map_err(status)?;
-        self.statement_info(owner, session, planned, request.into_inner())
+        let running = self.begin(&Client::of(&request), &session, &query.query);
+        let planned = self.plan(&running, &session, &query.query, None).await?;
+        self.statement_info(owner, session, planned, running, request.into_inner())
             .await
     }
 
@@ -283,8 +348,10 @@ impl FlightSqlService for BraidFlightSql {
                 "a query takes one row of parameters; bind several rows only for updates",
             ));
         }
-        let (session, planned) = self.plan_prepared(handle, &caller, 0).await?;
-        self.statement_info(caller, session, planned, request.into_inner())
+        let (session, planned, running) = self
+            .plan_prepared(&Client::of(&request), handle, &caller, 0)
+            .await?;
+        self.statement_info(caller, session, planned, running, request.into_inner())
             .await
     }
 
@@ -297,17 +364,14 @@ impl FlightSqlService for BraidFlightSql {
         let Taken {
             session,
             outcome,
-            control,
+            query,
         } = self.statements.take(&handle, &caller_key(&request))?;
         let result = match outcome {
             Outcome::Done { schema, batches } => Ok(batches_stream(schema, batches)),
             Outcome::Planned(planned) => {
-                let running = CancelOnDrop::with(control, &self.engine);
-                let result = self
-                    .engine
-                    .execute(&session, *planned, &running.control)
-                    .await;
-                running.control.finish();
+                let running = CancelOnDrop::new(query.clone(), &self.engine);
+                let result = self.engine.execute(&session, *planned, &query).await;
+                running.finish();
                 result
             }
         };
@@ -321,12 +385,9 @@ impl FlightSqlService for BraidFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let (_, session) = self.session(&request);
-        let planned = self
-            .engine
-            .plan(&session, &command.query)
-            .await
-            .map_err(status)?;
-        self.execute_update(&session, planned).await
+        let query = self.begin(&Client::of(&request), &session, &command.query);
+        let planned = self.plan(&query, &session, &command.query, None).await?;
+        self.execute_update(&session, planned, &query).await
     }
 
     async fn do_action_create_prepared_statement(
@@ -372,6 +433,7 @@ impl FlightSqlService for BraidFlightSql {
     ) -> Result<i64, Status> {
         let handle = query.prepared_statement_handle;
         let caller = caller_key(&request);
+        let client = Client::of(&request);
         // Parameters may come with the update itself.
         let rows = parameter_rows(request).await?;
         if !rows.is_empty() {
@@ -380,8 +442,9 @@ impl FlightSqlService for BraidFlightSql {
         }
         let mut total = 0;
         for row in 0..self.bound_rows(&handle, &caller)? {
-            let (session, planned) = self.plan_prepared(&handle, &caller, row).await?;
-            total += self.execute_update(&session, planned).await?;
+            let (session, planned, query) =
+                self.plan_prepared(&client, &handle, &caller, row).await?;
+            total += self.execute_update(&session, planned, &query).await?;
         }
         Ok(total)
     }

@@ -8,7 +8,9 @@ mod status;
 
 pub use control::QueryControl;
 pub use revive::spawn_revive_watchdog;
-pub use status::{StageSummary, TaskSummary, job_operator_metrics, job_stages};
+pub use status::{
+    StageSummary, TaskRow, TaskSummary, job_operator_metrics, job_stages, job_tasks, job_times,
+};
 
 use std::any::Any;
 use std::fmt;
@@ -48,9 +50,8 @@ pub async fn run_job(
     control: &QueryControl,
     on_submit: impl FnOnce(&str),
 ) -> Result<(String, SendableRecordBatchStream)> {
-    let cancelled_error = || DataFusionError::Execution("Query was cancelled".into());
     if control.is_cancelled() {
-        return Err(cancelled_error());
+        return Err(control.cancelled_error());
     }
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
@@ -65,7 +66,7 @@ pub async fn run_job(
         let status = tokio::select! {
             status = rx.recv() => status,
             // Ballista does not report a cancelled job to its subscriber: stop waiting here.
-            _ = cancelled.wait_for(|c| *c) => return Err(cancelled_error()),
+            _ = cancelled.wait_for(|c| *c) => return Err(control.cancelled_error()),
         };
         let Some(status) = status else {
             return Err(exec_datafusion_err!(
@@ -77,6 +78,11 @@ pub async fn run_job(
                 partition_location, ..
             })) => {
                 break partition_location;
+            }
+            // A job cancelled by a kill may report itself failed: the kill's reason is the
+            // error to give.
+            Some(job_status::Status::Failed(_)) if control.is_cancelled() => {
+                return Err(control.cancelled_error());
             }
             Some(job_status::Status::Failed(failed)) => {
                 return Err(DataFusionError::Execution(clean_job_error(

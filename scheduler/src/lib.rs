@@ -14,6 +14,8 @@
 //!   submitted with `SchedulerServer::submit_job` ([`job`]).
 //!   Trino's `FOR VERSION|TIMESTAMP AS OF` is rewritten by byte spans before parsing
 //!   (`time_travel.rs`).
+//! - [`queries::Queries`] registers every statement: Trino's resource groups admit or queue
+//!   it, time limits end it, and `system.runtime.queries` / `kill_query` read and stop it.
 //! - [`flight_sql::BraidFlightSql`] is the Flight SQL service; [`auth`] checks passwords and
 //!   bearer tokens; [`session`] keeps each client's `USE`/`SET` apart; [`job::QueryControl`]
 //!   cancels a statement's Ballista job.
@@ -26,6 +28,7 @@ pub mod engine;
 pub mod flight_sql;
 mod internal;
 pub mod job;
+pub mod queries;
 pub mod session;
 mod settings;
 mod sql_info;
@@ -130,6 +133,13 @@ impl Coordinator {
             .map_err(CoordinatorError::Settings)?,
         );
         let tls = tls_config(&settings)?;
+        let limits = settings.query.limits()?;
+        let groups = match &settings.resource_groups_file {
+            Some(path) => {
+                queries::ResourceGroups::load(path).map_err(CoordinatorError::Settings)?
+            }
+            None => queries::ResourceGroups::default_groups(),
+        };
         let flight_listener = bind(&settings.bind_host, settings.flight_sql_port).await?;
         let flight_sql_addr = local_addr(&flight_listener)?;
         let internal_listener = bind(&settings.bind_host, settings.internal_port).await?;
@@ -168,6 +178,7 @@ impl Coordinator {
         let cluster = BallistaCluster::new_from_config(&config)
             .await
             .map_err(|e| CoordinatorError::Scheduler(e.to_string()))?;
+        let job_state = cluster.job_state();
         let scheduler =
             create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
                 .await
@@ -194,7 +205,27 @@ impl Coordinator {
                 .map_err(|e| CoordinatorError::FlightSql(e.to_string()))
         });
 
-        let engine = Arc::new(engine::Engine::new(registry, planner, scheduler));
+        let queries = Arc::new(queries::Queries::new(
+            groups,
+            limits,
+            settings.admin_users.clone(),
+            scheduler.clone(),
+        ));
+        planner.add_system(
+            &registry,
+            Arc::new(system::Runtime {
+                queries: queries.clone(),
+                scheduler: scheduler.clone(),
+                job_state,
+                coordinator_id: format!("coordinator-{}", settings.external_host),
+                coordinator_uri: format!(
+                    "http://{}:{}",
+                    settings.external_host,
+                    flight_sql_addr.port()
+                ),
+            }),
+        );
+        let engine = Arc::new(engine::Engine::new(registry, planner, queries));
         let flight_sql = flight_sql::BraidFlightSql::new(engine, auth.clone())
             .map_err(CoordinatorError::FlightSql)?;
         let service = FlightServiceServer::new(flight_sql)

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use datafusion::prelude::SessionConfig;
 
 use crate::auth::Identity;
+use crate::queries::Query;
 use parking_lot::Mutex;
 
 /// The gRPC metadata key that names a client session.
@@ -33,7 +34,7 @@ struct SessionState {
     /// `SET datafusion.execution.target_partitions` was used: keep it instead of sizing
     /// partitions to the cluster.
     fixed_partitions: bool,
-    current_job: Option<String>,
+    current_query: Option<Arc<Query>>,
     last_used: Instant,
 }
 
@@ -44,7 +45,7 @@ impl Session {
             state: Mutex::new(SessionState {
                 config,
                 fixed_partitions: false,
-                current_job: None,
+                current_query: None,
                 last_used: Instant::now(),
             }),
         }
@@ -67,13 +68,13 @@ impl Session {
         state.fixed_partitions |= fixed_partitions;
     }
 
-    /// The job the session is running, for progress reports.
-    pub fn current_job(&self) -> Option<String> {
-        self.state.lock().current_job.clone()
+    /// The statement the session runs or ran last, for progress reports.
+    pub fn current_query(&self) -> Option<Arc<Query>> {
+        self.state.lock().current_query.clone()
     }
 
-    pub fn set_current_job(&self, job: Option<String>) {
-        self.state.lock().current_job = job;
+    pub fn set_current_query(&self, query: Arc<Query>) {
+        self.state.lock().current_query = Some(query);
     }
 }
 

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use braid_optimizer_rules::properties::parse_duration;
+
 use crate::CoordinatorError;
+use crate::queries::QueryLimits;
 
 /// Everything a coordinator can be configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +40,48 @@ pub struct CoordinatorSettings {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,
+    /// Trino's query limits, written as in Trino: `query.max-run-time = "1h"`.
+    pub query: QuerySettings,
+    /// Trino's resource-groups JSON file; without it every query goes to the group `global`.
+    pub resource_groups_file: Option<PathBuf>,
+    /// Users who may end anyone's query with `kill_query` (others only their own).
+    pub admin_users: Vec<String>,
+}
+
+/// The `query.*` settings: durations in Trino's notation (`30s`, `10m`, `1h`); unset means no
+/// limit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySettings {
+    /// The longest a query may take, from its submission (queued time included).
+    #[serde(rename = "max-run-time", skip_serializing_if = "Option::is_none")]
+    pub max_run_time: Option<String>,
+    /// The longest a query may run, from the moment it leaves the queue.
+    #[serde(rename = "max-execution-time", skip_serializing_if = "Option::is_none")]
+    pub max_execution_time: Option<String>,
+    /// The longest a query may wait to run.
+    #[serde(rename = "max-queued-time", skip_serializing_if = "Option::is_none")]
+    pub max_queued_time: Option<String>,
+}
+
+impl QuerySettings {
+    /// The limits, each checked: an error names the key and the value.
+    pub fn limits(&self) -> Result<QueryLimits, CoordinatorError> {
+        let parse = |value: &Option<String>, key: &str| {
+            value
+                .as_deref()
+                .map(|text| {
+                    parse_duration(text)
+                        .map_err(|e| CoordinatorError::Settings(format!("query.{key}: {e}")))
+                })
+                .transpose()
+        };
+        Ok(QueryLimits {
+            max_run_time: parse(&self.max_run_time, "max-run-time")?,
+            max_execution_time: parse(&self.max_execution_time, "max-execution-time")?,
+            max_queued_time: parse(&self.max_queued_time, "max-queued-time")?,
+        })
+    }
 }
 
 /// How clients authenticate.
@@ -67,6 +112,9 @@ impl Default for CoordinatorSettings {
             token_ttl_seconds: 3600,
             tls_cert_file: None,
             tls_key_file: None,
+            query: QuerySettings::default(),
+            resource_groups_file: None,
+            admin_users: vec![],
         }
     }
 }
@@ -121,6 +169,10 @@ pub struct CoordinatorFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key_file: Option<PathBuf>,
+    /// Trino's resource-groups JSON file.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_groups_file: Option<PathBuf>,
 }
 
 impl CoordinatorSettings {
@@ -133,5 +185,49 @@ impl CoordinatorSettings {
             "scheduler",
         )
         .map_err(CoordinatorError::Settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn query_limits_are_written_as_in_trino() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("braid.toml");
+        std::fs::write(
+            &file,
+            "[scheduler]\nquery.max-run-time = \"90s\"\nquery.max-queued-time = \"5m\"\n\
+             admin_users = [\"root\"]\n",
+        )
+        .expect("write");
+        let flags = CoordinatorFlags {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let settings = CoordinatorSettings::resolve(&flags).expect("valid settings");
+        let limits = settings.query.limits().expect("valid limits");
+        assert_eq!(limits.max_run_time, Some(Duration::from_secs(90)));
+        assert_eq!(limits.max_queued_time, Some(Duration::from_secs(300)));
+        assert_eq!(limits.max_execution_time, None);
+        assert_eq!(settings.admin_users, ["root"]);
+
+        std::fs::write(&file, "[scheduler]\nquery.max-run-time = \"soon\"\n").expect("write");
+        let settings = CoordinatorSettings::resolve(&flags).expect("a string");
+        let err = settings
+            .query
+            .limits()
+            .expect_err("not a duration")
+            .to_string();
+        assert!(
+            err.contains("query.max-run-time") && err.contains("soon"),
+            "{err}"
+        );
+
+        std::fs::write(&file, "[scheduler]\nquery.max-memry = \"1GB\"\n").expect("write");
+        let err = CoordinatorSettings::resolve(&flags).expect_err("a typo");
+        assert!(err.to_string().contains("max-memry"), "{err}");
     }
 }

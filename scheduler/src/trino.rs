@@ -5,12 +5,15 @@
 use std::sync::Arc;
 
 use braid_connector_spi::is_hidden;
+use braid_optimizer_rules::properties::SESSION_PROPERTIES;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::{ResolvedTableReference, TableReference, plan_err};
 use datafusion::error::Result;
 use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast;
 
 use crate::sql_text::{self, Run};
 
@@ -41,7 +44,9 @@ pub enum MetadataStatement {
 }
 
 /// Trino's `SET SESSION name = value` and `RESET SESSION name` as DataFusion's `SET` and
-/// `RESET`, or `None` for any other statement. The rest of the text is kept byte for byte.
+/// `RESET`, or `None` for any other statement. Trino's names of Braid's properties
+/// (`query_max_run_time`, ...) gain their `braid.` prefix; the rest of the text is kept byte for
+/// byte.
 pub fn session_alias(sql: &str) -> Option<String> {
     let words = sql_text::leading_words(sql, 4);
     let [(first, _), (second, keyword), rest @ ..] = words.as_slice() else {
@@ -51,10 +56,86 @@ pub fn session_alias(sql: &str) -> Option<String> {
         return None;
     }
     let tail = sql[keyword.end..].trim().trim_end_matches(';').trim_end();
+    let name_end = tail
+        .find(|c: char| c.is_whitespace() || c == '=')
+        .unwrap_or(tail.len());
+    let (name, value) = tail.split_at(name_end);
+    let name = match SESSION_PROPERTIES
+        .iter()
+        .find(|p| p.eq_ignore_ascii_case(name))
+    {
+        Some(property) => format!("braid.{property}"),
+        None => name.to_string(),
+    };
     match (first.to_ascii_uppercase().as_str(), rest.len()) {
-        ("SET", 1..) => Some(format!("SET {tail}")),
-        ("RESET", 1) => Some(format!("RESET {tail}")),
+        ("SET", 1..) => Some(format!("SET {name}{value}")),
+        ("RESET", 1) => Some(format!("RESET {name}{value}")),
         _ => None,
+    }
+}
+
+/// The procedure Trino users call to end a query.
+const KILL_QUERY: [&str; 3] = ["system", "runtime", "kill_query"];
+
+/// `CALL system.runtime.kill_query(query_id => '...', message => '...')` (or its arguments by
+/// position): the query id and message; `None` for any other statement. Any other `CALL` is
+/// refused with the procedures Braid has.
+pub fn kill_query_call(statement: &DFStatement) -> Result<Option<(String, Option<String>)>> {
+    let DFStatement::Statement(statement) = statement else {
+        return Ok(None);
+    };
+    let ast::Statement::Call(call) = statement.as_ref() else {
+        return Ok(None);
+    };
+    let name: Vec<String> = call
+        .name
+        .0
+        .iter()
+        .map(|part| match part {
+            ast::ObjectNamePart::Identifier(ident) => ident.value.to_ascii_lowercase(),
+            other => other.to_string(),
+        })
+        .collect();
+    if name != KILL_QUERY {
+        return plan_err!(
+            "Procedure '{}' is not registered; Braid has {}",
+            call.name,
+            KILL_QUERY.join(".")
+        );
+    }
+    let ast::FunctionArguments::List(list) = &call.args else {
+        return plan_err!("kill_query takes query_id and an optional message");
+    };
+    let (mut query_id, mut message) = (None, None);
+    for (position, arg) in list.args.iter().enumerate() {
+        let (name, value) = match arg {
+            ast::FunctionArg::Named { name, arg, .. } => (name.value.to_ascii_lowercase(), arg),
+            ast::FunctionArg::Unnamed(arg) => match position {
+                0 => ("query_id".to_string(), arg),
+                1 => ("message".to_string(), arg),
+                _ => return plan_err!("kill_query takes at most 2 arguments"),
+            },
+            ast::FunctionArg::ExprNamed { name, .. } => {
+                return plan_err!("kill_query: unknown argument '{name}'");
+            }
+        };
+        let text = match value {
+            ast::FunctionArgExpr::Expr(ast::Expr::Value(v)) => match &v.value {
+                ast::Value::SingleQuotedString(text) => Some(text.clone()),
+                ast::Value::Null => None,
+                other => return plan_err!("kill_query: {name} must be a string, not {other}"),
+            },
+            other => return plan_err!("kill_query: {name} must be a string literal, not {other}"),
+        };
+        match name.as_str() {
+            "query_id" => query_id = text,
+            "message" => message = text,
+            other => return plan_err!("kill_query has no argument '{other}' (query_id, message)"),
+        }
+    }
+    match query_id {
+        Some(id) => Ok(Some((id, message))),
+        None => plan_err!("kill_query needs query_id"),
     }
 }
 
@@ -411,6 +492,48 @@ mod tests {
                 like: Some("O'B%".into())
             })
         );
+    }
+
+    #[test]
+    fn set_session_aliases_keep_the_text_and_prefix_braid_properties() {
+        assert_eq!(
+            session_alias("set session Query_Max_Run_Time = '10s';").as_deref(),
+            Some("SET braid.query_max_run_time = '10s'")
+        );
+        assert_eq!(
+            session_alias("SET SESSION datafusion.execution.batch_size=7").as_deref(),
+            Some("SET datafusion.execution.batch_size=7")
+        );
+        assert_eq!(
+            session_alias("RESET SESSION query_max_execution_time").as_deref(),
+            Some("RESET braid.query_max_execution_time")
+        );
+        assert_eq!(session_alias("SET TIME ZONE 'UTC'"), None);
+    }
+
+    #[test]
+    fn kill_query_calls_are_read_by_name_or_position() {
+        let call = |sql: &str| {
+            let statement = datafusion::sql::parser::DFParser::parse_sql(sql)
+                .expect("parses")
+                .pop_front()
+                .expect("one statement");
+            kill_query_call(&statement)
+        };
+        assert_eq!(
+            call("CALL system.runtime.kill_query(query_id => 'q1', message => 'O''Brien said so')")
+                .expect("valid"),
+            Some(("q1".into(), Some("O'Brien said so".into())))
+        );
+        assert_eq!(
+            call("call SYSTEM.runtime.KILL_QUERY('q2')").expect("valid"),
+            Some(("q2".into(), None))
+        );
+        assert_eq!(call("SELECT 1").expect("not a call"), None);
+        let err = call("CALL system.runtime.drop_everything()").expect_err("unknown");
+        assert!(err.to_string().contains("kill_query"), "{err}");
+        let err = call("CALL system.runtime.kill_query(id => 'x')").expect_err("bad name");
+        assert!(err.to_string().contains("'id'"), "{err}");
     }
 
     #[test]

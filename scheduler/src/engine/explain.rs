@@ -12,8 +12,8 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
 use super::{Engine, text_stream};
-use crate::job::{QueryControl, StageSummary, job_operator_metrics, job_stages};
-use crate::session::Session;
+use crate::job::{StageSummary, job_operator_metrics, job_stages};
+use crate::queries::Query;
 
 impl Engine {
     pub(super) async fn explain(
@@ -44,13 +44,12 @@ impl Engine {
 
     pub(super) async fn explain_analyze(
         &self,
-        session: &Session,
         ctx: SessionContext,
         plan: &LogicalPlan,
-        control: &QueryControl,
+        query: &Query,
     ) -> Result<SendableRecordBatchStream> {
         let started = std::time::Instant::now();
-        let (job_id, mut rows) = self.run(session, ctx, plan, control).await?;
+        let (job_id, mut rows) = self.run(ctx, plan, query).await?;
         let mut result_rows = 0;
         while let Some(batch) = rows.next().await {
             result_rows += batch?.num_rows();

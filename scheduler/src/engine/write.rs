@@ -22,17 +22,16 @@ use datafusion::prelude::SessionContext;
 use braid_connector_spi::Listing;
 
 use super::{Engine, batches_stream, rows_stream};
-use crate::job::{OneShotExec, QueryControl};
-use crate::session::Session;
+use crate::job::OneShotExec;
+use crate::queries::Query;
 use crate::trino;
 
 impl Engine {
     pub(super) async fn create_table(
         &self,
-        session: &Session,
         ctx: SessionContext,
         create: CreateMemoryTable,
-        control: &QueryControl,
+        query: &Query,
     ) -> Result<SendableRecordBatchStream> {
         let state = ctx.state();
         let resolved = trino::resolve(&state, create.name.clone());
@@ -72,7 +71,7 @@ impl Engine {
         let rows = if no_rows {
             batches_stream(columns, vec![])
         } else {
-            self.run(session, ctx.clone(), &create.input, control)
+            self.run(ctx.clone(), &create.input, query)
                 .await
                 .map(|(_, rows)| rows)?
         };
@@ -173,18 +172,15 @@ impl Engine {
 
     pub(super) async fn insert(
         &self,
-        session: &Session,
         ctx: SessionContext,
         insert: DmlStatement,
-        control: &QueryControl,
+        query: &Query,
     ) -> Result<SendableRecordBatchStream> {
         let WriteOp::Insert(op) = insert.op else {
             return not_impl_err!("{} is not supported", insert.op);
         };
         let table = source_as_provider(&insert.target)?;
-        let (_, rows) = self
-            .run(session, ctx.clone(), &insert.input, control)
-            .await?;
+        let (_, rows) = self.run(ctx.clone(), &insert.input, query).await?;
         write(&ctx, rows, table, op).await
     }
 }

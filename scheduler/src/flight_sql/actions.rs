@@ -1,5 +1,5 @@
 //! Flight actions beyond Flight SQL's own: `CancelFlightInfo` (the standard cancel), and
-//! Braid's `braid.progress` (the running job of a session) and `braid.workers` (the live
+//! Braid's `braid.progress` (the current statement of a session: queued, or its job) and `braid.workers` (the live
 //! workers and their task slots), which the `braid` client uses.
 
 use arrow_flight::sql::{Any, TicketStatementQuery};
@@ -85,12 +85,21 @@ impl BraidFlightSql {
             .cancel(&handle, caller, self.engine.scheduler()))
     }
 
+    /// The session's current statement: its query id and state, and while a job runs, the
+    /// job's stages, tasks and rows.
     async fn progress(&self, identity: Option<&Identity>, session_id: &str) -> serde_json::Value {
-        let job = session_key(identity, Some(session_id))
+        let query = session_key(identity, Some(session_id))
             .and_then(|key| self.sessions.find(&key))
-            .and_then(|s| s.current_job());
-        let Some(job) = job else {
+            .and_then(|s| s.current_query());
+        let Some(query) = query else {
             return serde_json::json!({});
+        };
+        let mut report = serde_json::json!({
+            "query_id": query.id,
+            "state": query.state().name(),
+        });
+        let Some(job) = query.control.jobs().last().cloned() else {
+            return report;
         };
         let stages = job_stages(self.engine.scheduler(), &job).await;
         let done = |status: &str| status == "Successful";
@@ -98,13 +107,18 @@ impl BraidFlightSql {
             .iter()
             .flat_map(|s| s.tasks.iter().flatten())
             .collect();
-        serde_json::json!({
+        let job_report = serde_json::json!({
             "job_id": job,
             "stages_total": stages.len(),
             "stages_done": stages.iter().filter(|s| done(&s.stage_status)).count(),
             "tasks_total": tasks.len(),
             "tasks_done": tasks.iter().filter(|t| done(&t.status)).count(),
             "rows": stages.iter().map(|s| s.output_rows).max().unwrap_or(0),
-        })
+        });
+        if let (Some(report), serde_json::Value::Object(job)) = (report.as_object_mut(), job_report)
+        {
+            report.extend(job);
+        }
+        report
     }
 }

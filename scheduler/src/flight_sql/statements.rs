@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use tonic::Status;
 
 use crate::engine::Planned;
-use crate::job::QueryControl;
+use crate::queries::{ErrorCode, Query, QueryFailure};
 use crate::session::Session;
 
 /// The session key of the caller that made a handle (`None`: an anonymous caller without a
@@ -45,15 +45,15 @@ struct Statement {
     session: Arc<Session>,
     /// Taken by `DoGet`; `None` while it runs.
     outcome: Option<Outcome>,
-    control: Arc<QueryControl>,
+    query: Arc<Query>,
     created: Instant,
 }
 
-/// A statement `DoGet` took: run it (or send its rows) under `control`.
+/// A statement `DoGet` took: run it (or send its rows) as `query`.
 pub struct Taken {
     pub session: Arc<Session>,
     pub outcome: Outcome,
-    pub control: Arc<QueryControl>,
+    pub query: Arc<Query>,
 }
 
 /// Statements from `GetFlightInfo` until their `DoGet` finished.
@@ -63,16 +63,36 @@ pub struct Statements {
 }
 
 impl Statements {
-    /// Keeps a statement for its `DoGet`; its handle.
+    /// Keeps a statement for its `DoGet`; its handle. A query never fetched within
+    /// [`STATEMENT_TTL`] is dropped and fails as `ABANDONED_QUERY`.
     pub fn insert(
         &self,
         owner: Owner,
         session: Arc<Session>,
         outcome: Outcome,
+        query: Arc<Query>,
     ) -> Result<String, Status> {
         let mut map = self.map.lock();
-        map.retain(|_, s| s.outcome.is_none() || s.created.elapsed() < STATEMENT_TTL);
-        check_bounds(map.values().map(|s| &s.owner), &owner, "statements")?;
+        map.retain(|_, s| {
+            let keep = s.outcome.is_none() || s.created.elapsed() < STATEMENT_TTL;
+            if !keep {
+                s.query.fail_with(QueryFailure::new(
+                    ErrorCode::AbandonedQuery,
+                    format!(
+                        "Query was abandoned: its result was not fetched within {}s",
+                        STATEMENT_TTL.as_secs()
+                    ),
+                ));
+            }
+            keep
+        });
+        if let Err(status) = check_bounds(map.values().map(|s| &s.owner), &owner, "statements") {
+            query.fail_with(QueryFailure::new(
+                ErrorCode::QueryRejected,
+                status.message().to_string(),
+            ));
+            return Err(status);
+        }
         let handle = uuid::Uuid::new_v4().to_string();
         map.insert(
             handle.clone(),
@@ -80,7 +100,7 @@ impl Statements {
                 owner,
                 session,
                 outcome: Some(outcome),
-                control: Arc::default(),
+                query,
                 created: Instant::now(),
             },
         );
@@ -97,7 +117,7 @@ impl Statements {
                 Some(Taken {
                     session: s.session.clone(),
                     outcome: s.outcome.take()?,
-                    control: s.control.clone(),
+                    query: s.query.clone(),
                 })
             });
         taken.ok_or_else(|| {
@@ -120,12 +140,17 @@ impl Statements {
             return false;
         };
         if statement.outcome.is_some() {
-            map.remove(handle);
+            if let Some(statement) = map.remove(handle) {
+                statement.query.fail_with(QueryFailure::new(
+                    ErrorCode::UserCanceled,
+                    "Query was cancelled before its result was fetched",
+                ));
+            }
             return true;
         }
-        let control = statement.control.clone();
+        let query = statement.query.clone();
         drop(map);
-        control.cancel(scheduler)
+        query.control.cancel(scheduler)
     }
 }
 
@@ -262,7 +287,12 @@ mod tests {
         let statements = Statements::default();
         let ann = Some("ann/1".to_string());
         let handle = statements
-            .insert(ann.clone(), session(), done())
+            .insert(
+                ann.clone(),
+                session(),
+                done(),
+                Query::detached("ann", "SELECT 1"),
+            )
             .expect("insert");
         let bob = Some("bob/2".to_string());
         assert!(statements.take(&handle, &bob).is_err());

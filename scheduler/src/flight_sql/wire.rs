@@ -14,7 +14,9 @@ use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, TryStreamExt};
-use tonic::{Request, Status};
+use tonic::{Code, Request, Status};
+
+use crate::queries::{ErrorCode, QueryFailure};
 
 pub type FlightDataStream =
     Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
@@ -23,8 +25,27 @@ pub(super) fn empty_batch_stream(schema: SchemaRef) -> FlightDataStream {
     encode_batch(RecordBatch::new_empty(schema))
 }
 
-/// A DataFusion error as a gRPC status the client can act on.
+/// A DataFusion error as a gRPC status the client can act on. Braid's own failures (limits,
+/// queues, kills) read `NAME: message` with Trino's error name.
 pub fn status(error: DataFusionError) -> Status {
+    if let Some(failure) = QueryFailure::find(&error) {
+        let code = match failure.code {
+            ErrorCode::ExceededTimeLimit
+            | ErrorCode::ExceededLocalMemoryLimit
+            | ErrorCode::ExceededGlobalMemoryLimit
+            | ErrorCode::QueryQueueFull
+            | ErrorCode::QueryRejected => Code::ResourceExhausted,
+            ErrorCode::UserCanceled
+            | ErrorCode::AdministrativelyKilled
+            | ErrorCode::AbandonedQuery => Code::Cancelled,
+            ErrorCode::PermissionDenied => Code::PermissionDenied,
+            ErrorCode::NotFound => Code::NotFound,
+            ErrorCode::NotSupported => Code::Unimplemented,
+            ErrorCode::GenericInternalError => Code::Internal,
+            _ => Code::InvalidArgument,
+        };
+        return Status::new(code, failure.to_string());
+    }
     let message = error.to_string();
     match error.find_root() {
         DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..) => {

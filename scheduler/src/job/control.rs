@@ -1,11 +1,14 @@
 //! [`QueryControl`]: a statement's handle on its Ballista jobs, for cancelling them.
 
+use datafusion::error::DataFusionError;
 use parking_lot::Mutex;
 
 use super::Scheduler;
+use crate::queries::{ErrorCode, QueryFailure};
 
 /// A statement's handle on its Ballista job: cancelling it (a client's `CancelFlightInfo`, or a
-/// client that went away) cancels the job on the cluster, before or after it was submitted.
+/// client that went away) cancels the job on the cluster, before or after it was submitted;
+/// killing it (a limit, `kill_query`) does so too, with the reason its result reports.
 #[derive(Debug)]
 pub struct QueryControl {
     state: Mutex<ControlState>,
@@ -16,6 +19,7 @@ pub struct QueryControl {
 struct ControlState {
     jobs: Vec<String>,
     finished: bool,
+    reason: Option<QueryFailure>,
 }
 
 impl Default for QueryControl {
@@ -33,9 +37,31 @@ impl QueryControl {
         self.cancelled.subscribe()
     }
 
-    /// Whether [`QueryControl::cancel`] was called.
+    /// Whether [`QueryControl::cancel`] or [`QueryControl::kill`] was called.
     pub fn is_cancelled(&self) -> bool {
         *self.cancelled.borrow()
+    }
+
+    /// Why the statement was stopped: the kill's reason, else `USER_CANCELED`.
+    pub fn reason(&self) -> QueryFailure {
+        self.state
+            .lock()
+            .reason
+            .clone()
+            .unwrap_or_else(|| QueryFailure::new(ErrorCode::UserCanceled, "Query was cancelled"))
+    }
+
+    /// [`QueryControl::reason`] as the error the statement returns.
+    pub fn cancelled_error(&self) -> DataFusionError {
+        self.reason().into_error()
+    }
+
+    /// Waits until the statement is cancelled or killed; why.
+    pub async fn stopped(&self) -> QueryFailure {
+        let mut cancelled = self.on_cancel();
+        // The sender lives as long as `self`: waiting cannot fail while it is borrowed.
+        let _ = cancelled.wait_for(|c| *c).await;
+        self.reason()
     }
 
     /// The statement's jobs so far (`INSERT` and `CREATE TABLE AS` run one, `EXPLAIN ANALYZE`
@@ -66,6 +92,25 @@ impl QueryControl {
             cancel_job(scheduler, job);
         }
         true
+    }
+
+    /// Stops the statement for `reason`, whatever it is doing: its jobs are cancelled if still
+    /// running, a job not yet submitted never starts, and a result being streamed ends with
+    /// the reason as its error. The first reason given is kept.
+    pub fn kill(&self, scheduler: &Scheduler, reason: QueryFailure) {
+        let jobs = {
+            let mut state = self.state.lock();
+            state.reason.get_or_insert(reason);
+            self.cancelled.send_replace(true);
+            if state.finished {
+                vec![]
+            } else {
+                state.jobs.clone()
+            }
+        };
+        for job in jobs {
+            cancel_job(scheduler, job);
+        }
     }
 
     /// Records a submitted job; cancels it at once if the statement was cancelled meanwhile.

@@ -1,13 +1,17 @@
 //! Job progress and per-stage metrics, read from the scheduler in process: for the REPL's
-//! progress line and `EXPLAIN ANALYZE`.
+//! progress line, `EXPLAIN ANALYZE` and the `system.runtime` tables.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ballista_core::serde::protobuf::operator_metric::Metric;
 use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpc;
-use ballista_core::serde::protobuf::{GetJobMetricsParams, OperatorMetric};
+use ballista_core::serde::protobuf::{GetJobMetricsParams, OperatorMetric, task_status};
 use ballista_scheduler::api::get_routes;
+use ballista_scheduler::cluster::JobState;
+use ballista_scheduler::state::execution_graph::ExecutionGraph;
+use ballista_scheduler::state::execution_stage::{ExecutionStage, TaskInfo};
 use serde::Deserialize;
 use tower::ServiceExt;
 
@@ -96,6 +100,38 @@ pub async fn job_operator_metrics(
         .collect()
 }
 
+/// A job's compute time (its operators' `elapsed_compute`, summed over tasks) and scheduled
+/// time (its tasks' run time); zero for a job the scheduler no longer knows.
+pub async fn job_times(scheduler: &Scheduler, job_id: &str) -> (Duration, Duration) {
+    let request = tonic::Request::new(GetJobMetricsParams {
+        job_id: job_id.to_string(),
+    });
+    let compute_nanos: u64 = match scheduler.get_job_metrics(request).await {
+        Ok(response) => response
+            .into_inner()
+            .stages
+            .iter()
+            .flat_map(|stage| &stage.operators)
+            .flat_map(|op| &op.metrics)
+            .filter_map(|m| match m.metric {
+                Some(Metric::ElapseTime(nanos)) => Some(nanos),
+                _ => None,
+            })
+            .sum(),
+        Err(_) => 0,
+    };
+    let scheduled_millis: u64 = job_stages(scheduler, job_id)
+        .await
+        .iter()
+        .flat_map(|stage| stage.tasks.iter().flatten())
+        .map(|task| task.exec_duration)
+        .sum();
+    (
+        Duration::from_nanos(compute_nanos),
+        Duration::from_millis(scheduled_millis),
+    )
+}
+
 /// The operator's metrics summed over its tasks.
 fn render_metrics(metrics: &[OperatorMetric]) -> String {
     let (mut rows, mut nanos, mut spills, mut spilled_bytes) = (None, None, 0, 0);
@@ -131,4 +167,86 @@ fn render_metrics(metrics: &[OperatorMetric]) -> String {
     } else {
         format!(", metrics=[{}]", parts.join(", "))
     }
+}
+
+/// One task of a job as `system.runtime.tasks` shows it.
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    pub stage_id: usize,
+    pub partition_id: usize,
+    /// The worker that runs or ran it.
+    pub worker: Option<String>,
+    /// `PLANNED`, `RUNNING`, `FINISHED` or `FAILED`.
+    pub state: &'static str,
+    /// Milliseconds since the epoch.
+    pub started: Option<i64>,
+    pub ended: Option<i64>,
+    pub input_rows: Option<u64>,
+    pub output_rows: Option<u64>,
+}
+
+/// The tasks of a job's running and finished stages: states, workers and times from the
+/// execution graph (the live one while the job runs, the kept one after), rows from the
+/// stage summaries.
+pub async fn job_tasks(
+    scheduler: &Scheduler,
+    job_state: &dyn JobState,
+    job_id: &str,
+) -> Vec<TaskRow> {
+    let running = scheduler.state.task_manager.get_running_job_cache();
+    let mut rows = match running.get(job_id) {
+        Some(cache) => graph_tasks(cache.execution_graph.read().await.as_ref()),
+        None => match job_state.get_execution_graph(job_id).await {
+            Ok(Some(graph)) => graph_tasks(graph.as_ref()),
+            _ => vec![],
+        },
+    };
+    let summaries = job_stages(scheduler, job_id).await;
+    for row in &mut rows {
+        let task = summaries
+            .iter()
+            .find(|s| s.stage_id == row.stage_id.to_string())
+            .and_then(|s| s.tasks.get(row.partition_id))
+            .and_then(Option::as_ref);
+        if let Some(task) = task {
+            row.input_rows = Some(task.input_rows as u64);
+            row.output_rows = Some(task.output_rows as u64);
+        }
+    }
+    rows
+}
+
+fn graph_tasks(graph: &dyn ExecutionGraph) -> Vec<TaskRow> {
+    let mut rows = Vec::new();
+    for (stage_id, stage) in graph.stages() {
+        let infos: Vec<Option<&TaskInfo>> = match stage {
+            ExecutionStage::Running(s) => s.task_infos.iter().map(Option::as_ref).collect(),
+            ExecutionStage::Successful(s) => s.task_infos.iter().map(Some).collect(),
+            ExecutionStage::Failed(s) => s.task_infos.iter().map(Option::as_ref).collect(),
+            ExecutionStage::UnResolved(_) | ExecutionStage::Resolved(_) => continue,
+        };
+        for (partition_id, info) in infos.into_iter().enumerate() {
+            let millis = |t: u128| (t > 0).then(|| i64::try_from(t).unwrap_or(i64::MAX));
+            let (worker, state) = match info.map(|i| &i.task_status) {
+                None => (None, "PLANNED"),
+                Some(task_status::Status::Running(t)) => (Some(t.executor_id.clone()), "RUNNING"),
+                Some(task_status::Status::Successful(t)) => {
+                    (Some(t.executor_id.clone()), "FINISHED")
+                }
+                Some(task_status::Status::Failed(_)) => (None, "FAILED"),
+            };
+            rows.push(TaskRow {
+                stage_id: *stage_id,
+                partition_id,
+                worker,
+                state,
+                started: info.and_then(|i| millis(i.start_exec_time)),
+                ended: info.and_then(|i| millis(i.end_exec_time)),
+                input_rows: None,
+                output_rows: None,
+            });
+        }
+    }
+    rows.sort_by_key(|r| (r.stage_id, r.partition_id));
+    rows
 }

@@ -1,6 +1,11 @@
 //! The `system` catalog, as in Trino: `system.metadata.catalogs` lists every catalog with its
-//! connector and what that connector can do. Its tables live on the coordinator, so queries
-//! that read only them (and `information_schema`) run there.
+//! connector and what that connector can do; `system.runtime` (`runtime.rs`) has the cluster's
+//! `nodes`, `queries` and `tasks`. Its tables live on the coordinator, so queries that read
+//! only them (and `information_schema`) run there.
+
+mod runtime;
+
+pub use runtime::Runtime;
 
 use std::sync::Arc;
 
@@ -14,9 +19,9 @@ use datafusion::catalog::{
 /// The catalog's name.
 pub const CATALOG: &str = "system";
 
-/// `system.metadata.catalogs`: `catalog_name`, `connector_name` (Trino's columns) and one
-/// boolean column per capability.
-pub fn catalog(registry: &ConnectorRegistry) -> Arc<dyn CatalogProvider> {
+/// The catalog: `system.metadata.catalogs` (`catalog_name`, `connector_name` as in Trino, and
+/// one boolean column per capability) and the `system.runtime` tables over `runtime`.
+pub fn catalog(registry: &ConnectorRegistry, runtime: Arc<Runtime>) -> Arc<dyn CatalogProvider> {
     let rows = registry.describe();
     let text =
         |f: &dyn Fn(&(String, &'static str, braid_connector_spi::Capabilities)) -> String| {
@@ -55,5 +60,6 @@ pub fn catalog(registry: &ConnectorRegistry) -> Arc<dyn CatalogProvider> {
     }
     let catalog = MemoryCatalogProvider::new();
     let _ = catalog.register_schema("metadata", Arc::new(metadata));
+    let _ = catalog.register_schema("runtime", runtime::schema(runtime));
     Arc::new(catalog)
 }

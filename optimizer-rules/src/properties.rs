@@ -1,0 +1,197 @@
+//! Braid's per-query session properties: the `braid` config extension ([`QueryProperties`]).
+//!
+//! The coordinator sets `braid.query_id` on every job so that a worker can tell the tasks of
+//! one query from another's; the limits are Trino's session properties, set with
+//! `SET SESSION query_max_run_time = '10m'` (an alias of `SET braid.query_max_run_time`). A
+//! session value can only lower the limit configured on the coordinator, never raise it.
+//! The extension is registered on coordinator and workers alike, so its values reach the
+//! workers with every task.
+
+use std::time::Duration;
+
+use datafusion::common::config::{ConfigExtension, ConfigField, Visit};
+use datafusion::common::{config_err, extensions_options};
+use datafusion::error::Result;
+
+extensions_options! {
+    /// Per-query settings, under the `braid.` prefix.
+    pub struct QueryProperties {
+        /// The query this job belongs to (set by the coordinator).
+        pub query_id: String, default = String::new()
+        /// Trino's `query_max_run_time`: the longest a query may take, queued time included.
+        pub query_max_run_time: DurationValue, default = Setting(None)
+        /// Trino's `query_max_execution_time`: the longest a query may run, queued time excluded.
+        pub query_max_execution_time: DurationValue, default = Setting(None)
+    }
+}
+
+impl ConfigExtension for QueryProperties {
+    const PREFIX: &'static str = "braid";
+}
+
+/// Trino's session property names that are Braid properties: `SET SESSION name = v` sets
+/// `braid.name`.
+pub const SESSION_PROPERTIES: [&str; 2] = ["query_max_run_time", "query_max_execution_time"];
+
+impl QueryProperties {
+    /// The properties of a session config (the defaults when the extension is absent).
+    pub fn of(options: &datafusion::config::ConfigOptions) -> Self {
+        options
+            .extensions
+            .get::<QueryProperties>()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// An optional value of a session property; unset means no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Setting<T>(pub Option<T>);
+
+/// A duration in Trino's notation: a number and a unit (`ns`, `us`, `ms`, `s`, `m`, `h`, `d`),
+/// as in `30s`, `1.5h`, `500ms`.
+pub type DurationValue = Setting<Duration>;
+
+/// How a [`Setting`]'s value is read and shown.
+pub trait SettingValue: Copy {
+    fn parse(text: &str) -> Result<Self, String>;
+    fn format(self) -> String;
+}
+
+impl SettingValue for Duration {
+    fn parse(text: &str) -> Result<Self, String> {
+        parse_duration(text)
+    }
+    fn format(self) -> String {
+        format_duration(self)
+    }
+}
+
+impl<T: SettingValue> ConfigField for Setting<T> {
+    fn visit<V: Visit>(&self, v: &mut V, key: &str, description: &'static str) {
+        match self.0 {
+            Some(value) => v.some(key, value.format(), description),
+            None => v.none(key, description),
+        }
+    }
+
+    fn set(&mut self, _key: &str, value: &str) -> Result<()> {
+        match T::parse(value) {
+            Ok(parsed) => {
+                self.0 = Some(parsed);
+                Ok(())
+            }
+            Err(e) => config_err!("{e}"),
+        }
+    }
+
+    fn reset(&mut self, _key: &str) -> Result<()> {
+        self.0 = None;
+        Ok(())
+    }
+}
+
+/// Parses a duration in Trino's notation.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let examples = "(examples: 30s, 10m, 1.5h, 500ms)";
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration {examples}"))?;
+    let seconds = match unit.trim() {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        "" => return Err(format!("'{text}' has no unit {examples}")),
+        other => return Err(format!("'{text}': unknown unit '{other}' {examples}")),
+    };
+    Duration::try_from_secs_f64(number * seconds)
+        .map_err(|_| format!("'{text}' is not a duration {examples}"))
+}
+
+/// A duration as Trino prints one: `10.00s`, `5.00m`, `1.50h`.
+pub fn format_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs_f64();
+    if seconds < 1.0 {
+        format!("{:.2}ms", seconds * 1e3)
+    } else if seconds < 60.0 {
+        format!("{seconds:.2}s")
+    } else if seconds < 3600.0 {
+        format!("{:.2}m", seconds / 60.0)
+    } else if seconds < 86400.0 {
+        format!("{:.2}h", seconds / 3600.0)
+    } else {
+        format!("{:.2}d", seconds / 86400.0)
+    }
+}
+
+/// A size as Trino prints one: `256MB`, `1.50GB`.
+pub fn format_size(bytes: usize) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value.fract() == 0.0 {
+        format!("{value:.0}{}", UNITS[unit])
+    } else {
+        format!("{value:.2}{}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionConfig;
+
+    #[test]
+    fn durations_parse_and_print_as_trino() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(" 500ms "), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("10").unwrap_err().contains("no unit"));
+        assert!(
+            parse_duration("10 parsecs")
+                .unwrap_err()
+                .contains("parsecs")
+        );
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(format_duration(Duration::from_secs(10)), "10.00s");
+        assert_eq!(format_duration(Duration::from_secs(300)), "5.00m");
+        assert_eq!(format_size(256 << 20), "256MB");
+        assert_eq!(format_size(3 << 29), "1.50GB");
+    }
+
+    #[test]
+    fn properties_are_set_by_key_and_checked() {
+        let mut config = SessionConfig::new().with_option_extension(QueryProperties::default());
+        let options = config.options_mut();
+        options
+            .set("braid.query_max_run_time", "2m")
+            .expect("a duration");
+        let err = options
+            .set("braid.query_max_execution_time", "forever")
+            .expect_err("not a duration")
+            .to_string();
+        assert!(err.contains("'forever' is not a duration"), "{err}");
+        let properties = QueryProperties::of(config.options());
+        assert_eq!(
+            properties.query_max_run_time.0,
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            properties.query_max_execution_time.0, None,
+            "a failed SET sets nothing"
+        );
+    }
+}

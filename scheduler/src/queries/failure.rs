@@ -1,0 +1,170 @@
+//! Why a query failed, in Trino's terms: [`ErrorCode`] (the error name and its type) and
+//! [`QueryFailure`], the error Braid raises itself (limits, queues, kills). Any other error is
+//! classified from its DataFusion kind and wording by [`QueryFailure::classify`].
+
+use std::fmt;
+
+use datafusion::error::DataFusionError;
+
+/// Trino's error names that Braid reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    GenericUserError,
+    SyntaxError,
+    AbandonedQuery,
+    UserCanceled,
+    PermissionDenied,
+    NotFound,
+    NotSupported,
+    CatalogNotFound,
+    SchemaNotFound,
+    TableNotFound,
+    ColumnNotFound,
+    AdministrativelyKilled,
+    QueryRejected,
+    GenericInternalError,
+    ExceededTimeLimit,
+    ExceededLocalMemoryLimit,
+    ExceededGlobalMemoryLimit,
+    QueryQueueFull,
+}
+
+impl ErrorCode {
+    /// Trino's name: `EXCEEDED_TIME_LIMIT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::GenericUserError => "GENERIC_USER_ERROR",
+            ErrorCode::SyntaxError => "SYNTAX_ERROR",
+            ErrorCode::AbandonedQuery => "ABANDONED_QUERY",
+            ErrorCode::UserCanceled => "USER_CANCELED",
+            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::NotSupported => "NOT_SUPPORTED",
+            ErrorCode::CatalogNotFound => "CATALOG_NOT_FOUND",
+            ErrorCode::SchemaNotFound => "SCHEMA_NOT_FOUND",
+            ErrorCode::TableNotFound => "TABLE_NOT_FOUND",
+            ErrorCode::ColumnNotFound => "COLUMN_NOT_FOUND",
+            ErrorCode::AdministrativelyKilled => "ADMINISTRATIVELY_KILLED",
+            ErrorCode::QueryRejected => "QUERY_REJECTED",
+            ErrorCode::GenericInternalError => "GENERIC_INTERNAL_ERROR",
+            ErrorCode::ExceededTimeLimit => "EXCEEDED_TIME_LIMIT",
+            ErrorCode::ExceededLocalMemoryLimit => "EXCEEDED_LOCAL_MEMORY_LIMIT",
+            ErrorCode::ExceededGlobalMemoryLimit => "EXCEEDED_GLOBAL_MEMORY_LIMIT",
+            ErrorCode::QueryQueueFull => "QUERY_QUEUE_FULL",
+        }
+    }
+
+    /// Trino's error type: `USER_ERROR`, `INTERNAL_ERROR` or `INSUFFICIENT_RESOURCES`.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            ErrorCode::GenericInternalError => "INTERNAL_ERROR",
+            ErrorCode::ExceededTimeLimit
+            | ErrorCode::ExceededLocalMemoryLimit
+            | ErrorCode::ExceededGlobalMemoryLimit
+            | ErrorCode::QueryQueueFull => "INSUFFICIENT_RESOURCES",
+            _ => "USER_ERROR",
+        }
+    }
+}
+
+/// A query's failure: its Trino error code and the message the user reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryFailure {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl fmt::Display for QueryFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.name(), self.message)
+    }
+}
+
+impl std::error::Error for QueryFailure {}
+
+impl QueryFailure {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The failure as a DataFusion error (which [`QueryFailure::classify`] recognises).
+    pub fn into_error(self) -> DataFusionError {
+        DataFusionError::External(Box::new(self))
+    }
+
+    /// The [`QueryFailure`] inside `error`, however deeply wrapped.
+    pub fn find(error: &DataFusionError) -> Option<&QueryFailure> {
+        let mut current: &(dyn std::error::Error + 'static) = error;
+        loop {
+            if let Some(failure) = current.downcast_ref::<QueryFailure>() {
+                return Some(failure);
+            }
+            current = current.source()?;
+        }
+    }
+
+    /// The failure a DataFusion error stands for: a [`QueryFailure`] anywhere in its chain as
+    /// it is, any other error by its kind and wording.
+    pub fn classify(error: &DataFusionError) -> QueryFailure {
+        if let Some(failure) = Self::find(error) {
+            return failure.clone();
+        }
+        let message = error.to_string();
+        let root = error.find_root();
+        let code = match root {
+            DataFusionError::SQL(..) => ErrorCode::SyntaxError,
+            DataFusionError::SchemaError(..) => ErrorCode::ColumnNotFound,
+            DataFusionError::NotImplemented(_) => ErrorCode::NotSupported,
+            DataFusionError::ResourcesExhausted(_) => ErrorCode::ExceededLocalMemoryLimit,
+            DataFusionError::Plan(text) => plan_error_code(text),
+            _ => ErrorCode::GenericInternalError,
+        };
+        QueryFailure::new(code, message)
+    }
+}
+
+/// A planning error's code from the wording Braid's and DataFusion's planners use.
+fn plan_error_code(text: &str) -> ErrorCode {
+    if text.starts_with("Table '") && text.ends_with("does not exist") {
+        ErrorCode::TableNotFound
+    } else if text.starts_with("Schema '") && text.ends_with("does not exist") {
+        ErrorCode::SchemaNotFound
+    } else if text.starts_with("Catalog '") && text.ends_with("does not exist") {
+        ErrorCode::CatalogNotFound
+    } else if text.contains("No field named") {
+        ErrorCode::ColumnNotFound
+    } else {
+        ErrorCode::GenericUserError
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::common::plan_datafusion_err;
+
+    #[test]
+    fn failures_are_found_in_wrapped_errors_and_others_classified() {
+        let failure = QueryFailure::new(ErrorCode::ExceededTimeLimit, "too slow");
+        let wrapped =
+            DataFusionError::Context("running".into(), Box::new(failure.clone().into_error()));
+        assert_eq!(QueryFailure::classify(&wrapped), failure);
+        assert_eq!(
+            failure.to_string(),
+            "EXCEEDED_TIME_LIMIT: too slow",
+            "the name leads the message"
+        );
+        let missing = plan_datafusion_err!("Table 'tpch.tiny.nope' does not exist");
+        assert_eq!(
+            QueryFailure::classify(&missing).code,
+            ErrorCode::TableNotFound
+        );
+        let other = DataFusionError::Execution("boom".into());
+        let classified = QueryFailure::classify(&other);
+        assert_eq!(classified.code.error_type(), "INTERNAL_ERROR");
+        assert!(classified.message.contains("boom"));
+    }
+}

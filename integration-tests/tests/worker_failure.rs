@@ -1,6 +1,7 @@
 //! A worker killed mid-query: the query completes on the surviving worker (Ballista re-runs the
 //! lost tasks there; the coordinator's revive watchdog, `job::spawn_revive_watchdog`, makes it
-//! offer them) with the same answer as a run on that worker alone.
+//! offer them) with the same answer as a run on that worker alone, and the dead worker leaves
+//! `system.runtime.nodes`.
 
 use std::time::Duration;
 
@@ -34,6 +35,28 @@ async fn a_killed_worker_does_not_take_the_cluster_down() {
         "the query should still be running when the worker is killed"
     );
     cluster.kill_worker(1);
+    let killed = std::time::Instant::now();
+
+    // system.runtime.nodes lists the survivor alone once the heartbeat timeout (10 s for test
+    // clusters) has passed, while the query goes on.
+    let mut monitor = cluster.client().await;
+    let workers = "SELECT count(*) FROM system.runtime.nodes WHERE NOT coordinator";
+    loop {
+        let (_, batches) = monitor.query_all(workers).await.expect("nodes");
+        if rows(&batches) == ["1"] {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the killed worker is still listed {:?} after the kill",
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "the killed worker left system.runtime.nodes {:?} after the kill",
+        killed.elapsed()
+    );
 
     let survived = match tokio::time::timeout(Duration::from_secs(240), query).await {
         Ok(Ok(Ok((_, batches)))) => rows(&batches),

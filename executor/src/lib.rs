@@ -5,12 +5,16 @@
 //! - [`WorkerSettings`] (`settings.rs`): flags > `BRAID_EXECUTOR_*` env > `[executor]` in
 //!   `braid.toml` > defaults.
 //! - [`run_worker`]: loads the worker's own copy of the catalog files (credentials stay on the
-//!   worker), installs the Braid codec, the full function registry and one bounded memory pool
-//!   shared by all tasks ([`braid_optimizer_rules::memory::WorkerMemoryPool`]), registers with the
-//!   coordinator and runs tasks until shut down. [`run_worker_with`] takes the connector kinds
+//!   worker), installs the Braid codec, the full function registry and the worker's memory
+//!   pool ([`braid_optimizer_rules::memory::WorkerMemory`]: every task runs in its query's
+//!   sub-pool, `QueryRuntimes`), registers with the coordinator and runs tasks until shut
+//!   down.
+//! - `status.rs`: the worker's Flight service — Ballista's, plus the action through which the
+//!   coordinator reads the worker's memory per query. [`run_worker_with`] takes the connector kinds
 //!   to know (tests add their own); [`main_with`] is the whole `braid-executor` program.
 
 mod settings;
+mod status;
 
 use std::sync::Arc;
 
@@ -18,8 +22,12 @@ use ballista_core::RuntimeProducer;
 use ballista_core::config::TaskSchedulingPolicy;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use braid_catalogs::{ConnectorRegistry, Factories, Role, bootstrap};
-use braid_optimizer_rules::memory::{WorkerMemoryPool, parse_size};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use braid_optimizer_rules::memory::{PoolPolicy, QueryMemoryLimit, WorkerMemory, parse_size};
+use braid_optimizer_rules::properties::QueryProperties;
+use datafusion::execution::disk_manager::{DiskManager, DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::SessionConfig;
+use std::path::Path;
 
 pub use settings::{WorkerFlags, WorkerSettings};
 
@@ -114,12 +122,7 @@ pub fn executor_config(
         ConnectorRegistry::load_with(settings.catalog_dir.as_deref(), &Role::Worker, factories)?;
     let (scheduler_host, scheduler_port) = settings.scheduler_host_port()?;
 
-    let memory_limit = match &settings.memory_limit {
-        Some(size) => parse_size(size).map_err(WorkerError::Settings)?,
-        None => WorkerMemoryPool::default_limit(),
-    };
-    let pool = WorkerMemoryPool::new(memory_limit);
-
+    let memory = Arc::new(worker_memory(settings)?);
     let work_dir = match &settings.work_dir {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("braid-worker-{}", settings.port)),
@@ -128,13 +131,12 @@ pub fn executor_config(
         path: work_dir.display().to_string(),
         source,
     })?;
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(pool.pool())
-        .with_temp_file_path(&work_dir)
-        .build_arc()
-        .map_err(|e| WorkerError::Settings(e.to_string()))?;
-    // Ballista asks for a runtime per task; every task shares the worker's one pool and disk.
-    let runtime_producer: RuntimeProducer = Arc::new(move |_| Ok(runtime.clone()));
+    let max_spill = parse_size(&settings.max_spill_per_node)
+        .map_err(|e| WorkerError::Settings(format!("max_spill_per_node: {e}")))?;
+    let runtimes = QueryRuntimes::new(memory.clone(), &work_dir, max_spill)?;
+    let runtime_producer: RuntimeProducer = Arc::new(move |config| runtimes.for_task(config));
+    let defaults = ExecutorProcessConfig::default();
+    let flight = status::flight_server(memory, defaults.grpc_max_encoding_message_size as usize);
 
     Ok(ExecutorProcessConfig {
         bind_host: settings.bind_host.clone(),
@@ -151,8 +153,90 @@ pub fn executor_config(
         print_thread_info: false,
         override_function_registry: Some(bootstrap::function_registry()),
         override_runtime_producer: Some(runtime_producer),
+        override_arrow_flight_service: Some(Arc::new(flight)),
         override_config_producer: Some(Arc::new(bootstrap::session_config)),
         override_physical_codec: Some(Arc::new(registry.codec())),
-        ..Default::default()
+        ..defaults
     })
+}
+
+/// The worker's memory pool from its settings.
+fn worker_memory(settings: &WorkerSettings) -> Result<WorkerMemory, WorkerError> {
+    let size = |name: &str, text: &str| {
+        parse_size(text).map_err(|e| WorkerError::Settings(format!("{name}: {e}")))
+    };
+    let limit = match &settings.memory_limit {
+        Some(text) => size("memory_limit", text)?,
+        None => WorkerMemory::default_limit(),
+    };
+    let policy = PoolPolicy::parse(&settings.memory_pool)
+        .map_err(|e| WorkerError::Settings(format!("memory_pool: {e}")))?;
+    let reserved = match &settings.reserved_pool_size {
+        Some(text) => size("reserved_pool_size", text)?,
+        None => limit / 4,
+    };
+    let host = settings
+        .external_host
+        .as_deref()
+        .unwrap_or(&settings.bind_host);
+    let node = format!("{host}:{}", settings.port);
+    Ok(WorkerMemory::new(node, limit, policy, reserved))
+}
+
+/// The runtimes of the worker's tasks: each task runs in its query's memory pool, spills into
+/// the worker's work directory (up to `max_spill_per_node`), or not at all when its session
+/// says `spill_enabled = false`.
+struct QueryRuntimes {
+    memory: Arc<WorkerMemory>,
+    spilling: Arc<RuntimeEnv>,
+    not_spilling: Arc<RuntimeEnv>,
+}
+
+impl QueryRuntimes {
+    fn new(
+        memory: Arc<WorkerMemory>,
+        work_dir: &Path,
+        max_spill: usize,
+    ) -> Result<Self, WorkerError> {
+        let build = |disk: DiskManagerBuilder| {
+            RuntimeEnvBuilder::new()
+                .with_disk_manager_builder(disk)
+                .build_arc()
+                .map_err(|e| WorkerError::Settings(e.to_string()))
+        };
+        Ok(Self {
+            memory,
+            spilling: build(
+                DiskManager::builder()
+                    .with_mode(DiskManagerMode::Directories(vec![work_dir.to_path_buf()]))
+                    .with_max_temp_directory_size(max_spill as u64),
+            )?,
+            not_spilling: build(DiskManager::builder().with_mode(DiskManagerMode::Disabled))?,
+        })
+    }
+
+    /// The runtime of a task whose session config is `config`. Ballista asks for one per task
+    /// (twice in push mode): the query's pool is found again, not made anew.
+    fn for_task(&self, config: &SessionConfig) -> datafusion::error::Result<Arc<RuntimeEnv>> {
+        let properties = QueryProperties::of(config.options());
+        let limit = properties
+            .query_max_memory_per_node
+            .0
+            .map(|bytes| QueryMemoryLimit {
+                bytes,
+                name: match properties.memory_limit_source.as_str() {
+                    "" => "query_max_memory_per_node".to_string(),
+                    source => source.to_string(),
+                },
+            });
+        tracing::debug!(query = %properties.query_id, ?limit, "task runtime");
+        let pool = self.memory.query_pool(&properties.query_id, limit);
+        let base = match properties.spill_enabled {
+            true => &self.spilling,
+            false => &self.not_spilling,
+        };
+        RuntimeEnvBuilder::from_runtime_env(base)
+            .with_memory_pool(pool.task_pool())
+            .build_arc()
+    }
 }

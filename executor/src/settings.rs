@@ -29,6 +29,13 @@ pub struct WorkerSettings {
     pub catalog_dir: Option<PathBuf>,
     /// The worker's memory pool, e.g. `8GB`; default 60% of the machine's memory.
     pub memory_limit: Option<String>,
+    /// How the pool is shared: `fair`, `greedy` or `reserved` (Trino's general and reserved
+    /// pools).
+    pub memory_pool: String,
+    /// Under `reserved`: the reserved slice, e.g. `1GB`; default a quarter of the pool.
+    pub reserved_pool_size: Option<String>,
+    /// Trino's `max-spill-per-node`: the most that spills may hold on the worker's disk.
+    pub max_spill_per_node: String,
     /// Seconds between heartbeats to the coordinator.
     pub heartbeat_interval_seconds: u64,
 }
@@ -47,6 +54,9 @@ impl Default for WorkerSettings {
                 .is_dir()
                 .then(|| PathBuf::from("etc/catalog")),
             memory_limit: None,
+            memory_pool: "fair".into(),
+            reserved_pool_size: None,
+            max_spill_per_node: "100GB".into(),
             heartbeat_interval_seconds: 5,
         }
     }
@@ -91,6 +101,18 @@ pub struct WorkerFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_limit: Option<String>,
+    /// Memory pool policy: fair, greedy or reserved.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_pool: Option<String>,
+    /// Reserved slice of the pool under the reserved policy, e.g. 1GB.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_pool_size: Option<String>,
+    /// The most spills may hold on disk, e.g. 100GB.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_spill_per_node: Option<String>,
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat_interval_seconds: Option<u64>,

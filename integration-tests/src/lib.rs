@@ -99,11 +99,22 @@ impl Daemons {
     };
 }
 
+/// What a [`Cluster`]'s daemons get beyond the defaults.
+#[derive(Default)]
+struct Extras<'a> {
+    scheduler_args: &'a [String],
+    worker_args: &'a [String],
+    /// Listen on all interfaces and advertise this host (none: loopback only).
+    advertise: Option<&'static str>,
+}
+
 /// A coordinator and workers, each a separate OS process.
 pub struct Cluster {
     daemons: Daemons,
     /// Bind and advertise flags every daemon gets (none: loopback only).
     network: Vec<String>,
+    /// Extra flags every worker gets (memory pool, ...).
+    worker_args: Vec<String>,
     pub flight_sql_addr: String,
     pub scheduler_addr: String,
     scheduler: Child,
@@ -136,9 +147,33 @@ impl Cluster {
             workers,
             slots,
             catalog_dir,
-            scheduler_args,
             connect,
+            Extras {
+                scheduler_args,
+                ..Extras::default()
+            },
+        )
+        .await
+    }
+
+    /// [`Cluster::start_with`] with extra `braid-executor` flags for every worker.
+    pub async fn start_with_workers(
+        workers: usize,
+        slots: usize,
+        scheduler_args: &[String],
+        worker_args: &[String],
+    ) -> Cluster {
+        Self::launch(
+            Daemons::BRAID,
+            workers,
+            slots,
             None,
+            ConnectOptions::default(),
+            Extras {
+                scheduler_args,
+                worker_args,
+                advertise: None,
+            },
         )
         .await
     }
@@ -151,9 +186,11 @@ impl Cluster {
             workers,
             slots,
             None,
-            &[],
             ConnectOptions::default(),
-            Some(host),
+            Extras {
+                advertise: Some(host),
+                ..Extras::default()
+            },
         )
         .await
     }
@@ -170,9 +207,8 @@ impl Cluster {
             workers,
             slots,
             catalog_dir,
-            &[],
             ConnectOptions::default(),
-            None,
+            Extras::default(),
         )
         .await
     }
@@ -182,10 +218,14 @@ impl Cluster {
         workers: usize,
         slots: usize,
         catalog_dir: Option<&Path>,
-        scheduler_args: &[String],
         connect: ConnectOptions,
-        advertise: Option<&'static str>,
+        extras: Extras<'_>,
     ) -> Cluster {
+        let Extras {
+            scheduler_args,
+            worker_args,
+            advertise,
+        } = extras;
         let dir = tempfile::tempdir().expect("temp dir");
         let host = advertise.unwrap_or("127.0.0.1");
         let network: Vec<String> = match advertise {
@@ -221,6 +261,7 @@ impl Cluster {
             flight_sql_addr: format!("{host}:{flight_port}"),
             scheduler_addr: format!("{host}:{port}"),
             network,
+            worker_args: worker_args.to_vec(),
             scheduler,
             workers: Vec::new(),
             work_dirs: Vec::new(),
@@ -256,6 +297,7 @@ impl Cluster {
             .args(["--concurrent-tasks", &slots.to_string()])
             .args(["--heartbeat-interval-seconds", "2"])
             .args(&self.network)
+            .args(&self.worker_args)
             .arg("--work-dir")
             .arg(&work_dir)
             .current_dir(self.dir.path())
@@ -314,6 +356,29 @@ impl Cluster {
     /// The process ids of the workers.
     pub fn worker_pids(&self) -> Vec<u32> {
         self.workers.iter().map(Child::id).collect()
+    }
+
+    /// Each worker's peak resident memory so far, in bytes (`VmHWM` of `/proc/<pid>/status`).
+    pub fn worker_peak_rss(&self) -> Vec<u64> {
+        self.worker_pids()
+            .iter()
+            .map(|pid| {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                status
+                    .lines()
+                    .find_map(|line| line.strip_prefix("VmHWM:"))
+                    .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                    .map_or(0, |kb| kb * 1024)
+            })
+            .collect()
+    }
+
+    /// Whether every worker process is still running.
+    pub fn workers_alive(&mut self) -> bool {
+        self.workers
+            .iter_mut()
+            .all(|worker| matches!(worker.try_wait(), Ok(None)))
     }
 
     /// The process id of the coordinator.

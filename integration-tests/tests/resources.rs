@@ -48,6 +48,11 @@ const GROUPS: &str = r#"{
 /// A cluster with the resource groups above, `admin` as admin, and `settings` in its
 /// `braid.toml` `[scheduler]` table.
 async fn start(dir: &Path, settings: &str) -> Cluster {
+    start_with_workers(dir, settings, &[]).await
+}
+
+/// [`start`] with extra flags for the workers.
+async fn start_with_workers(dir: &Path, settings: &str, worker_args: &[&str]) -> Cluster {
     let groups = dir.join("resource-groups.json");
     std::fs::write(&groups, GROUPS).expect("write resource groups");
     let config = dir.join("braid.toml");
@@ -62,7 +67,8 @@ async fn start(dir: &Path, settings: &str) -> Cluster {
         "--config".into(),
         config.display().to_string(),
     ];
-    Cluster::start_with(2, 2, None, &args, ConnectOptions::default()).await
+    let worker_args: Vec<String> = worker_args.iter().map(|a| a.to_string()).collect();
+    Cluster::start_with_workers(2, 2, &args, &worker_args).await
 }
 
 /// A Flight SQL client logged in as `user` (passwords are off: any name is accepted).
@@ -481,4 +487,169 @@ async fn time_limits_end_queries_with_the_limit_named() {
     )
     .await;
     assert_eq!(failures, ["INSUFFICIENT_RESOURCES|EXCEEDED_TIME_LIMIT|2"]);
+}
+
+/// Three million rows deep into a sort of `tpch.sf1.lineitem`: a TopK heap of 3M rows does not
+/// fit a small pool, so Braid sorts (and spills) instead.
+const DEEP_SORT: &str = "SELECT l_orderkey, l_linenumber, l_comment FROM tpch.sf1.lineitem \
+     ORDER BY l_comment DESC, l_orderkey, l_linenumber LIMIT 2 OFFSET 3000000";
+
+/// Workers' memory pool and the per-node query limit of the memory test.
+const WORKER_POOL: &str = "512MB";
+const PER_NODE: &str = "96MB";
+
+/// Runs `sql` as `user` while `LOAD_QUERY` runs beside it on another connection; checks the
+/// latter's result and returns the former's.
+async fn beside_a_second_query(
+    cluster: &Cluster,
+    user: &str,
+    setup: &[&str],
+    sql: &str,
+    load_expected: &[String],
+) -> Result<Vec<String>, String> {
+    let mut heavy = login(cluster, user).await;
+    for statement in setup {
+        must(&mut heavy, statement).await;
+    }
+    let sql = sql.to_string();
+    let heavy = tokio::spawn(async move { flight_rows(&mut heavy, &sql).await });
+    let mut other = login(cluster, "monitor").await;
+    // The second query starts once the first one holds memory on a worker.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let held = must(
+            &mut other,
+            "SELECT count(*) FROM system.runtime.queries \
+             WHERE state = 'RUNNING' AND memory_reservation > 0",
+        )
+        .await;
+        if held != ["0"] || heavy.is_finished() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the query never held memory");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        must(&mut other, LOAD_QUERY).await,
+        load_expected,
+        "a query running beside the memory-heavy one is unaffected"
+    );
+    heavy.await.expect("query task")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_limits_spill_fail_with_trinos_names_and_report_per_worker() {
+    let _serial = braid_integration_tests::serial().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cluster = start_with_workers(
+        dir.path(),
+        &format!("query.max-memory-per-node = \"{PER_NODE}\""),
+        &["--memory-limit", WORKER_POOL],
+    )
+    .await;
+    let plain = plain_datafusion();
+    let expected = |sql: &'static str| {
+        let plain = plain.clone();
+        async move {
+            rows(
+                &plain
+                    .sql(sql)
+                    .await
+                    .expect("plan")
+                    .collect()
+                    .await
+                    .expect("plain"),
+            )
+        }
+    };
+    let deep_expected = expected(DEEP_SORT).await;
+    let load_expected = expected(LOAD_QUERY).await;
+    assert_eq!(deep_expected.len(), 2);
+
+    // With spilling (the default), the deep sort stays within 96MB per worker and completes.
+    let got = beside_a_second_query(&cluster, "admin", &[], DEEP_SORT, &load_expected)
+        .await
+        .unwrap_or_else(|e| panic!("the deep sort failed: {e}\n{}", cluster.logs()));
+    assert_eq!(got, deep_expected, "spilled and correct");
+    let mut monitor = login(&cluster, "monitor").await;
+    let peak = must(
+        &mut monitor,
+        &format!(
+            "SELECT state, peak_memory_reservation FROM system.runtime.queries \
+             WHERE query = '{}'",
+            DEEP_SORT.replace('\'', "''")
+        ),
+    )
+    .await;
+    let (state, peak) = peak[0].split_once('|').expect("two columns");
+    let peak: u64 = peak.parse().expect("bytes");
+    assert_eq!(state, "FINISHED");
+    assert!(
+        peak > 0 && peak <= (2 * 96) << 20,
+        "the query held at most 96MB on each of 2 workers: {peak}"
+    );
+    eprintln!("deep sort with spill: correct, peak reservation {peak} bytes over 2 workers");
+
+    // Without spilling, it fails with Trino's name and the limit, and the other query is fine.
+    let error = beside_a_second_query(
+        &cluster,
+        "admin",
+        &["SET SESSION spill_enabled = false"],
+        DEEP_SORT,
+        &load_expected,
+    )
+    .await
+    .expect_err("no spill: over the per-node limit");
+    assert!(
+        error.contains("EXCEEDED_LOCAL_MEMORY_LIMIT")
+            && error.contains("per-node memory limit of 96MB [query.max-memory-per-node]"),
+        "{error}"
+    );
+    eprintln!("deep sort without spill: {error}");
+
+    // A cluster-wide limit lower than what the query holds on the workers ends it.
+    let error = beside_a_second_query(
+        &cluster,
+        "admin",
+        &["SET SESSION query_max_memory = '8MB'"],
+        DEEP_SORT,
+        &load_expected,
+    )
+    .await
+    .expect_err("over query_max_memory");
+    assert!(
+        error.contains("EXCEEDED_GLOBAL_MEMORY_LIMIT")
+            && error.contains("distributed user memory limit of 8MB [query_max_memory]"),
+        "{error}"
+    );
+    eprintln!("deep sort over query_max_memory: {error}");
+
+    // The workers live on and report their pools.
+    assert!(
+        cluster.workers_alive(),
+        "no worker died\n{}",
+        cluster.logs()
+    );
+    let nodes = must(
+        &mut monitor,
+        "SELECT processor_count > 0, heap_available, heap_used >= 0 \
+         FROM system.runtime.nodes WHERE NOT coordinator",
+    )
+    .await;
+    let pool = (512u64 << 20).to_string();
+    assert_eq!(
+        nodes,
+        [format!("true|{pool}|true"), format!("true|{pool}|true")],
+        "both workers report their pool"
+    );
+    // The target: a worker's RSS stays within its pool plus 256MB (here the 300MB text pool
+    // `tpchgen` keeps for generating comments is inside that margin).
+    for (i, rss) in cluster.worker_peak_rss().iter().enumerate() {
+        eprintln!("worker {i}: peak RSS {} MB, pool {WORKER_POOL}", rss >> 20);
+        assert!(
+            *rss > 0 && *rss <= (512 + 256) << 20,
+            "worker {i}: peak RSS {} MB over its pool + 256MB",
+            rss >> 20
+        );
+    }
 }

@@ -5,11 +5,15 @@
 //! - [`subtree`]: [`subtree::SubtreePushdown`], the rule that runs the largest single-source
 //!   subtree of a plan in that source; a connector supplies a [`subtree::SubtreeSource`]
 //!   (its tables, what it computes as Braid does, its SQL dialect, a table that runs the SQL).
-//! - [`memory`]: the workers' memory-pool policy ([`memory::WorkerMemoryPool`]). Ballista 53
-//!   installs no pool by default (unbounded); Braid bounds every worker.
+//! - [`memory`]: the workers' memory ([`memory::WorkerMemory`], one pool per worker with a
+//!   [`memory::QueryPool`] per query, policies `fair`, `greedy`, `reserved`). Ballista 53
+//!   installs no pool by default (unbounded); Braid bounds every worker and every query.
+//! - [`topk`]: [`topk::SpillingTopK`], which turns a TopK with a large `LIMIT` into a sort
+//!   that can spill.
 //! - [`properties`]: the `braid.` session properties ([`properties::QueryProperties`]): the
 //!   query id every job carries and Trino's per-query limits (`query_max_run_time`, ...).
 
 pub mod memory;
 pub mod properties;
 pub mod subtree;
+pub mod topk;

@@ -9,29 +9,104 @@
 
 use std::time::Duration;
 
-use datafusion::common::config::{ConfigExtension, ConfigField, Visit};
+use std::any::Any;
+
+use datafusion::common::config::{
+    ConfigEntry, ConfigExtension, ConfigField, ExtensionOptions, Visit,
+};
 use datafusion::common::{config_err, extensions_options};
 use datafusion::error::Result;
 
 extensions_options! {
-    /// Per-query settings, under the `braid.` prefix.
-    pub struct QueryProperties {
+    /// The settings of [`QueryProperties`].
+    pub struct QueryFields {
         /// The query this job belongs to (set by the coordinator).
         pub query_id: String, default = String::new()
         /// Trino's `query_max_run_time`: the longest a query may take, queued time included.
         pub query_max_run_time: DurationValue, default = Setting(None)
         /// Trino's `query_max_execution_time`: the longest a query may run, queued time excluded.
         pub query_max_execution_time: DurationValue, default = Setting(None)
+        /// Trino's `query_max_memory_per_node`: the most memory the query may hold on one
+        /// worker. The coordinator ships the effective value to the workers.
+        pub query_max_memory_per_node: SizeValue, default = Setting(None)
+        /// Trino's `query_max_memory`: the most memory the query may hold on all workers
+        /// together (enforced by the coordinator from the workers' reports).
+        pub query_max_memory: SizeValue, default = Setting(None)
+        /// Trino's `spill_enabled`: whether operators may spill to the workers' disks.
+        pub spill_enabled: bool, default = true
+        /// Which setting `query_max_memory_per_node` came from (set by the coordinator), for
+        /// the error that names it.
+        pub memory_limit_source: String, default = String::new()
     }
 }
+
+/// Per-query settings, under the `braid.` prefix: the [`QueryFields`] as a config extension.
+///
+/// Workaround (DataFusion 53.1, Ballista 53.0): the `ExtensionOptions::entries` that
+/// `extensions_options!` generates lists its keys without the extension's prefix (`query_id`,
+/// not `braid.query_id`), and `ConfigOptions::entries` passes them on as they are. Ballista
+/// ships a job's settings to the workers as those entries (`to_key_value_pairs`), and a worker
+/// cannot set `query_id`: it drops it silently, and every task would lose its query id and
+/// limits. This wrapper lists the keys with their prefix. No upstream issue was found; the test
+/// `settings_reach_a_worker_as_ballista_ships_them` fails without the wrapper.
+#[derive(Debug, Clone, Default)]
+pub struct QueryProperties(QueryFields);
 
 impl ConfigExtension for QueryProperties {
     const PREFIX: &'static str = "braid";
 }
 
+impl ExtensionOptions for QueryProperties {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        ExtensionOptions::set(&mut self.0, key, value)
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        self.0
+            .entries()
+            .into_iter()
+            .map(|entry| ConfigEntry {
+                key: format!("{}.{}", Self::PREFIX, entry.key.trim_start_matches('.')),
+                ..entry
+            })
+            .collect()
+    }
+}
+
+impl std::ops::Deref for QueryProperties {
+    type Target = QueryFields;
+    fn deref(&self) -> &QueryFields {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for QueryProperties {
+    fn deref_mut(&mut self) -> &mut QueryFields {
+        &mut self.0
+    }
+}
+
 /// Trino's session property names that are Braid properties: `SET SESSION name = v` sets
 /// `braid.name`.
-pub const SESSION_PROPERTIES: [&str; 2] = ["query_max_run_time", "query_max_execution_time"];
+pub const SESSION_PROPERTIES: [&str; 5] = [
+    "query_max_run_time",
+    "query_max_execution_time",
+    "query_max_memory_per_node",
+    "query_max_memory",
+    "spill_enabled",
+];
 
 impl QueryProperties {
     /// The properties of a session config (the defaults when the extension is absent).
@@ -52,6 +127,9 @@ pub struct Setting<T>(pub Option<T>);
 /// as in `30s`, `1.5h`, `500ms`.
 pub type DurationValue = Setting<Duration>;
 
+/// A size in bytes, written as Trino does (`256MB`, `1.5GB`) or as a byte count.
+pub type SizeValue = Setting<usize>;
+
 /// How a [`Setting`]'s value is read and shown.
 pub trait SettingValue: Copy {
     fn parse(text: &str) -> Result<Self, String>;
@@ -64,6 +142,15 @@ impl SettingValue for Duration {
     }
     fn format(self) -> String {
         format_duration(self)
+    }
+}
+
+impl SettingValue for usize {
+    fn parse(text: &str) -> Result<Self, String> {
+        crate::memory::parse_size(text)
+    }
+    fn format(self) -> String {
+        format_size(self)
     }
 }
 
@@ -170,6 +257,32 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(300)), "5.00m");
         assert_eq!(format_size(256 << 20), "256MB");
         assert_eq!(format_size(3 << 29), "1.50GB");
+    }
+
+    #[test]
+    fn settings_reach_a_worker_as_ballista_ships_them() {
+        let with_properties =
+            || SessionConfig::new().with_option_extension(QueryProperties::default());
+        let mut coordinator = with_properties();
+        let options = coordinator.options_mut();
+        options.set("braid.query_id", "q1").expect("query id");
+        options
+            .set("braid.query_max_memory_per_node", "64MB")
+            .expect("a size");
+        // Ballista sends `entries()` as key/value pairs; the worker sets each on its config.
+        let mut worker = with_properties();
+        for entry in coordinator.options().entries() {
+            if let Some(value) = entry.value {
+                worker
+                    .options_mut()
+                    .set(&entry.key, &value)
+                    .unwrap_or_else(|e| panic!("{}: {e}", entry.key));
+            }
+        }
+        let shipped = QueryProperties::of(worker.options());
+        assert_eq!(shipped.query_id, "q1");
+        assert_eq!(shipped.query_max_memory_per_node.0, Some(64 << 20));
+        assert!(shipped.spill_enabled);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use ballista_core::extension::{
 };
 use braid_catalogs::ConnectorRegistry;
 use braid_connector_spi::{Listing, LogicalRule, PhysicalRule};
+use braid_optimizer_rules::topk::SpillingTopK;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::CatalogProviderList;
@@ -31,7 +32,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
 use crate::job::{Scheduler, live_executors, run_job};
-use crate::queries::{Queries, Query, TrackedStream};
+use crate::queries::{Queries, Query, TrackedStream, worker_failure};
 use crate::session::Session;
 use crate::system;
 use crate::time_travel;
@@ -160,7 +161,12 @@ impl Planner {
         Self {
             catalogs,
             logical_rules: registry.logical_rules(),
-            physical_rules: registry.physical_rules(),
+            // After the connectors' rules: a TopK with a large LIMIT sorts (and spills) instead.
+            physical_rules: registry
+                .physical_rules()
+                .into_iter()
+                .chain([Arc::new(SpillingTopK) as PhysicalRule])
+                .collect(),
         }
     }
 
@@ -548,12 +554,32 @@ impl Engine {
         query: &Query,
     ) -> Result<(String, SendableRecordBatchStream)> {
         let mut config = ctx.copied_config();
-        config.options_mut().set("braid.query_id", &query.id)?;
+        let options = config.options_mut();
+        options.set("braid.query_id", &query.id)?;
+        // The workers enforce the per-node limit: they get the effective one and its name.
+        match query.max_memory_per_node() {
+            Some(limit) => {
+                options.set("braid.query_max_memory_per_node", &limit.bytes.to_string())?;
+                options.set("braid.memory_limit_source", limit.name)?;
+            }
+            None => {
+                options.set("braid.memory_limit_source", "")?;
+            }
+        }
         let ctx = self.context_with(config);
         run_job(&self.scheduler, ctx, plan, &query.control, |_| {
             query.submitted()
         })
         .await
+        .map_err(|error| match &error {
+            DataFusionError::Execution(message) => {
+                match worker_failure(message, query.max_memory_per_node()) {
+                    Some(failure) => failure.into_error(),
+                    None => error,
+                }
+            }
+            _ => error,
+        })
     }
 }
 

@@ -40,9 +40,9 @@ pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
 
 const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
-/// partition after partition, never holding the whole result). `on_submit` sees the job id.
 /// Submits `plan` as a job and returns its id and result stream once the job has finished
 /// (Ballista writes final-stage output on the workers; the coordinator streams it on,
+/// partition after partition, never holding the whole result). `on_submit` sees the job id.
 pub async fn run_job(
     scheduler: &Scheduler,
     ctx: SessionContext,
@@ -164,8 +164,9 @@ pub async fn live_executors(scheduler: &Scheduler) -> Vec<ExecutorMetadata> {
         })
         .collect()
 }
-/// (`INSERT`, `CREATE TABLE AS`) on the coordinator.
+
 /// A plan that yields one given stream once: it feeds a finished job's rows to a sink
+/// (`INSERT`, `CREATE TABLE AS`) on the coordinator.
 pub struct OneShotExec {
     stream: Mutex<Option<SendableRecordBatchStream>>,
     properties: Arc<PlanProperties>,

@@ -211,6 +211,7 @@ impl Coordinator {
             settings.admin_users.clone(),
             scheduler.clone(),
         ));
+        queries::spawn_monitor(&queries);
         planner.add_system(
             &registry,
             Arc::new(system::Runtime {

@@ -8,6 +8,10 @@
 //!   `query.max-queued-time`, lowered per session by `query_max_run_time` and
 //!   `query_max_execution_time`): a watchdog per query kills it when one is exceeded, with
 //!   `EXCEEDED_TIME_LIMIT` and a message naming the limit and its value.
+//! - Memory (`memory.rs`, Trino's `query.max-memory-per-node` and `query.max-memory`): the
+//!   per-node limit is shipped to the workers with every task (their query pools enforce it);
+//!   the coordinator polls the workers' pools, shows each query's reservation and kills a query
+//!   over its cluster-wide limit with `EXCEEDED_GLOBAL_MEMORY_LIMIT`.
 //! - Failures carry Trino's error names (`failure.rs`).
 //! - [`TrackedStream`] follows a result to its end: the query finishes when its last row is
 //!   sent, fails on an error, and ends early (a kill) with the kill's reason.
@@ -18,9 +22,11 @@
 
 mod failure;
 mod groups;
+mod memory;
 
-pub use failure::{ErrorCode, QueryFailure};
+pub use failure::{ErrorCode, QueryFailure, worker_failure};
 pub use groups::{GroupPath, ResourceGroups};
+pub use memory::{ClusterMemory, NodeMemory, spawn_monitor};
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -87,12 +93,22 @@ pub struct TimeLimit {
     pub name: &'static str,
 }
 
+/// One memory limit and where it was set, for the message that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimit {
+    pub bytes: usize,
+    /// `query.max-memory` (the coordinator's setting) or `query_max_memory` (the session's).
+    pub name: &'static str,
+}
+
 /// The coordinator's query limits (`[scheduler] query.max-run-time = "1h"` in `braid.toml`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueryLimits {
     pub max_run_time: Option<Duration>,
     pub max_execution_time: Option<Duration>,
     pub max_queued_time: Option<Duration>,
+    pub max_memory_per_node: Option<usize>,
+    pub max_memory: Option<usize>,
 }
 
 /// The limits of one query: the coordinator's, lowered by its session's properties.
@@ -101,40 +117,58 @@ struct EffectiveLimits {
     run: Option<TimeLimit>,
     execution: Option<TimeLimit>,
     queued: Option<TimeLimit>,
+    max_memory_per_node: Option<MemoryLimit>,
+    max_memory: Option<MemoryLimit>,
+}
+
+/// The lower of a limit set on the coordinator and one set in the session, with its name.
+fn lower<T: Ord + Copy, L>(
+    config: Option<T>,
+    config_name: &'static str,
+    session: Option<T>,
+    session_name: &'static str,
+    make: impl Fn(T, &'static str) -> L,
+) -> Option<L> {
+    match (config, session) {
+        (Some(c), Some(s)) if s < c => Some(make(s, session_name)),
+        (Some(c), _) => Some(make(c, config_name)),
+        (None, Some(s)) => Some(make(s, session_name)),
+        (None, None) => None,
+    }
 }
 
 impl EffectiveLimits {
     fn new(limits: &QueryLimits, session: &QueryProperties) -> Self {
-        let pick = |config: Option<Duration>,
-                    config_name: &'static str,
-                    session: Option<Duration>,
-                    session_name: &'static str| {
-            let config = config.map(|value| TimeLimit {
-                value,
-                name: config_name,
-            });
-            let session = session.map(|value| TimeLimit {
-                value,
-                name: session_name,
-            });
-            match (config, session) {
-                (Some(c), Some(s)) if s.value < c.value => Some(s),
-                (Some(c), _) => Some(c),
-                (None, s) => s,
-            }
-        };
+        let time = |value, name| TimeLimit { value, name };
+        let memory = |bytes, name| MemoryLimit { bytes, name };
         Self {
-            run: pick(
+            run: lower(
                 limits.max_run_time,
                 "query.max-run-time",
                 session.query_max_run_time.0,
                 "query_max_run_time",
+                time,
             ),
-            execution: pick(
+            execution: lower(
                 limits.max_execution_time,
                 "query.max-execution-time",
                 session.query_max_execution_time.0,
                 "query_max_execution_time",
+                time,
+            ),
+            max_memory_per_node: lower(
+                limits.max_memory_per_node,
+                "query.max-memory-per-node",
+                session.query_max_memory_per_node.0,
+                "query_max_memory_per_node",
+                memory,
+            ),
+            max_memory: lower(
+                limits.max_memory,
+                "query.max-memory",
+                session.query_max_memory.0,
+                "query_max_memory",
+                memory,
             ),
             queued: limits.max_queued_time.map(|value| TimeLimit {
                 value,
@@ -143,7 +177,7 @@ impl EffectiveLimits {
         }
     }
 
-    fn is_empty(&self) -> bool {
+    fn no_time_limits(&self) -> bool {
         self.run.is_none() && self.execution.is_none() && self.queued.is_none()
     }
 }
@@ -168,6 +202,9 @@ pub struct QueryStatus {
     pub output_bytes: u64,
     /// Compute and scheduled time of its jobs, recorded once the query ended.
     pub times: Option<(Duration, Duration)>,
+    /// Bytes its tasks hold in the workers' pools now (as last reported), and the most seen.
+    pub memory_reservation: u64,
+    pub peak_memory_reservation: u64,
 }
 
 /// One statement.
@@ -223,6 +260,8 @@ impl Query {
                     output_rows: 0,
                     output_bytes: 0,
                     times: None,
+                    memory_reservation: 0,
+                    peak_memory_reservation: 0,
                 },
                 Marks::default(),
             )),
@@ -298,6 +337,23 @@ impl Query {
         if guard.0.state.is_done() {
             guard.0.times = Some(times);
         }
+    }
+
+    /// The workers hold `reserved` bytes for the query in all, and one of them held
+    /// `node_peak` at most.
+    fn memory_seen(&self, reserved: usize, node_peak: usize) {
+        let mut guard = self.status.lock();
+        let status = &mut guard.0;
+        status.memory_reservation = reserved as u64;
+        status.peak_memory_reservation = status
+            .peak_memory_reservation
+            .max(reserved as u64)
+            .max(node_peak as u64);
+    }
+
+    /// The per-node memory limit the workers enforce for this query, if any.
+    pub fn max_memory_per_node(&self) -> Option<MemoryLimit> {
+        self.limits.max_memory_per_node
     }
 
     fn rows_sent(&self, batch: &RecordBatch) {
@@ -393,7 +449,7 @@ enum Watch {
 
 /// Kills the query when it exceeds one of its time limits; ends with the query.
 fn spawn_watchdog(query: Arc<Query>, scheduler: Scheduler) {
-    if query.limits.is_empty() {
+    if query.limits.no_time_limits() {
         return;
     }
     let mut changed = query.changed.subscribe();
@@ -429,6 +485,8 @@ pub struct Queries {
     limits: QueryLimits,
     admins: Vec<String>,
     scheduler: Scheduler,
+    /// The workers' memory pools, as last reported.
+    memory: ClusterMemory,
 }
 
 impl std::fmt::Debug for Queries {
@@ -461,7 +519,13 @@ impl Queries {
             limits,
             admins,
             scheduler,
+            memory: ClusterMemory::default(),
         }
+    }
+
+    /// The workers' memory pools, as last reported.
+    pub fn memory(&self) -> &ClusterMemory {
+        &self.memory
     }
 
     /// Registers a statement of `user` (from `source`) with its session's settings.
@@ -687,10 +751,14 @@ mod tests {
             max_run_time: Some(Duration::from_secs(60)),
             max_execution_time: None,
             max_queued_time: Some(Duration::from_secs(5)),
+            max_memory_per_node: Some(1 << 30),
+            max_memory: Some(4 << 30),
         };
         let mut session = QueryProperties::default();
         session.query_max_run_time.0 = Some(Duration::from_secs(600));
         session.query_max_execution_time.0 = Some(Duration::from_secs(10));
+        session.query_max_memory_per_node.0 = Some(256 << 20);
+        session.query_max_memory.0 = Some(8 << 30);
         let effective = EffectiveLimits::new(&limits, &session);
         assert_eq!(
             effective.run,
@@ -706,6 +774,20 @@ mod tests {
         assert_eq!(
             effective.queued.map(|l| l.value),
             Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            effective.max_memory_per_node,
+            Some(MemoryLimit {
+                bytes: 256 << 20,
+                name: "query_max_memory_per_node"
+            })
+        );
+        assert_eq!(
+            effective.max_memory,
+            Some(MemoryLimit {
+                bytes: 4 << 30,
+                name: "query.max-memory"
+            })
         );
     }
 

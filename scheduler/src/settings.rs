@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use braid_optimizer_rules::memory::parse_size;
 use braid_optimizer_rules::properties::parse_duration;
 
 use crate::CoordinatorError;
@@ -62,6 +63,15 @@ pub struct QuerySettings {
     /// The longest a query may wait to run.
     #[serde(rename = "max-queued-time", skip_serializing_if = "Option::is_none")]
     pub max_queued_time: Option<String>,
+    /// The most memory a query may hold on one worker (its workers enforce it).
+    #[serde(
+        rename = "max-memory-per-node",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_memory_per_node: Option<String>,
+    /// The most memory a query may hold on all workers together.
+    #[serde(rename = "max-memory", skip_serializing_if = "Option::is_none")]
+    pub max_memory: Option<String>,
 }
 
 impl QuerySettings {
@@ -76,10 +86,21 @@ impl QuerySettings {
                 })
                 .transpose()
         };
+        let size = |value: &Option<String>, key: &str| {
+            value
+                .as_deref()
+                .map(|text| {
+                    parse_size(text)
+                        .map_err(|e| CoordinatorError::Settings(format!("query.{key}: {e}")))
+                })
+                .transpose()
+        };
         Ok(QueryLimits {
             max_run_time: parse(&self.max_run_time, "max-run-time")?,
             max_execution_time: parse(&self.max_execution_time, "max-execution-time")?,
             max_queued_time: parse(&self.max_queued_time, "max-queued-time")?,
+            max_memory_per_node: size(&self.max_memory_per_node, "max-memory-per-node")?,
+            max_memory: size(&self.max_memory, "max-memory")?,
         })
     }
 }

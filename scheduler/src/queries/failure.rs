@@ -4,7 +4,10 @@
 
 use std::fmt;
 
+use braid_optimizer_rules::properties::format_size;
 use datafusion::error::DataFusionError;
+
+use super::MemoryLimit;
 
 /// Trino's error names that Braid reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +29,7 @@ pub enum ErrorCode {
     ExceededTimeLimit,
     ExceededLocalMemoryLimit,
     ExceededGlobalMemoryLimit,
+    ExceededSpillLimit,
     QueryQueueFull,
 }
 
@@ -50,6 +54,7 @@ impl ErrorCode {
             ErrorCode::ExceededTimeLimit => "EXCEEDED_TIME_LIMIT",
             ErrorCode::ExceededLocalMemoryLimit => "EXCEEDED_LOCAL_MEMORY_LIMIT",
             ErrorCode::ExceededGlobalMemoryLimit => "EXCEEDED_GLOBAL_MEMORY_LIMIT",
+            ErrorCode::ExceededSpillLimit => "EXCEEDED_SPILL_LIMIT",
             ErrorCode::QueryQueueFull => "QUERY_QUEUE_FULL",
         }
     }
@@ -61,6 +66,7 @@ impl ErrorCode {
             ErrorCode::ExceededTimeLimit
             | ErrorCode::ExceededLocalMemoryLimit
             | ErrorCode::ExceededGlobalMemoryLimit
+            | ErrorCode::ExceededSpillLimit
             | ErrorCode::QueryQueueFull => "INSUFFICIENT_RESOURCES",
             _ => "USER_ERROR",
         }
@@ -126,6 +132,61 @@ impl QueryFailure {
     }
 }
 
+/// The failure a worker's task error stands for when a resource ran out: the query's memory
+/// on a worker (`EXCEEDED_LOCAL_MEMORY_LIMIT`, naming `per_node`, the query's per-node limit,
+/// when the worker's own words do not name it, as when spilling is off) or the spill space
+/// (`EXCEEDED_SPILL_LIMIT`). `None` for any other error.
+pub fn worker_failure(message: &str, per_node: Option<MemoryLimit>) -> Option<QueryFailure> {
+    const SPILL_FULL: &str = "The used disk space during the spilling process";
+    if let Some(at) = message.find(SPILL_FULL) {
+        // DataFusion's advice names its own setting; the worker's is `max_spill_per_node`.
+        let detail = first_line(&message[at..]);
+        let detail = detail.split(" Try increasing").next().unwrap_or_default();
+        return Some(QueryFailure::new(
+            ErrorCode::ExceededSpillLimit,
+            format!(
+                "Query exceeded per-node spill limit [max-spill-per-node]: {} (raise \
+                 max_spill_per_node in the workers' [executor] settings)",
+                detail.trim_end_matches('.')
+            ),
+        ));
+    }
+    if let Some(at) = message.find("Query exceeded ") {
+        return Some(QueryFailure::new(
+            ErrorCode::ExceededLocalMemoryLimit,
+            first_line(&message[at..]),
+        ));
+    }
+    let at = message
+        .find("Resources exhausted")
+        .or_else(|| message.find("ResourcesExhausted"))?;
+    let limit = match per_node {
+        Some(limit) => format!(
+            "per-node memory limit of {} [{}]",
+            format_size(limit.bytes),
+            limit.name
+        ),
+        None => "its memory on a worker [memory-limit]".to_string(),
+    };
+    Some(QueryFailure::new(
+        ErrorCode::ExceededLocalMemoryLimit,
+        format!("Query exceeded {limit}: {}", first_line(&message[at..])),
+    ))
+}
+
+/// The first line of `text`, without the `")` and `"))` Ballista's nested debug formatting
+/// ends it with.
+fn first_line(text: &str) -> String {
+    let mut line = text.lines().next().unwrap_or(text).trim_end();
+    while let Some(inner) = line
+        .strip_suffix("\"))")
+        .or_else(|| line.strip_suffix("\")"))
+    {
+        line = inner;
+    }
+    line.strip_suffix('"').unwrap_or(line).to_string()
+}
+
 /// A planning error's code from the wording Braid's and DataFusion's planners use.
 fn plan_error_code(text: &str) -> ErrorCode {
     if text.starts_with("Table '") && text.ends_with("does not exist") {
@@ -162,6 +223,46 @@ mod tests {
             QueryFailure::classify(&missing).code,
             ErrorCode::TableNotFound
         );
+        let pool = "query j1 failed: Task 3 failed: ExecutionError(\"Resources exhausted: \
+            Query exceeded per-node memory limit of 64MB [query.max-memory-per-node] on worker \
+            w1:50051 [Allocated: 63MB, Delta: 2MB, Operator: GroupedHashAggregateStream[1]]\"))\"))";
+        let local = worker_failure(pool, None).expect("a memory failure");
+        assert_eq!(local.code, ErrorCode::ExceededLocalMemoryLimit);
+        assert!(
+            local
+                .message
+                .starts_with("Query exceeded per-node memory limit of 64MB")
+                && local.message.ends_with("GroupedHashAggregateStream[1]]"),
+            "{}",
+            local.message
+        );
+        let no_spill = "query j2 failed: Resources exhausted: Memory Exhausted while Sorting \
+            (DiskManager is disabled)";
+        let limit = MemoryLimit {
+            bytes: 64 << 20,
+            name: "query_max_memory_per_node",
+        };
+        let local = worker_failure(no_spill, Some(limit)).expect("a memory failure");
+        assert_eq!(
+            local.message,
+            "Query exceeded per-node memory limit of 64MB [query_max_memory_per_node]: \
+             Resources exhausted: Memory Exhausted while Sorting (DiskManager is disabled)"
+        );
+        let spill = worker_failure(
+            "x: The used disk space during the spilling process has exceeded the allowable limit \
+             of 1.0 MB. Try increasing the `max_temp_directory_size` in the disk manager.",
+            None,
+        )
+        .expect("a spill failure");
+        assert_eq!(spill.code.name(), "EXCEEDED_SPILL_LIMIT");
+        assert!(
+            spill.message.ends_with(
+                "limit of 1.0 MB (raise max_spill_per_node in the workers' [executor] settings)"
+            ),
+            "{}",
+            spill.message
+        );
+        assert!(worker_failure("query j3 failed: division by zero", None).is_none());
         let other = DataFusionError::Execution("boom".into());
         let classified = QueryFailure::classify(&other);
         assert_eq!(classified.code.error_type(), "INTERNAL_ERROR");

@@ -206,6 +206,8 @@ async fn nodes(runtime: &Runtime) -> Vec<ArrayRef> {
         state: &'static str,
         processors: Option<i64>,
         slots: Option<i64>,
+        /// The worker pool's reserved bytes and size.
+        heap: Option<(i64, i64)>,
         heartbeat: Option<i64>,
     }
     let mut rows = vec![Node {
@@ -217,6 +219,7 @@ async fn nodes(runtime: &Runtime) -> Vec<ArrayRef> {
             .ok()
             .map(|n| n.get() as i64),
         slots: None,
+        heap: None,
         heartbeat: Some(millis(SystemTime::now())),
     }];
     let manager = &runtime.scheduler.state.executor_manager;
@@ -231,12 +234,17 @@ async fn nodes(runtime: &Runtime) -> Vec<ArrayRef> {
             Some(executor_status::Status::Terminating(_)) => "shutting_down",
             _ => continue,
         };
+        let reported = runtime.queries.memory().node(&meta.id).map(|n| n.status);
+        let int = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         rows.push(Node {
             uri: format!("http://{}:{}", meta.host, meta.port),
             id: meta.id,
             coordinator: false,
             state,
-            processors: None,
+            processors: reported.as_ref().map(|r| int(r.processor_count)),
+            heap: reported
+                .as_ref()
+                .map(|r| (int(r.memory.reserved), int(r.memory.limit))),
             slots: Some(i64::from(meta.specification.task_slots)),
             heartbeat: heartbeat.map(|h| i64::try_from(h.timestamp).unwrap_or(0) * 1000),
         });
@@ -252,9 +260,8 @@ async fn nodes(runtime: &Runtime) -> Vec<ArrayRef> {
         strings(rows.iter().map(|n| Some(n.state.to_string()))),
         ints(rows.iter().map(|n| n.processors)),
         ints(rows.iter().map(|n| n.slots)),
-        // The workers' memory-pool figures are not reported to the coordinator yet.
-        ints(rows.iter().map(|_| None)),
-        ints(rows.iter().map(|_| None)),
+        ints(rows.iter().map(|n| n.heap.map(|(used, _)| used))),
+        ints(rows.iter().map(|n| n.heap.map(|(_, limit)| limit))),
         times(rows.iter().map(|n| n.heartbeat)),
     ]
 }
@@ -349,10 +356,22 @@ async fn queries(runtime: &Runtime) -> Vec<ArrayRef> {
         ints(statuses.iter().map(|(s, _)| Some(duration_ms(queued(s))))),
         intervals(statuses.iter().map(|(_, (compute, _))| *compute)),
         intervals(statuses.iter().map(|(_, (_, scheduled))| *scheduled)),
-        // Memory reservations are not reported by the workers yet.
-        ints(statuses.iter().map(|_| None)),
-        ints(statuses.iter().map(|_| None)),
-        ints(statuses.iter().map(|_| None)),
+        // Braid has no system memory apart from the user memory: both are the same figure.
+        ints(
+            statuses
+                .iter()
+                .map(|(s, _)| Some(s.memory_reservation as i64)),
+        ),
+        ints(
+            statuses
+                .iter()
+                .map(|(s, _)| Some(s.memory_reservation as i64)),
+        ),
+        ints(
+            statuses
+                .iter()
+                .map(|(s, _)| Some(s.peak_memory_reservation as i64)),
+        ),
         ints(statuses.iter().map(|(s, _)| Some(s.output_rows as i64))),
         ints(statuses.iter().map(|(s, _)| Some(s.output_bytes as i64))),
     ]

@@ -1,0 +1,158 @@
+//! The worker's Arrow Flight service: Ballista's (shuffle reads), plus one action through
+//! which the coordinator asks the worker how it is doing (a `WorkerStatus`).
+//!
+//! Ballista 53's heartbeat carries only process-wide figures (RSS, the machine's memory), not
+//! what the worker's memory pool holds per query, and it cannot be extended; the coordinator
+//! instead calls the action `braid.worker_status` on every live worker's Flight port, sums the
+//! queries' reservations across the cluster (`query.max-memory`) and shows the figures in
+//! `system.runtime.nodes` and `system.runtime.queries`.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+};
+use ballista_core::error::BallistaError;
+use ballista_core::utils::{GrpcServerConfig, create_grpc_server};
+use ballista_executor::flight_service::BallistaFlightService;
+use ballista_executor::shutdown::Shutdown;
+use braid_optimizer_rules::memory::{STATUS_ACTION, WorkerMemory, WorkerStatus};
+use futures::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Ballista's Flight service with the status action added.
+struct WorkerFlightService {
+    ballista: BallistaFlightService,
+    memory: Arc<WorkerMemory>,
+}
+
+type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The function Ballista calls to start the worker's Flight server (its
+/// `override_arrow_flight_service`).
+pub fn flight_server(
+    memory: Arc<WorkerMemory>,
+    max_message_size: usize,
+) -> impl Fn(
+    String,
+    SocketAddr,
+    Shutdown,
+    GrpcServerConfig,
+) -> tokio::task::JoinHandle<Result<(), BallistaError>>
++ Send
++ Sync {
+    move |work_dir, address, mut shutdown, grpc| {
+        let service = WorkerFlightService {
+            ballista: BallistaFlightService::new(work_dir),
+            memory: memory.clone(),
+        };
+        tokio::spawn(async move {
+            tracing::info!(%address, "worker Flight service listening");
+            create_grpc_server(&grpc)
+                .add_service(
+                    FlightServiceServer::new(service)
+                        .max_decoding_message_size(max_message_size)
+                        .max_encoding_message_size(max_message_size),
+                )
+                .serve_with_shutdown(address, shutdown.recv())
+                .await
+                .map_err(BallistaError::TonicError)
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl FlightService for WorkerFlightService {
+    type HandshakeStream = BoxedStream<HandshakeResponse>;
+    type ListFlightsStream = BoxedStream<FlightInfo>;
+    type DoGetStream = BoxedStream<FlightData>;
+    type DoPutStream = BoxedStream<PutResult>;
+    type DoActionStream = BoxedStream<arrow_flight::Result>;
+    type ListActionsStream = BoxedStream<ActionType>;
+    type DoExchangeStream = BoxedStream<FlightData>;
+
+    async fn do_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
+        if request.get_ref().r#type != STATUS_ACTION {
+            return self.ballista.do_action(request).await;
+        }
+        let status = WorkerStatus {
+            processor_count: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory: self.memory.status(),
+        };
+        let body = serde_json::to_vec(&status).map_err(|e| Status::internal(e.to_string()))?;
+        let result = arrow_flight::Result { body: body.into() };
+        Ok(Response::new(Box::pin(futures::stream::once(async {
+            Ok(result)
+        }))))
+    }
+
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
+        self.ballista.do_get(request).await
+    }
+
+    async fn handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        self.ballista.handshake(request).await
+    }
+
+    async fn list_flights(
+        &self,
+        request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        self.ballista.list_flights(request).await
+    }
+
+    async fn get_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.ballista.get_flight_info(request).await
+    }
+
+    async fn poll_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        self.ballista.poll_flight_info(request).await
+    }
+
+    async fn get_schema(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        self.ballista.get_schema(request).await
+    }
+
+    async fn do_put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        self.ballista.do_put(request).await
+    }
+
+    async fn list_actions(
+        &self,
+        request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        self.ballista.list_actions(request).await
+    }
+
+    async fn do_exchange(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        self.ballista.do_exchange(request).await
+    }
+}

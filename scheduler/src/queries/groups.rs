@@ -7,7 +7,8 @@
 //! `global` ([`DEFAULT_CONCURRENCY`] running, [`DEFAULT_MAX_QUEUED`] queued).
 //!
 //! A query runs when its group and every group above it run fewer queries than their
-//! `hardConcurrencyLimit`; else it waits, first come first served, unless one of those groups
+//! `hardConcurrencyLimit` and hold less than their `softMemoryLimit` on the workers (as the
+//! coordinator last heard, `ResourceGroups::memory_seen`); else it waits, first come first served, unless one of those groups
 //! already has `maxQueued` waiting: then it is rejected at once with `QUERY_QUEUE_FULL`.
 //! A running query holds a [`Permit`]; a waiting one a [`Ticket`]. Dropping either (the query
 //! ended, or was cancelled while waiting) frees its place and starts the next waiting query.
@@ -89,6 +90,40 @@ struct GroupNode {
     id: String,
     hard_concurrency_limit: usize,
     max_queued: usize,
+    soft_memory_limit: Option<SoftMemoryLimit>,
+}
+
+/// A group's `softMemoryLimit`: while its running queries hold that much on the workers, it
+/// starts no other query (they wait in its queue).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SoftMemoryLimit {
+    Bytes(usize),
+    /// A share of the cluster's memory (the workers' pools together).
+    Share(f64),
+}
+
+impl Eq for SoftMemoryLimit {}
+
+impl SoftMemoryLimit {
+    /// A size (`10GB`) or a share of the cluster (`80%`).
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().strip_suffix('%') {
+            Some(share) => match share.trim().parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => Ok(Self::Share(p / 100.0)),
+                _ => Err(format!("'{text}' is not a percentage (0% to 100%)")),
+            },
+            None => braid_optimizer_rules::memory::parse_size(text).map(Self::Bytes),
+        }
+    }
+
+    fn bytes(self, cluster: usize) -> usize {
+        match self {
+            Self::Bytes(bytes) => bytes,
+            // No worker has reported yet: the share of an unknown size does not hold queries.
+            Self::Share(_) if cluster == 0 => usize::MAX,
+            Self::Share(share) => (cluster as f64 * share) as usize,
+        }
+    }
 }
 
 /// The groups a query belongs to, root first.
@@ -132,12 +167,21 @@ struct State {
     counts: HashMap<String, Counts>,
     queue: VecDeque<Waiter>,
     next_ticket: u64,
+    /// What each group's running queries hold on the workers, as last reported, and the
+    /// workers' pools together (`ResourceGroups::memory_seen`).
+    memory: HashMap<String, usize>,
+    cluster_memory: usize,
 }
 
 impl State {
     fn can_run(&self, path: &GroupPath) -> bool {
         path.nodes.iter().all(|node| {
-            self.counts.get(&node.id).map_or(0, |c| c.running) < node.hard_concurrency_limit
+            let running = self.counts.get(&node.id).map_or(0, |c| c.running);
+            let held = self.memory.get(&node.id).copied().unwrap_or(0);
+            let under_memory = node
+                .soft_memory_limit
+                .is_none_or(|limit| held < limit.bytes(self.cluster_memory));
+            running < node.hard_concurrency_limit && under_memory
         })
     }
 
@@ -312,6 +356,11 @@ impl ResourceGroups {
                     id: id.clone(),
                     hard_concurrency_limit: spec.hard_concurrency_limit,
                     max_queued: spec.max_queued,
+                    // Checked when the file was loaded.
+                    soft_memory_limit: spec
+                        .soft_memory_limit
+                        .as_deref()
+                        .and_then(|text| SoftMemoryLimit::parse(text).ok()),
                 }
             })
             .collect();
@@ -355,6 +404,27 @@ impl ResourceGroups {
             ticket,
             granted: Some(granted),
         }))
+    }
+
+    /// The workers report what the running queries hold: `held` by each query's group path
+    /// (its name parts), of `cluster` bytes in all. Groups back under their `softMemoryLimit`
+    /// start their waiting queries.
+    pub fn memory_seen(&self, held: &[(Vec<String>, usize)], cluster: usize) {
+        let mut memory: HashMap<String, usize> = HashMap::new();
+        for (parts, bytes) in held {
+            let mut id = String::new();
+            for part in parts {
+                if !id.is_empty() {
+                    id.push('.');
+                }
+                id.push_str(part);
+                *memory.entry(id.clone()).or_default() += bytes;
+            }
+        }
+        let mut state = self.state.lock();
+        state.memory = memory;
+        state.cluster_memory = cluster;
+        state.dispatch();
     }
 
     /// Running and waiting queries of the group `id` (and the groups below it).
@@ -430,7 +500,7 @@ fn check_group(group: &GroupSpec, id: &str) -> Result<(), String> {
         ));
     }
     if let Some(limit) = &group.soft_memory_limit {
-        parse_memory_limit(limit).map_err(|e| format!("group '{id}': softMemoryLimit {e}"))?;
+        SoftMemoryLimit::parse(limit).map_err(|e| format!("group '{id}': softMemoryLimit {e}"))?;
     }
     let ignored: Vec<&str> = [
         (
@@ -453,17 +523,6 @@ fn check_group(group: &GroupSpec, id: &str) -> Result<(), String> {
         check_group(sub, &format!("{id}.{}", sub.name))?;
     }
     Ok(())
-}
-
-/// A `softMemoryLimit`: a share of the cluster (`80%`) or a size (`10GB`).
-fn parse_memory_limit(text: &str) -> Result<(), String> {
-    match text.trim().strip_suffix('%') {
-        Some(share) => match share.trim().parse::<f64>() {
-            Ok(p) if (0.0..=100.0).contains(&p) => Ok(()),
-            _ => Err(format!("'{text}' is not a percentage (0% to 100%)")),
-        },
-        None => braid_optimizer_rules::memory::parse_size(text).map(|_| ()),
-    }
 }
 
 /// The specs from a root group down to the dotted `group` a selector names (template names
@@ -577,6 +636,26 @@ mod tests {
         assert_eq!(groups.counts("global.adhoc_ann"), (1, 0));
         drop((second, bobs));
         assert_eq!(groups.counts("global"), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_group_over_its_soft_memory_limit_starts_nothing_until_it_is_under() {
+        let groups = ResourceGroups::parse(FILE).expect("valid file");
+        let etl = groups.select("x", Some("airflow")).expect("etl");
+        let first = run(groups.enter(&etl));
+        // global holds 900MB of a 1GB cluster: over its 80%.
+        let held = vec![(etl.parts(), 900 << 20)];
+        groups.memory_seen(&held, 1 << 30);
+        let waiting = queued(groups.enter(&etl));
+        assert_eq!(
+            groups.counts("global.etl"),
+            (1, 1),
+            "room for 2, but over memory"
+        );
+        groups.memory_seen(&[(etl.parts(), 100 << 20)], 1 << 30);
+        let second = waiting.wait().await;
+        assert_eq!(groups.counts("global.etl"), (2, 0));
+        drop((first, second));
     }
 
     #[tokio::test]

@@ -1,8 +1,9 @@
 //! The cluster's memory as the coordinator sees it: every [`POLL_INTERVAL`], the coordinator
 //! asks each live worker for its memory pool (the Flight action `braid.worker_status`),
 //! keeps the answers for `system.runtime.nodes` ([`ClusterMemory::node`]), adds up each
-//! query's reservations across the workers for `system.runtime.queries`, and kills a query
-//! over its `query.max-memory` with `EXCEEDED_GLOBAL_MEMORY_LIMIT`.
+//! query's reservations across the workers for `system.runtime.queries`, kills a query over
+//! its `query.max-memory` with `EXCEEDED_GLOBAL_MEMORY_LIMIT`, and tells the resource groups
+//! what their queries hold (their `softMemoryLimit`).
 //!
 //! A worker that does not answer within [`POLL_TIMEOUT`] keeps its last figures until it
 //! leaves the cluster; the map holds only workers the scheduler still knows.
@@ -133,12 +134,24 @@ fn account(queries: &Queries) {
             total.1 = total.1.max(query.peak);
         }
     }
+    let cluster: usize = queries
+        .memory
+        .nodes
+        .lock()
+        .values()
+        .map(|(node, _)| node.status.memory.limit)
+        .sum();
+    let mut by_group = Vec::new();
     for query in queries.list() {
-        if query.state().is_done() {
+        let status = query.status();
+        if status.state.is_done() {
             continue;
         }
         let (reserved, node_peak) = totals.get(&query.id).copied().unwrap_or_default();
         query.memory_seen(reserved, node_peak);
+        if let Some(group) = status.resource_group {
+            by_group.push((group, reserved));
+        }
         if let Some(limit) = query.limits.max_memory.as_ref()
             && reserved > limit.bytes
         {
@@ -154,4 +167,5 @@ fn account(queries: &Queries) {
             );
         }
     }
+    queries.groups.memory_seen(&by_group, cluster);
 }

@@ -139,14 +139,6 @@ impl WorkerMemory {
         total / 10 * 6
     }
 
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
-    pub fn policy(&self) -> PoolPolicy {
-        self.policy
-    }
-
     /// The pool of query `query_id` on this worker, created on its first task. `limit` is the
     /// query's `query.max-memory-per-node`; the first task's value holds for the query.
     pub fn query_pool(
@@ -324,10 +316,6 @@ pub struct QueryPool {
 }
 
 impl QueryPool {
-    pub fn query_id(&self) -> &str {
-        &self.query_id
-    }
-
     /// Bytes the query holds on this worker.
     pub fn used(&self) -> usize {
         self.usage.lock().total()
@@ -455,6 +443,10 @@ impl Usage {
             true => self.spillable += bytes,
             false => self.unspillable += bytes,
         }
+    }
+
+    /// Records the current total as the peak, once an allocation is kept.
+    fn kept(&mut self) {
         self.peak = self.peak.max(self.total());
     }
 
@@ -500,7 +492,11 @@ impl MemoryPool for TaskPool {
     }
 
     fn grow(&self, reservation: &MemoryReservation, additional: usize) {
-        self.query.usage.lock().add(reservation, additional);
+        {
+            let mut usage = self.query.usage.lock();
+            usage.add(reservation, additional);
+            usage.kept();
+        }
         self.share.held.fetch_add(additional, Ordering::Relaxed);
         self.query.worker.general.grow(reservation, additional)
     }
@@ -564,6 +560,7 @@ impl MemoryPool for TaskPool {
                 return Err(resources_datafusion_err!("{message}: {detail}"));
             }
         }
+        pool.usage.lock().kept();
         Ok(())
     }
 

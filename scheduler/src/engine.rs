@@ -445,7 +445,6 @@ impl Engine {
         planned: Planned,
         query: &Arc<Query>,
     ) -> Result<SendableRecordBatchStream> {
-        session.set_current_query(query.clone());
         let permit = self.queries.admit(query).await?;
         match self.run_statement(session, planned, query).await {
             Ok(stream) => Ok(Box::pin(TrackedStream::new(

@@ -108,14 +108,18 @@ impl BraidFlightSql {
         Ok(Response::new(info))
     }
 
-    /// Registers a statement of `client` with the coordinator's queries.
+    /// Registers a statement of `client` with the coordinator's queries; it is the session's
+    /// current statement (what its progress reports) from then on, as it is listed in
+    /// `system.runtime.queries` from then on.
     fn begin(&self, client: &Client, session: &Session, sql: &str) -> Arc<Query> {
-        self.engine.queries().begin(
+        let query = self.engine.queries().begin(
             &client.user,
             client.source.as_deref(),
             &session.config(),
             sql,
-        )
+        );
+        session.set_current_query(query.clone());
+        query
     }
 
     /// Plans `query` (`sql` with the bound `params`, if any) in `session`; a failure ends it.

@@ -23,6 +23,9 @@ pub struct BenchArgs {
     /// Runs per query and engine; the fastest run counts (the first one warms caches).
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
+    /// Session properties for Braid's side, e.g. `--session join_distribution_type=PARTITIONED`.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub session: Vec<String>,
 }
 
 /// The schema name of a scale factor: `tiny` for 0.01, else `sfN`.
@@ -42,6 +45,26 @@ pub async fn run(client: &mut BraidClient, args: &BenchArgs) -> Result<(), Strin
         .query_all(&format!("USE tpch.{schema}"))
         .await
         .map_err(|e| e.to_string())?;
+    for property in &args.session {
+        let (name, value) = property
+            .split_once('=')
+            .ok_or_else(|| format!("--session {property}: expected NAME=VALUE"))?;
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(format!(
+                "--session {property}: '{name}' is not a property name"
+            ));
+        }
+        let value = value.replace('\'', "''");
+        client
+            .query_all(&format!("SET SESSION {name} = '{value}'"))
+            .await
+            .map_err(|e| format!("--session {property}: {e}"))?;
+    }
 
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let config = SessionConfig::new()

@@ -3,11 +3,13 @@
 //! The `braid` client: a Flight SQL [`client::BraidClient`] with its own session, the
 //! [`embedded::EmbeddedCluster`] it starts when no `--connect` is given, the [`repl`], the
 //! statement [`runner`] behind `-c`/`-f`, result [`output`] formats, and the benchmarks: TPC-H
-//! ([`bench`]), PostgreSQL ([`bench_postgres`]) and Kafka ([`bench_kafka`]) reads.
+//! ([`bench`]), PostgreSQL ([`bench_postgres`]) and Kafka ([`bench_kafka`]) reads, lake files
+//! ([`bench_lake`]) and per-statement latency ([`bench_latency`]).
 
 pub mod bench;
 pub mod bench_kafka;
 pub mod bench_lake;
+pub mod bench_latency;
 pub mod bench_postgres;
 pub mod client;
 pub mod embedded;

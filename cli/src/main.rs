@@ -12,7 +12,7 @@ use braid_cli::client::{BraidClient, ConnectOptions};
 use braid_cli::embedded::EmbeddedCluster;
 use braid_cli::output::Format;
 use braid_cli::runner::Runner;
-use braid_cli::{bench, bench_kafka, bench_lake, bench_postgres, repl};
+use braid_cli::{bench, bench_kafka, bench_lake, bench_latency, bench_postgres, repl};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,6 +72,9 @@ enum BenchCommand {
     /// TPC-H as Parquet files: Braid's `files` connector vs plain DataFusion on the same files
     /// (runs its own embedded cluster).
     Lake(bench_lake::LakeBenchArgs),
+    /// Per-statement latency through Flight SQL: `SELECT 1`, metadata, a point query, and the
+    /// time to the first batch of a large scan.
+    Latency(bench_latency::LatencyBenchArgs),
 }
 
 #[tokio::main]
@@ -165,6 +168,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             let mut client = client;
             let dir = catalog_dir.ok_or("bench kafka needs --catalog-dir (or ./etc/catalog)")?;
             return bench_kafka::run(&mut client, &dir, args).await;
+        }
+        Some(Command::Bench {
+            bench: BenchCommand::Latency(args),
+        }) => {
+            let mut client = client;
+            return bench_latency::run(&mut client, args).await;
         }
         Some(Command::Bench {
             bench: BenchCommand::Lake(_),

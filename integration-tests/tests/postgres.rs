@@ -536,6 +536,42 @@ async fn pushdown_is_real_and_filters_above_postgres_are_kept() {
     .await;
     assert!(!expected.is_empty());
     same_rows(rows(&braid), expected).expect("the filter above the PostgreSQL side is applied");
+
+    // PostgreSQL's statistics (`reltuples`) choose the broadcast side of a federated join: the
+    // small PostgreSQL table is built when the other side is large, and the small tpch table
+    // when the PostgreSQL one is large.
+    for (sql, build, pg_sql) in [
+        (
+            "SELECT s_name, count(*) FROM pg.tpch.supplier JOIN tpch.tiny.lineitem ON s_suppkey = l_suppkey GROUP BY s_name",
+            "PostgresScanExec",
+            "SELECT s_name, count(*) FROM tpch.supplier JOIN tpch.lineitem ON s_suppkey = l_suppkey GROUP BY s_name",
+        ),
+        (
+            "SELECT s_name, count(*) FROM tpch.tiny.supplier JOIN pg.tpch.lineitem ON s_suppkey = l_suppkey GROUP BY s_name",
+            "TpchScanExec",
+            "SELECT s_name, count(*) FROM tpch.supplier JOIN tpch.lineitem ON s_suppkey = l_suppkey GROUP BY s_name",
+        ),
+    ] {
+        let (_, plan) = client
+            .query_all(&format!("EXPLAIN {sql}"))
+            .await
+            .expect("EXPLAIN");
+        let plan = rows(&plan).join("\n");
+        let physical = &plan[plan.find("Physical plan").expect("a physical plan")..];
+        let join = physical
+            .find("HashJoinExec: mode=CollectLeft")
+            .unwrap_or_else(|| panic!("a broadcast join: {plan}"));
+        let first_scan = physical[join..]
+            .find("ScanExec")
+            .map(|end| &physical[join..join + end + "ScanExec".len()])
+            .unwrap_or_default();
+        assert!(
+            first_scan.ends_with(build),
+            "{build} is the build side: {plan}"
+        );
+        let (_, braid) = client.query_all(sql).await.expect("federated join");
+        same_rows(rows(&braid), postgres_rows(&pg, pg_sql).await).expect("broadcast join rows");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

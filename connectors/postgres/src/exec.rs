@@ -10,6 +10,8 @@ use braid_connector_spi::{ConnectorError, ScanExec, ScanMetrics, ScanSource, Spl
 use bytes::{Buf, BytesMut};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::common::Statistics;
+use datafusion::common::stats::Precision;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::metrics::{BaselineMetrics, Count};
@@ -35,6 +37,10 @@ pub struct PostgresScanHandle {
     pub relation: String,
     /// Name, decoding and nullability of each column.
     pub columns: Vec<(String, PgKind, bool)>,
+    /// The rows the scan returns by PostgreSQL's statistics, when known: the planner's
+    /// estimate for join order and broadcast joins.
+    #[serde(default)]
+    pub row_estimate: Option<usize>,
 }
 
 /// Reads PostgreSQL queries, one split (one SELECT) per partition.
@@ -72,17 +78,20 @@ impl PostgresScan {
         })
     }
 
-    /// The scan node reading `queries`, one per split, with these columns.
+    /// The scan node reading `queries`, one per split, with these columns; `row_estimate` is
+    /// how many rows they return together, if known.
     pub fn exec(
         relation: String,
         queries: Vec<String>,
         columns: Vec<(String, PgKind, bool)>,
+        row_estimate: Option<usize>,
         pool: Arc<Pool>,
     ) -> Result<PostgresScanExec> {
         let handle = PostgresScanHandle {
             catalog: pool.catalog().to_string(),
             relation,
             columns,
+            row_estimate,
         };
         let splits = queries
             .iter()
@@ -130,6 +139,18 @@ impl ScanSource for PostgresScan {
             write!(f, "{}", queries.join("; "))?;
         }
         write!(f, "]")
+    }
+
+    fn statistics(&self, partition: Option<usize>, splits: usize) -> Result<Statistics> {
+        let mut stats = Statistics::new_unknown(&self.schema);
+        if let Some(rows) = self.handle.row_estimate {
+            let rows = match partition {
+                None => rows,
+                Some(_) => rows.div_ceil(splits.max(1)),
+            };
+            stats.num_rows = Precision::Inexact(rows);
+        }
+        Ok(stats)
     }
 
     fn read(

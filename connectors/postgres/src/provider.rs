@@ -113,6 +113,18 @@ impl PostgresTable {
         &self.pool
     }
 
+    /// The rows a scan with `conditions` pushed filters and `limit` returns, by PostgreSQL's
+    /// `reltuples` (unknown when the table was never analyzed) and, per filter, the default
+    /// selectivity DataFusion gives a filter it cannot estimate (20%).
+    fn row_estimate(&self, conditions: usize, limit: Option<usize>) -> Option<usize> {
+        if self.meta.row_estimate == 0 {
+            return None;
+        }
+        let rows = self.meta.row_estimate as f64 * 0.2f64.powi(conditions as i32);
+        let rows = rows.ceil() as usize;
+        Some(limit.map_or(rows, |l| l.min(rows)))
+    }
+
     /// The table's name in PostgreSQL: `(schema, table)`.
     pub fn remote_name(&self) -> (&str, &str) {
         (&self.meta.schema, &self.meta.name)
@@ -236,6 +248,7 @@ impl TableProvider for PostgresQueryTable {
             "pushed-down query".into(),
             vec![sql],
             columns,
+            None,
             self.pool.clone(),
         )?))
     }
@@ -346,6 +359,7 @@ impl TableProvider for PostgresTable {
                 .iter()
                 .map(|c| (c.name.clone(), c.kind.clone(), c.nullable))
                 .collect(),
+            self.row_estimate(conditions.len(), limit),
             self.pool.clone(),
         )?))
     }

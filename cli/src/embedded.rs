@@ -13,7 +13,13 @@ use crate::client::{BraidClient, ClientError};
 pub struct EmbeddedCluster {
     pub flight_sql_addr: String,
     _work_dir: tempfile::TempDir,
+    _spill_dir: tempfile::TempDir,
 }
+
+/// The RAM-backed directory the embedded worker's shuffle files go to where the system has one:
+/// shuffles then never touch a disk. Spills go to the temporary directory: they are what does
+/// not fit in memory.
+const SHUFFLE_ROOT: &str = "/dev/shm";
 
 impl EmbeddedCluster {
     /// Starts a coordinator and one worker with the catalogs of `catalog_dir`.
@@ -26,15 +32,22 @@ impl EmbeddedCluster {
         })
         .await
         .map_err(|e| e.to_string())?;
-        let work_dir = tempfile::Builder::new()
-            .prefix("braid-embedded-")
-            .tempdir()
+        let mut work_dir = tempfile::Builder::new();
+        work_dir.prefix("braid-embedded-");
+        let work_dir = work_dir
+            .tempdir_in(SHUFFLE_ROOT)
+            .or_else(|_| work_dir.tempdir())
             .map_err(|e| format!("cannot create a work directory: {e}"))?;
+        let spill_dir = tempfile::Builder::new()
+            .prefix("braid-embedded-spill-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a spill directory: {e}"))?;
         let worker = WorkerSettings {
             scheduler: coordinator.scheduler_addr.to_string(),
             port: free_port()?,
             grpc_port: free_port()?,
             work_dir: Some(work_dir.path().to_path_buf()),
+            spill_dir: Some(spill_dir.path().to_path_buf()),
             catalog_dir,
             ..Default::default()
         };
@@ -52,6 +65,7 @@ impl EmbeddedCluster {
         let cluster = Self {
             flight_sql_addr,
             _work_dir: work_dir,
+            _spill_dir: spill_dir,
         };
         let mut client = cluster.client().await.map_err(|e| e.to_string())?;
         client

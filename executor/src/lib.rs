@@ -127,13 +127,19 @@ pub fn executor_config(
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("braid-worker-{}", settings.port)),
     };
-    std::fs::create_dir_all(&work_dir).map_err(|source| WorkerError::WorkDir {
-        path: work_dir.display().to_string(),
-        source,
-    })?;
+    let spill_dir = settings
+        .spill_dir
+        .clone()
+        .unwrap_or_else(|| work_dir.clone());
+    for dir in [&work_dir, &spill_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| WorkerError::WorkDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
     let max_spill = parse_size(&settings.max_spill_per_node)
         .map_err(|e| WorkerError::Settings(format!("max_spill_per_node: {e}")))?;
-    let runtimes = QueryRuntimes::new(memory.clone(), &work_dir, max_spill)?;
+    let runtimes = QueryRuntimes::new(memory.clone(), &spill_dir, max_spill)?;
     let runtime_producer: RuntimeProducer = Arc::new(move |config| runtimes.for_task(config));
     let defaults = ExecutorProcessConfig::default();
     let flight = status::flight_server(memory, defaults.grpc_max_encoding_message_size as usize);
@@ -184,7 +190,7 @@ fn worker_memory(settings: &WorkerSettings) -> Result<WorkerMemory, WorkerError>
 }
 
 /// The runtimes of the worker's tasks: each task runs in its query's memory pool, spills into
-/// the worker's work directory (up to `max_spill_per_node`), or not at all when its session
+/// the worker's spill directory (up to `max_spill_per_node`), or not at all when its session
 /// says `spill_enabled = false`.
 struct QueryRuntimes {
     memory: Arc<WorkerMemory>,
@@ -195,7 +201,7 @@ struct QueryRuntimes {
 impl QueryRuntimes {
     fn new(
         memory: Arc<WorkerMemory>,
-        work_dir: &Path,
+        spill_dir: &Path,
         max_spill: usize,
     ) -> Result<Self, WorkerError> {
         let build = |disk: DiskManagerBuilder| {
@@ -208,7 +214,7 @@ impl QueryRuntimes {
             memory,
             spilling: build(
                 DiskManager::builder()
-                    .with_mode(DiskManagerMode::Directories(vec![work_dir.to_path_buf()]))
+                    .with_mode(DiskManagerMode::Directories(vec![spill_dir.to_path_buf()]))
                     .with_max_temp_directory_size(max_spill as u64),
             )?,
             not_spilling: build(DiskManager::builder().with_mode(DiskManagerMode::Disabled))?,

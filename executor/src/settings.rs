@@ -23,8 +23,10 @@ pub struct WorkerSettings {
     pub grpc_port: u16,
     /// Task slots; 0 means one per core.
     pub concurrent_tasks: usize,
-    /// Where shuffle files and spills go.
+    /// Where shuffle files go (and spills, unless `spill_dir` says otherwise).
     pub work_dir: Option<PathBuf>,
+    /// Where spills go; default the work directory.
+    pub spill_dir: Option<PathBuf>,
     /// The worker's copy of the catalog files.
     pub catalog_dir: Option<PathBuf>,
     /// The worker's memory pool, e.g. `8GB`; default 60% of the machine's memory.
@@ -50,6 +52,7 @@ impl Default for WorkerSettings {
             grpc_port: 50052,
             concurrent_tasks: 0,
             work_dir: None,
+            spill_dir: None,
             catalog_dir: Path::new("etc/catalog")
                 .is_dir()
                 .then(|| PathBuf::from("etc/catalog")),
@@ -94,6 +97,10 @@ pub struct WorkerFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub work_dir: Option<PathBuf>,
+    /// Where spills go (default: the work directory).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spill_dir: Option<PathBuf>,
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub catalog_dir: Option<PathBuf>,

@@ -24,10 +24,11 @@ use serde::de::DeserializeOwned;
 ///
 /// Ballista prefers sort-merge joins; partitioned hash joins skip the sorts (TPC-H SF1 on
 /// the embedded cluster: 1.77x of plain DataFusion with sort-merge joins, see
-/// `braid bench tpch`). Ballista's broadcast promotion stays off: it turns a hash join into
-/// `CollectLeft` with one probe partition per task, and a semi/anti/outer join then loses the
-/// build-side rows that only the last probe partition of one process may emit (TPC-H Q4
-/// returned no rows on two workers).
+/// `braid bench tpch`). Broadcast joins are chosen by Braid's `BroadcastJoins` rule alone
+/// (`braid-optimizer-rules`, Trino's `join_distribution_type`): DataFusion's size thresholds for
+/// `CollectLeft` are 0, and Ballista's own promotion is off, as it checks no join type and a
+/// semi/anti/outer join then loses the build-side rows that only the last probe partition of
+/// one process may emit (TPC-H Q4 returned no rows on two workers).
 pub fn session_config() -> SessionConfig {
     let mut config = SessionConfig::new_with_ballista()
         .with_ballista_broadcast_join_threshold_bytes(0)
@@ -35,7 +36,10 @@ pub fn session_config() -> SessionConfig {
         .with_create_default_catalog_and_schema(false)
         .with_default_catalog_and_schema("tpch", "tiny")
         .with_option_extension(QueryProperties::default());
-    config.options_mut().optimizer.prefer_hash_join = true;
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.prefer_hash_join = true;
+    optimizer.hash_join_single_partition_threshold = 0;
+    optimizer.hash_join_single_partition_threshold_rows = 0;
     config
 }
 

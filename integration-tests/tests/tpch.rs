@@ -4,8 +4,31 @@
 
 use std::collections::BTreeSet;
 
+use braid_cli::client::BraidClient;
 use braid_connector_tpch::queries::QUERIES;
-use braid_integration_tests::{Cluster, plain_datafusion, rows};
+use braid_integration_tests::{Cluster, plain_datafusion, rows, sorted_rows};
+use datafusion::prelude::SessionContext;
+
+/// The rows of `sql` on Braid and on plain DataFusion; `what` names the query in a failure.
+async fn braid_and_plain(
+    client: &mut BraidClient,
+    plain: &SessionContext,
+    sql: &str,
+    what: &str,
+) -> (Vec<String>, Vec<String>) {
+    let (_, braid) = client
+        .query_all(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{what} failed on Braid: {e}"));
+    let expected = plain
+        .sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: DataFusion cannot plan it: {e}"))
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: DataFusion cannot run it: {e}"));
+    (rows(&braid), rows(&expected))
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn all_22_queries_match_plain_datafusion_on_two_workers() {
@@ -15,26 +38,28 @@ async fn all_22_queries_match_plain_datafusion_on_two_workers() {
     client.query_all("USE tpch.tiny").await.expect("USE");
     let plain = plain_datafusion();
 
-    let mut checked = 0;
-    for (i, sql) in QUERIES.iter().enumerate() {
-        let q = i + 1;
-        let (_, braid) = client
-            .query_all(sql)
+    // AUTOMATIC broadcasts the sides small by statistics; BROADCAST every side it may.
+    for distribution in ["AUTOMATIC", "BROADCAST"] {
+        client
+            .query_all(&format!(
+                "SET SESSION join_distribution_type = '{distribution}'"
+            ))
             .await
-            .unwrap_or_else(|e| panic!("Q{q} failed on Braid: {e}"));
-        let expected = plain
-            .sql(sql)
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
-        let (braid, expected) = (rows(&braid), rows(&expected));
-        assert!(!expected.is_empty() || q == 0, "Q{q}: expected some rows");
-        assert_eq!(braid, expected, "Q{q}: Braid and DataFusion differ");
-        checked += 1;
+            .expect("SET SESSION");
+        let mut checked = 0;
+        for (i, sql) in QUERIES.iter().enumerate() {
+            let q = i + 1;
+            let (braid, expected) =
+                braid_and_plain(&mut client, &plain, sql, &format!("Q{q} ({distribution})")).await;
+            assert!(!expected.is_empty(), "Q{q}: expected some rows");
+            assert_eq!(
+                braid, expected,
+                "Q{q} ({distribution}): Braid and DataFusion differ"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 22);
     }
-    assert_eq!(checked, 22);
 
     // Both workers wrote shuffle output for at least one common job.
     let first: BTreeSet<_> = cluster.jobs_on_worker(0).into_iter().collect();
@@ -78,4 +103,108 @@ async fn explain_shows_stages_and_explain_analyze_their_metrics() {
         text.contains("output_rows=60175") || text.contains("input_rows=60175"),
         "{text}"
     );
+}
+
+/// Joins that would lose or repeat rows as broadcasts with the probe side split across tasks
+/// (left, full, left semi/anti/mark, null-aware anti, nested-loop) give DataFusion's answer on
+/// two workers however hard the settings push towards a broadcast: Braid's join type, the
+/// thresholds of DataFusion's own join selection, and Ballista's promotion.
+#[tokio::test(flavor = "multi_thread")]
+async fn joins_a_broadcast_would_break_stay_correct_on_two_workers() {
+    let _serial = braid_integration_tests::serial().await;
+    let cluster = Cluster::start(2, 2, None).await;
+    let mut client = cluster.client().await;
+    for set in [
+        "USE tpch.tiny",
+        "SET SESSION join_distribution_type = 'BROADCAST'",
+        "SET datafusion.optimizer.hash_join_single_partition_threshold = 1000000000",
+        "SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 1000000000",
+        "SET ballista.optimizer.broadcast_join_threshold_bytes = 1000000000",
+    ] {
+        client.query_all(set).await.expect(set);
+    }
+    let plain = plain_datafusion();
+    let cases = [
+        (
+            "left",
+            "SELECT c_custkey, o_orderkey FROM customer \
+             LEFT JOIN orders ON c_custkey = o_custkey AND o_totalprice > 300000",
+        ),
+        (
+            "full",
+            "SELECT c_custkey, o_orderkey FROM (SELECT * FROM customer WHERE c_custkey < 1000) c \
+             FULL JOIN (SELECT * FROM orders WHERE o_totalprice > 300000) o ON c_custkey = o_custkey",
+        ),
+        (
+            "left semi",
+            "SELECT n_name FROM nation WHERE n_nationkey IN \
+             (SELECT c_nationkey FROM customer WHERE c_acctbal > 9900)",
+        ),
+        (
+            "left anti",
+            "SELECT c_custkey FROM customer WHERE NOT EXISTS \
+             (SELECT 1 FROM orders WHERE o_custkey = c_custkey)",
+        ),
+        (
+            "left mark",
+            "SELECT c_custkey FROM customer WHERE c_acctbal > 9000 \
+             OR EXISTS (SELECT 1 FROM orders WHERE o_custkey = c_custkey AND o_totalprice > 400000)",
+        ),
+        (
+            "null-aware anti, no NULL",
+            "SELECT n_name FROM nation WHERE n_nationkey NOT IN \
+             (SELECT c_nationkey FROM customer WHERE c_acctbal > 9900)",
+        ),
+        (
+            "null-aware anti, a NULL on the probe side",
+            "SELECT n_name FROM nation WHERE n_nationkey NOT IN \
+             (SELECT CASE WHEN o_orderkey = 7 THEN NULL ELSE o_custkey % 20 END FROM orders)",
+        ),
+        (
+            "nested-loop left",
+            "SELECT c_custkey, n_nationkey FROM customer \
+             LEFT JOIN nation ON c_nationkey + 22 < n_nationkey AND c_acctbal > 9000",
+        ),
+    ];
+    for (label, sql) in cases {
+        let (braid, expected) = braid_and_plain(&mut client, &plain, sql, label).await;
+        let (braid, expected) = (sorted_rows(braid), sorted_rows(expected));
+        assert!(
+            !expected.is_empty() || label.contains("NULL"),
+            "{label}: expected rows"
+        );
+        assert_eq!(
+            braid.len(),
+            expected.len(),
+            "{label} join: row counts differ"
+        );
+        assert_eq!(braid, expected, "{label} join: Braid and DataFusion differ");
+    }
+
+    // Under AUTOMATIC a safe join is a broadcast when a side is small by its statistics, and
+    // EXPLAIN shows the estimates; under PARTITIONED it is not.
+    for set in [
+        "SET SESSION join_distribution_type = 'AUTOMATIC'",
+        "SET datafusion.optimizer.hash_join_single_partition_threshold = 0",
+        "SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 0",
+    ] {
+        client.query_all(set).await.expect(set);
+    }
+    let explain =
+        "EXPLAIN SELECT c_name, n_name FROM customer JOIN nation ON c_nationkey = n_nationkey";
+    let (_, plan) = client.query_all(explain).await.expect("EXPLAIN");
+    let text = rows(&plan).join("\n");
+    assert!(text.contains("mode=CollectLeft"), "{text}");
+    assert!(
+        text.contains("Rows=Exact(25)"),
+        "the estimates are shown: {text}"
+    );
+    client
+        .query_all("SET SESSION join_distribution_type = 'PARTITIONED'")
+        .await
+        .expect("SET SESSION");
+    let (_, plan) = client.query_all(explain).await.expect("EXPLAIN");
+    let text = rows(&plan).join("\n");
+    assert!(!text.contains("mode=CollectLeft"), "{text}");
+    assert!(text.contains("mode=Partitioned"), "{text}");
 }

@@ -8,11 +8,14 @@
 //! - [`memory`]: the workers' memory ([`memory::WorkerMemory`], one pool per worker with a
 //!   [`memory::QueryPool`] per query, policies `fair`, `greedy`, `reserved`). Ballista 53
 //!   installs no pool by default (unbounded); Braid bounds every worker and every query.
+//! - [`joins`]: [`joins::BroadcastJoins`] and [`joins::SingleProbe`], which choose broadcast
+//!   joins by statistics and keep every join correct when Ballista splits its probe side.
 //! - [`topk`]: [`topk::SpillingTopK`], which turns a TopK with a large `LIMIT` into a sort
 //!   that can spill.
 //! - [`properties`]: the `braid.` session properties ([`properties::QueryProperties`]): the
 //!   query id every job carries and Trino's per-query limits (`query_max_run_time`, ...).
 
+pub mod joins;
 pub mod memory;
 pub mod properties;
 pub mod subtree;

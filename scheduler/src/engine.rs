@@ -11,10 +11,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ballista_core::extension::{
-    ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
+    SessionConfigExt, ballista_aggregate_functions, ballista_scalar_functions,
+    ballista_window_functions,
 };
 use braid_catalogs::ConnectorRegistry;
 use braid_connector_spi::{Listing, LogicalRule, PhysicalRule};
+use braid_optimizer_rules::joins::{self, SingleProbe};
 use braid_optimizer_rules::topk::SpillingTopK;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -161,11 +163,15 @@ impl Planner {
         Self {
             catalogs,
             logical_rules: registry.logical_rules(),
-            // After the connectors' rules: a TopK with a large LIMIT sorts (and spills) instead.
+            // After the connectors' rules: a TopK with a large LIMIT sorts (and spills) instead;
+            // last, joins that need all probe rows in one task get them.
             physical_rules: registry
                 .physical_rules()
                 .into_iter()
-                .chain([Arc::new(SpillingTopK) as PhysicalRule])
+                .chain([
+                    Arc::new(SpillingTopK) as PhysicalRule,
+                    Arc::new(SingleProbe) as PhysicalRule,
+                ])
                 .collect(),
         }
     }
@@ -185,6 +191,7 @@ impl Planner {
         let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
+            .with_physical_optimizer_rules(joins::physical_optimizer_rules())
             .with_catalog_list(self.catalogs.clone())
             .with_scalar_functions(ballista_scalar_functions())
             .with_aggregate_functions(ballista_aggregate_functions())
@@ -234,6 +241,9 @@ impl Engine {
     /// cluster's task slots unless the session fixed them.
     pub async fn context(&self, session: &Session) -> SessionContext {
         let mut config = session.config();
+        // Ballista's broadcast promotion checks no join type (fixed after 53, see
+        // apache/datafusion-ballista#1900); Braid's `BroadcastJoins` chooses the joins.
+        config = config.with_ballista_broadcast_join_threshold_bytes(0);
         if !session.fixed_partitions() {
             let slots = self.task_slots().await;
             if slots > 0 {

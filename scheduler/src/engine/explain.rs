@@ -25,9 +25,11 @@ impl Engine {
         let logical = state.optimize(plan)?;
         let physical = state.create_physical_plan(plan).await?;
         let mut text = format!(
-            "Logical plan:\n{}\n\nPhysical plan:\n{}\nDistributed plan:\n",
+            "Logical plan:\n{}\n\nPhysical plan (with the statistics' estimates):\n{}\nDistributed plan:\n",
             logical.display_indent(),
-            displayable(physical.as_ref()).indent(false)
+            displayable(physical.as_ref())
+                .set_show_statistics(true)
+                .indent(false)
         );
         let stages = DefaultDistributedPlanner::new()
             .plan_query_stages("explain", physical, state.config().options())

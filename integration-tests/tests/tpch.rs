@@ -151,19 +151,25 @@ async fn joins_a_broadcast_would_break_stay_correct_on_two_workers() {
              OR EXISTS (SELECT 1 FROM orders WHERE o_custkey = c_custkey AND o_totalprice > 400000)",
         ),
         (
-            "null-aware anti, no NULL",
+            "null-aware anti, a nullable key without NULL",
             "SELECT n_name FROM nation WHERE n_nationkey NOT IN \
-             (SELECT c_nationkey FROM customer WHERE c_acctbal > 9900)",
+             (SELECT CASE WHEN o_orderkey < 0 THEN NULL ELSE o_custkey % 20 END FROM orders)",
         ),
         (
             "null-aware anti, a NULL on the probe side",
             "SELECT n_name FROM nation WHERE n_nationkey NOT IN \
              (SELECT CASE WHEN o_orderkey = 7 THEN NULL ELSE o_custkey % 20 END FROM orders)",
         ),
+        // The small side is the preserved one, so it stays the build side.
         (
             "nested-loop left",
-            "SELECT c_custkey, n_nationkey FROM customer \
-             LEFT JOIN nation ON c_nationkey + 22 < n_nationkey AND c_acctbal > 9000",
+            "SELECT n_nationkey, c_custkey FROM nation \
+             LEFT JOIN customer ON n_nationkey + 22 < c_nationkey AND c_acctbal > 9000",
+        ),
+        (
+            "nested-loop full",
+            "SELECT n_nationkey, c_custkey FROM nation \
+             FULL JOIN customer ON n_nationkey + 22 < c_nationkey AND c_acctbal > 9000",
         ),
     ];
     for (label, sql) in cases {

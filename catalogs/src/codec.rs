@@ -1,7 +1,8 @@
 //! [`BraidPhysicalCodec`]: one envelope `{kind, catalog, payload}` per extension node. A scan
 //! node carries its connector kind and catalog, and is decoded by that catalog's own codec
 //! (with the worker's settings for that catalog); [`BALLISTA`] tags what Ballista's own codec
-//! encodes (the shuffle nodes). Dispatch is on the tags, never on position, so processes may
+//! encodes (the shuffle nodes), [`RESULT_SINK`] the root that streams results to the
+//! coordinator ([`ResultSinkExec`]). Dispatch is on the tags, never on position, so processes may
 //! register catalogs in any order.
 
 use std::collections::BTreeMap;
@@ -15,10 +16,12 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::PhysicalExtensionCodec;
 use prost::Message;
 
-use braid_connector_spi::ScanCodec;
+use braid_connector_spi::{ResultSinkExec, ResultTarget, ScanCodec};
 
 /// The envelope tag of nodes encoded by Ballista's codec.
 pub const BALLISTA: &str = "ballista";
+/// The envelope tag of a [`ResultSinkExec`] (its payload: the JSON of its [`ResultTarget`]).
+pub const RESULT_SINK: &str = "braid.result_sink";
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Envelope {
@@ -61,6 +64,14 @@ impl PhysicalExtensionCodec for BraidPhysicalCodec {
         if envelope.kind == BALLISTA {
             return self.ballista.try_decode(&envelope.payload, inputs, ctx);
         }
+        if envelope.kind == RESULT_SINK {
+            let target: ResultTarget = serde_json::from_slice(&envelope.payload)
+                .map_err(|e| internal_datafusion_err!("cannot decode a result sink: {e}"))?;
+            let [input] = inputs else {
+                return exec_err!("a result sink has one input, not {}", inputs.len());
+            };
+            return Ok(Arc::new(ResultSinkExec::new(input.clone(), target)));
+        }
         match self.catalogs.get(envelope.catalog.as_str()) {
             Some((kind, codec)) if *kind == envelope.kind => {
                 codec.try_decode(&envelope.payload, ctx)
@@ -80,6 +91,11 @@ impl PhysicalExtensionCodec for BraidPhysicalCodec {
     }
 
     fn try_encode(&self, node: Arc<dyn ExecutionPlan>, buf: &mut Vec<u8>) -> Result<()> {
+        if let Some(sink) = node.as_any().downcast_ref::<ResultSinkExec>() {
+            let payload = serde_json::to_vec(sink.target())
+                .map_err(|e| internal_datafusion_err!("cannot encode a result sink: {e}"))?;
+            return encode(RESULT_SINK, "", payload, buf);
+        }
         for (catalog, (kind, codec)) in &self.catalogs {
             if let Some(payload) = codec.try_encode(node.as_ref())? {
                 return encode(kind, catalog, payload, buf);
@@ -129,6 +145,41 @@ mod tests {
             displayable(plan.as_ref()).indent(true).to_string(),
             displayable(back.as_ref()).indent(true).to_string()
         );
+    }
+
+    #[test]
+    fn a_result_sink_round_trips_with_its_target() {
+        let scan = TpchScan::exec(
+            "tpch".into(),
+            TpchTableKind::Nation,
+            0.01,
+            ColumnNaming::Standard,
+            1,
+            None,
+            None,
+        )
+        .expect("scan");
+        let target = ResultTarget {
+            query_id: "20261123_000001_00001_braid".into(),
+            endpoint: "http://coordinator:50052".into(),
+        };
+        let sink = Arc::new(ResultSinkExec::new(Arc::new(scan), target.clone()));
+        round_trip(sink.clone());
+        let codec = ConnectorRegistry::load(None, &Role::Worker)
+            .expect("built-ins")
+            .codec();
+        let bytes = physical_plan_to_bytes_with_extension_codec(sink, &codec).expect("encode");
+        let back = physical_plan_from_bytes_with_extension_codec(
+            &bytes,
+            &SessionContext::new().task_ctx(),
+            &codec,
+        )
+        .expect("decode");
+        let back = back
+            .as_any()
+            .downcast_ref::<ResultSinkExec>()
+            .expect("a result sink");
+        assert_eq!(back.target(), &target);
     }
 
     #[test]

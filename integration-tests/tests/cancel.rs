@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{ActionCancelQueryRequest, ProstMessageExt};
-use arrow_flight::{Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus};
+use arrow_flight::{Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, Ticket};
 use braid_integration_tests::{Cluster, flight_sql_client, rows};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
@@ -76,6 +76,20 @@ async fn wait_for_new_running_job(cluster: &Cluster, known: &[String]) -> String
     }
 }
 
+/// Reads a statement's whole result, as a client does: the query runs while its rows stream,
+/// and a client that drops the stream has left (the query is cancelled).
+async fn read_all(
+    mut client: FlightSqlServiceClient<Channel>,
+    ticket: Ticket,
+) -> Result<(), String> {
+    let stream = client.do_get(ticket).await.map_err(|e| e.to_string())?;
+    stream
+        .try_collect::<Vec<_>>()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// Waits until the scheduler reports `job` cancelled.
 async fn wait_until_cancelled(cluster: &Cluster, job: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -120,17 +134,7 @@ async fn cancel_by_request_and_by_disconnect() {
     let mut client = connect(&cluster).await;
     let info = client.execute(LONG_QUERY.into(), None).await.expect("plan");
     let ticket = info.endpoint[0].ticket.clone().expect("ticket");
-    let mut fetcher = client.clone();
-    let fetch = tokio::spawn(async move {
-        match fetcher.do_get(ticket).await {
-            Ok(stream) => stream
-                .try_collect::<Vec<_>>()
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    });
+    let fetch = tokio::spawn(read_all(client.clone(), ticket));
     let job = wait_for_new_running_job(&cluster, &known).await;
     known.push(job.clone());
     let started = Instant::now();
@@ -155,14 +159,7 @@ async fn cancel_by_request_and_by_disconnect() {
     // 2. The older CancelQuery action.
     let info = client.execute(LONG_QUERY.into(), None).await.expect("plan");
     let ticket = info.endpoint[0].ticket.clone().expect("ticket");
-    let mut fetcher = client.clone();
-    let fetch = tokio::spawn(async move {
-        fetcher
-            .do_get(ticket)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    });
+    let fetch = tokio::spawn(read_all(client.clone(), ticket));
     let job = wait_for_new_running_job(&cluster, &known).await;
     known.push(job.clone());
     let request = ActionCancelQueryRequest {
@@ -187,13 +184,7 @@ async fn cancel_by_request_and_by_disconnect() {
         .await
         .expect("plan");
     let ticket = info.endpoint[0].ticket.clone().expect("ticket");
-    let fetch = tokio::spawn(async move {
-        leaving
-            .do_get(ticket)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    });
+    let fetch = tokio::spawn(read_all(leaving, ticket));
     let job = wait_for_new_running_job(&cluster, &known).await;
     fetch.abort();
     let _ = fetch.await;

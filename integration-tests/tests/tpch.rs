@@ -1,6 +1,7 @@
 //! All 22 TPC-H queries on `tpch.tiny` through Flight SQL on a coordinator and two workers (three
 //! OS processes), each result equal row for row to plain single-process DataFusion over the same
-//! generated data; both workers ran tasks of the same query; EXPLAIN shows the stages.
+//! generated data; both workers ran tasks of the same query; EXPLAIN shows the stages; joins a
+//! broadcast would break stay correct; results stream while the job runs.
 
 use std::collections::BTreeSet;
 
@@ -8,6 +9,7 @@ use braid_cli::client::BraidClient;
 use braid_connector_tpch::queries::QUERIES;
 use braid_integration_tests::{Cluster, plain_datafusion, rows, sorted_rows};
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 
 /// The rows of `sql` on Braid and on plain DataFusion; `what` names the query in a failure.
 async fn braid_and_plain(
@@ -213,4 +215,38 @@ async fn joins_a_broadcast_would_break_stay_correct_on_two_workers() {
     let text = rows(&plan).join("\n");
     assert!(!text.contains("mode=CollectLeft"), "{text}");
     assert!(text.contains("mode=Partitioned"), "{text}");
+}
+
+/// The rows of a large scan reach the client while the job still runs: its tasks send them to
+/// the coordinator as they make them, and wait while the client does not read.
+#[tokio::test(flavor = "multi_thread")]
+async fn results_stream_while_the_job_still_runs() {
+    let _serial = braid_integration_tests::serial().await;
+    let cluster = Cluster::start(2, 2, None).await;
+    let mut client = cluster.client().await;
+    let sql = "SELECT * FROM tpch.sf1.orders";
+    let (_, batches) = client.query(sql).await.expect("the scan starts");
+    let mut batches = Box::pin(batches);
+    let first = batches
+        .next()
+        .await
+        .expect("a first batch")
+        .expect("no error");
+    assert!(first.num_rows() > 0);
+
+    // Not reading on: the scan's tasks are still running, held back by this client.
+    let mut monitor = cluster.client().await;
+    let running = format!(
+        "SELECT count(*) FROM system.runtime.tasks t JOIN system.runtime.queries q \
+         ON t.query_id = q.query_id WHERE q.query = '{sql}' AND t.state = 'RUNNING'"
+    );
+    let (_, tasks) = monitor.query_all(&running).await.expect("tasks");
+    let tasks: usize = rows(&tasks)[0].parse().expect("a count");
+    assert!(tasks > 0, "no task of the scan is running any more");
+
+    let mut total = first.num_rows();
+    while let Some(batch) = batches.next().await {
+        total += batch.expect("no error").num_rows();
+    }
+    assert_eq!(total, 1_500_000, "every order, once");
 }

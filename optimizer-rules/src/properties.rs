@@ -22,6 +22,9 @@ extensions_options! {
     pub struct QueryFields {
         /// The query this job belongs to (set by the coordinator).
         pub query_id: String, default = String::new()
+        /// The coordinator's internal port, where the job's final tasks send their rows (set
+        /// by the coordinator on the jobs whose results stream; empty: Ballista's result files).
+        pub result_endpoint: String, default = String::new()
         /// Trino's `query_max_run_time`: the longest a query may take, queued time included.
         pub query_max_run_time: DurationValue, default = Setting(None)
         /// Trino's `query_max_execution_time`: the longest a query may run, queued time excluded.

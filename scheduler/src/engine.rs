@@ -30,10 +30,11 @@ use datafusion::execution::{SendableRecordBatchStream, SessionStateBuilder};
 use datafusion::logical_expr::{
     CreateMemoryTable, DdlStatement, DmlStatement, LogicalPlan, Statement as PlanStatement, WriteOp,
 };
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
-use crate::job::{Scheduler, live_executors, run_job};
+use crate::job::{ResultInbox, ResultsToCoordinator, Scheduler, live_executors, run_job};
 use crate::queries::{Queries, Query, TrackedStream, worker_failure};
 use crate::session::Session;
 use crate::system;
@@ -171,6 +172,7 @@ impl Planner {
                 .chain([
                     Arc::new(SpillingTopK) as PhysicalRule,
                     Arc::new(SingleProbe) as PhysicalRule,
+                    Arc::new(ResultsToCoordinator) as PhysicalRule,
                 ])
                 .collect(),
         }
@@ -206,21 +208,35 @@ impl Planner {
     }
 }
 
+/// Where the final tasks of a job send their rows: the coordinator's inbox, and the internal
+/// port the workers reach it on.
+pub struct ResultsRoute {
+    pub inbox: Arc<ResultInbox>,
+    pub endpoint: String,
+}
+
 /// Plans and runs statements for every session of the coordinator.
 pub struct Engine {
     registry: ConnectorRegistry,
     planner: Planner,
     scheduler: Scheduler,
     queries: Arc<Queries>,
+    results: ResultsRoute,
 }
 
 impl Engine {
-    pub fn new(registry: ConnectorRegistry, planner: Planner, queries: Arc<Queries>) -> Self {
+    pub fn new(
+        registry: ConnectorRegistry,
+        planner: Planner,
+        queries: Arc<Queries>,
+        results: ResultsRoute,
+    ) -> Self {
         Self {
             registry,
             planner,
             scheduler: queries.scheduler().clone(),
             queries,
+            results,
         }
     }
 
@@ -565,6 +581,7 @@ impl Engine {
         let mut config = ctx.copied_config();
         let options = config.options_mut();
         options.set("braid.query_id", &query.id)?;
+        options.set("braid.result_endpoint", &self.results.endpoint)?;
         // The workers enforce the per-node limit: they get the effective one and its name.
         match query.max_memory_per_node() {
             Some(limit) => {
@@ -576,19 +593,28 @@ impl Engine {
             }
         }
         let ctx = self.context_with(config);
-        run_job(&self.scheduler, ctx, plan, &query.control, |_| {
+        let results = self.results.inbox.open(&query.id)?;
+        let limit = query.max_memory_per_node();
+        // A worker's failure reads as Trino's error for it, whether the job fails before its
+        // first row or while its rows stream.
+        let named = move |error: DataFusionError| match &error {
+            DataFusionError::Execution(message) => match worker_failure(message, limit) {
+                Some(failure) => failure.into_error(),
+                None => error,
+            },
+            _ => error,
+        };
+        let (job_id, rows) = run_job(&self.scheduler, ctx, plan, &query.control, results, |_| {
             query.submitted()
         })
         .await
-        .map_err(|error| match &error {
-            DataFusionError::Execution(message) => {
-                match worker_failure(message, query.max_memory_per_node()) {
-                    Some(failure) => failure.into_error(),
-                    None => error,
-                }
-            }
-            _ => error,
-        })
+        .map_err(&named)?;
+        let schema = rows.schema();
+        let rows = rows.map_err(named);
+        Ok((
+            job_id,
+            Box::pin(RecordBatchStreamAdapter::new(schema, rows)),
+        ))
     }
 }
 

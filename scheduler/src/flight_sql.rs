@@ -43,13 +43,15 @@ use arrow_flight::{
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
-use futures::{Stream, TryStreamExt};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Authenticator, Identity};
 use crate::engine::{Engine, Planned, batches_stream};
+use crate::job::Scheduler;
 use crate::queries::{ErrorCode, Query, QueryFailure};
 use crate::session::{Session, Sessions, caller_key};
 use crate::sql_info;
@@ -64,7 +66,7 @@ pub struct BraidFlightSql {
     engine: Arc<Engine>,
     auth: Arc<Authenticator>,
     sessions: Sessions,
-    statements: Statements,
+    statements: Arc<Statements>,
     prepared: PreparedStatements,
     sql_info: SqlInfoData,
     type_info: XdbcTypeInfoData,
@@ -76,7 +78,7 @@ impl BraidFlightSql {
             engine,
             auth,
             sessions: Sessions::default(),
-            statements: Statements::default(),
+            statements: Arc::default(),
             prepared: PreparedStatements::default(),
             sql_info: sql_info::sql_info()?,
             type_info: sql_info::type_info()?,
@@ -265,15 +267,18 @@ impl Client {
 pub const SOURCE_HEADER: &str = "x-braid-source";
 
 /// A running statement, which is cancelled if dropped before it finished: the client went
-/// away.
-struct CancelOnDrop<'a> {
+/// away. A query's result stream holds it until its last row (its job runs while it streams).
+struct CancelOnDrop {
     query: Arc<Query>,
-    engine: &'a Engine,
+    scheduler: Scheduler,
 }
 
-impl<'a> CancelOnDrop<'a> {
-    fn new(query: Arc<Query>, engine: &'a Engine) -> Self {
-        Self { query, engine }
+impl CancelOnDrop {
+    fn new(query: Arc<Query>, engine: &Engine) -> Self {
+        Self {
+            query,
+            scheduler: engine.scheduler().clone(),
+        }
     }
 
     /// The statement's jobs ended: dropping it no longer cancels anything.
@@ -282,9 +287,23 @@ impl<'a> CancelOnDrop<'a> {
     }
 }
 
-impl Drop for CancelOnDrop<'_> {
+/// A statement whose `DoGet` is under way: forgotten when it is over, cancelled if dropped
+/// before its query finished.
+struct Fetching {
+    statements: Arc<Statements>,
+    handle: String,
+    running: CancelOnDrop,
+}
+
+impl Drop for Fetching {
     fn drop(&mut self) {
-        if self.query.control.cancel(self.engine.scheduler()) {
+        self.statements.remove(&self.handle);
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.query.control.cancel(&self.scheduler) {
             self.query.fail_with(QueryFailure::new(
                 ErrorCode::UserCanceled,
                 "Query was cancelled: the client went away",
@@ -370,17 +389,32 @@ impl FlightSqlService for BraidFlightSql {
             outcome,
             query,
         } = self.statements.take(&handle, &caller_key(&request))?;
-        let result = match outcome {
-            Outcome::Done { schema, batches } => Ok(batches_stream(schema, batches)),
+        let fetching = Fetching {
+            statements: self.statements.clone(),
+            handle,
+            running: CancelOnDrop::new(query.clone(), &self.engine),
+        };
+        let rows = match outcome {
+            Outcome::Done { schema, batches } => batches_stream(schema, batches),
+            // The job runs while its rows stream: the statement stays cancellable (and is
+            // cancelled if the client goes away) until the stream is over.
             Outcome::Planned(planned) => {
-                let running = CancelOnDrop::new(query.clone(), &self.engine);
-                let result = self.engine.execute(&session, *planned, &query).await;
-                running.finish();
-                result
+                let rows = self
+                    .engine
+                    .execute(&session, *planned, &query)
+                    .await
+                    .map_err(status)?;
+                let schema = rows.schema();
+                let rows = rows.inspect(move |_| {
+                    let _ = &fetching;
+                });
+                return Ok(Response::new(encode(Box::pin(
+                    RecordBatchStreamAdapter::new(schema, rows),
+                ))));
             }
         };
-        self.statements.remove(&handle);
-        Ok(Response::new(encode(result.map_err(status)?)))
+        fetching.running.finish();
+        Ok(Response::new(encode(rows)))
     }
 
     async fn do_put_statement_update(

@@ -1,11 +1,13 @@
 //! [`InternalFlightService`]: the coordinator's cluster-internal Flight port. Workers `do_get`
 //! an [`InternalTicket`] here: the [`braid_connector_spi::InternalService`] of the ticket's
 //! catalog answers (memory tables' rows), or the split store hands a task its split of a scan
-//! whose split list was too large for the plan. It offers nothing else. Clients use the
+//! whose split list was too large for the plan; and the final tasks of a job `do_put` their
+//! result partitions here ([`ResultInbox`]). It offers nothing else. Clients use the
 //! Flight SQL port, which has authentication and TLS; this port, like Ballista's scheduler
 //! port, is for the cluster's private network.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
@@ -19,18 +21,20 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::engine::batches_stream;
 use crate::flight_sql::{encode, status};
+use crate::job::ResultInbox;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// Serves the connectors' internal services to workers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct InternalFlightService {
     registry: ConnectorRegistry,
+    results: Arc<ResultInbox>,
 }
 
 impl InternalFlightService {
-    pub fn new(registry: ConnectorRegistry) -> Self {
-        Self { registry }
+    pub fn new(registry: ConnectorRegistry, results: Arc<ResultInbox>) -> Self {
+        Self { registry, results }
     }
 }
 
@@ -112,11 +116,14 @@ impl FlightService for InternalFlightService {
         only_fetch()
     }
 
+    /// A final task's result partition ([`ResultInbox::receive`]).
     async fn do_put(
         &self,
-        _request: Request<Streaming<FlightData>>,
+        request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
-        only_fetch()
+        self.results.receive(request.into_inner()).await?;
+        let done: BoxStream<PutResult> = Box::pin(futures::stream::empty());
+        Ok(Response::new(done))
     }
 
     async fn do_exchange(

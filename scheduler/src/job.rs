@@ -1,12 +1,14 @@
-//! Running a logical plan as a Ballista job and streaming its result back ([`run_job`],
-//! [`OneShotExec`]); cancelling it (`control.rs`, [`QueryControl`]); its progress and metrics
+//! Running a logical plan as a Ballista job and streaming its result back ([`run_job`], with
+//! the final tasks' rows sent to the [`ResultInbox`] as they are made; [`OneShotExec`]); cancelling it (`control.rs`, [`QueryControl`]); its progress and metrics
 //! (`status.rs`); and the workaround for lost workers (`revive.rs`).
 
 mod control;
+mod results;
 mod revive;
 mod status;
 
 pub use control::QueryControl;
+pub use results::{Delivery, ResultInbox, ResultReceiver, ResultsToCoordinator};
 pub use revive::spawn_revive_watchdog;
 pub use status::{
     StageSummary, TaskRow, TaskSummary, job_operator_metrics, job_stages, job_tasks, job_times,
@@ -16,11 +18,9 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use ballista_core::client::BallistaClient;
+use std::collections::BTreeSet;
 
-use ballista_core::serde::protobuf::{
-    PartitionLocation, SuccessfulJob, executor_status, job_status,
-};
+use ballista_core::serde::protobuf::{JobStatus, SuccessfulJob, executor_status, job_status};
 use ballista_core::serde::scheduler::ExecutorMetadata;
 use ballista_scheduler::scheduler_server::SchedulerServer;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -32,44 +32,76 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion::prelude::SessionContext;
 use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
-use futures::{StreamExt, TryStreamExt};
 use parking_lot::Mutex;
+use tokio::sync::mpsc;
 
 /// The Ballista scheduler as Braid uses it.
 pub type Scheduler = SchedulerServer<LogicalPlanNode, PhysicalPlanNode>;
 
-const MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
-
-/// Submits `plan` as a job and returns its id and result stream once the job has finished
-/// (Ballista writes final-stage output on the workers; the coordinator streams it on,
-/// partition after partition, never holding the whole result). `on_submit` sees the job id.
+/// Submits `plan` as a job and returns its id and its result stream at once: the job's final
+/// tasks send their rows to the coordinator as they make them (`results.rs`), so the first
+/// batch comes before the job is over, and the stream ends when the job has succeeded with
+/// every result partition received, or with the job's error. `on_submit` sees the job id.
 pub async fn run_job(
     scheduler: &Scheduler,
     ctx: SessionContext,
     plan: &LogicalPlan,
     control: &QueryControl,
+    results: (ResultReceiver, mpsc::Receiver<Delivery>),
     on_submit: impl FnOnce(&str),
 ) -> Result<(String, SendableRecordBatchStream)> {
     if control.is_cancelled() {
         return Err(control.cancelled_error());
     }
     let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let (receiver, deliveries) = results;
+    let (tx, statuses) = mpsc::channel(64);
     let job_id = scheduler
         .submit_job("braid", Arc::new(ctx), plan, Some(tx))
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
     on_submit(&job_id);
     control.submitted(scheduler, &job_id);
-    let mut cancelled = control.on_cancel();
-    let locations = loop {
+    tokio::spawn(watch_job(
+        job_id.clone(),
+        statuses,
+        control.on_cancel(),
+        receiver,
+    ));
+    let stream = futures::stream::unfold(Some(deliveries), |deliveries| async move {
+        let mut deliveries = deliveries?;
+        match deliveries.recv().await? {
+            Delivery::Batch(batch) => Some((Ok(batch), Some(deliveries))),
+            Delivery::Failed(error) => Some((Err(error), None)),
+            Delivery::End => None,
+        }
+    });
+    Ok((
+        job_id,
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
+    ))
+}
+
+/// Waits for the outcome of job `job_id` and delivers it after its rows: the end once every
+/// result partition was received, else the job's error.
+async fn watch_job(
+    job_id: String,
+    mut statuses: mpsc::Receiver<JobStatus>,
+    mut cancelled: tokio::sync::watch::Receiver<bool>,
+    results: ResultReceiver,
+) {
+    let outcome = loop {
         let status = tokio::select! {
-            status = rx.recv() => status,
-            // Ballista does not report a cancelled job to its subscriber: stop waiting here.
-            _ = cancelled.wait_for(|c| *c) => return Err(control.cancelled_error()),
+            status = statuses.recv() => status,
+            // Ballista does not report a cancelled job to its subscriber: stop waiting here
+            // (the query's stream ends with the cancellation's reason).
+            _ = cancelled.wait_for(|c| *c) => {
+                break Delivery::Failed(exec_datafusion_err!("query {job_id} was cancelled"));
+            }
+            () = results.closed() => return,
         };
         let Some(status) = status else {
-            return Err(exec_datafusion_err!(
+            break Delivery::Failed(exec_datafusion_err!(
                 "query {job_id} ended without a result"
             ));
         };
@@ -77,15 +109,22 @@ pub async fn run_job(
             Some(job_status::Status::Successful(SuccessfulJob {
                 partition_location, ..
             })) => {
-                break partition_location;
-            }
-            // A job cancelled by a kill may report itself failed: the kill's reason is the
-            // error to give.
-            Some(job_status::Status::Failed(_)) if control.is_cancelled() => {
-                return Err(control.cancelled_error());
+                let expected: BTreeSet<usize> = partition_location
+                    .iter()
+                    .filter_map(|location| location.partition_id.as_ref())
+                    .map(|id| id.partition_id as usize)
+                    .collect();
+                let missing = results.missing(&expected);
+                break if missing.is_empty() {
+                    Delivery::End
+                } else {
+                    Delivery::Failed(exec_datafusion_err!(
+                        "query {job_id} finished but partitions {missing:?} of its results never reached the coordinator"
+                    ))
+                };
             }
             Some(job_status::Status::Failed(failed)) => {
-                return Err(DataFusionError::Execution(clean_job_error(
+                break Delivery::Failed(DataFusionError::Execution(clean_job_error(
                     &job_id,
                     &failed.error,
                 )));
@@ -93,56 +132,13 @@ pub async fn run_job(
             _ => continue,
         }
     };
-    let streams = locations
-        .into_iter()
-        .map(|location| futures::stream::once(fetch_partition(location)).try_flatten());
-    let stream = futures::stream::iter(streams).flatten();
-    Ok((
-        job_id,
-        Box::pin(RecordBatchStreamAdapter::new(schema, stream)),
-    ))
+    results.deliver(outcome).await;
 }
 
 /// Ballista reports failures with escaped debug formatting; unescape so the message reads.
 fn clean_job_error(job_id: &str, error: &str) -> String {
     let message = error.trim().replace("\\\"", "\"").replace("\\n", "\n");
     format!("query {job_id} failed: {message}")
-}
-
-async fn fetch_partition(location: PartitionLocation) -> Result<SendableRecordBatchStream> {
-    let executor = location
-        .executor_meta
-        .ok_or_else(|| exec_datafusion_err!("result partition without a worker"))?;
-    let partition_id = location
-        .partition_id
-        .ok_or_else(|| exec_datafusion_err!("result partition without an id"))?;
-    let mut client = BallistaClient::try_new(
-        &executor.host,
-        executor.port as u16,
-        MAX_MESSAGE_SIZE,
-        false,
-        None,
-        3,
-        100,
-    )
-    .await
-    .map_err(|e| {
-        exec_datafusion_err!(
-            "cannot reach worker {}:{} for query results: {e}",
-            executor.host,
-            executor.port
-        )
-    })?;
-    client
-        .fetch_partition(
-            &executor.id,
-            &partition_id.into(),
-            location.file_id,
-            location.is_sort_shuffle,
-            true,
-        )
-        .await
-        .map_err(|e| DataFusionError::External(Box::new(e)))
 }
 
 /// The workers whose last heartbeat says they are active.

@@ -150,7 +150,9 @@ impl Coordinator {
         );
         let registry = ConnectorRegistry::load_with(
             settings.catalog_dir.as_deref(),
-            &Role::Coordinator { internal_endpoint },
+            &Role::Coordinator {
+                internal_endpoint: internal_endpoint.clone(),
+            },
             factories,
         )?;
 
@@ -193,9 +195,13 @@ impl Coordinator {
         });
 
         job::spawn_revive_watchdog(scheduler.clone());
-        let internal_service =
-            FlightServiceServer::new(internal::InternalFlightService::new(registry.clone()))
-                .max_encoding_message_size(MAX_MESSAGE_SIZE);
+        let results = Arc::new(job::ResultInbox::default());
+        let internal_service = FlightServiceServer::new(internal::InternalFlightService::new(
+            registry.clone(),
+            results.clone(),
+        ))
+        .max_encoding_message_size(MAX_MESSAGE_SIZE)
+        .max_decoding_message_size(MAX_MESSAGE_SIZE);
         let internal = no_delay(internal_listener);
         let internal_task = tokio::spawn(async move {
             tonic::transport::Server::builder()
@@ -226,7 +232,15 @@ impl Coordinator {
                 ),
             }),
         );
-        let engine = Arc::new(engine::Engine::new(registry, planner, queries));
+        let engine = Arc::new(engine::Engine::new(
+            registry,
+            planner,
+            queries,
+            engine::ResultsRoute {
+                inbox: results,
+                endpoint: internal_endpoint,
+            },
+        ));
         let flight_sql = flight_sql::BraidFlightSql::new(engine, auth.clone())
             .map_err(CoordinatorError::FlightSql)?;
         let service = FlightServiceServer::new(flight_sql)

@@ -687,6 +687,7 @@ impl TrackedStream {
     }
 
     fn end(&mut self) {
+        self.query.control.finish();
         self.stopped = None;
         self.permit = None;
     }

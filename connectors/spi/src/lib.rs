@@ -31,6 +31,8 @@
 //!   names of metadata tables and of a table at a version, for the connectors that have them.
 //! - [`ComputedTable`] over a [`RowSource`] (`computed.rs`): a metadata or system table whose
 //!   rows are computed on the coordinator when a statement scans it.
+//! - [`ResultSinkExec`] (`results.rs`): the root of a job whose final tasks stream their rows
+//!   to the coordinator's internal port as they make them.
 //! - [`HIDDEN_COLUMN`]: marks a column left out of `SELECT *` (Trino's hidden columns).
 //!
 //! A connector never reaches Ballista: it is testable on a plain `SessionContext`.
@@ -47,6 +49,7 @@ mod computed;
 mod connector;
 mod error;
 mod pack;
+mod results;
 mod scan;
 mod split;
 mod storage;
@@ -60,6 +63,7 @@ pub use connector::{
 };
 pub use error::ConnectorError;
 pub use pack::{FilePiece, MIN_RANGE, pack_files};
+pub use results::{END_MARKER, RESULT_PATH, ResultSinkExec, ResultTarget, result_partition};
 pub use scan::{ScanExec, ScanExecCodec, ScanMetrics, ScanSource, decode_schema, encode_schema};
 pub use split::{
     INLINE_SPLITS_MAX_BYTES, INTERNAL_TIMEOUT, Split, SplitPlanner, SplitStore, Splits,

@@ -8,7 +8,6 @@ use braid_connector_spi::ConnectorError;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::Statistics;
-use datafusion::common::stats::Precision;
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
@@ -184,13 +183,6 @@ impl TableProvider for TpchTable {
     }
 
     fn statistics(&self) -> Option<Statistics> {
-        let mut stats = Statistics::new_unknown(&self.schema);
-        let rows = self.table.row_count(self.scale_factor);
-        stats.num_rows = if self.table.row_count_is_exact() {
-            Precision::Exact(rows)
-        } else {
-            Precision::Inexact(rows)
-        };
-        Some(stats)
+        Some(self.table.statistics(self.scale_factor))
     }
 }

@@ -572,6 +572,33 @@ async fn pushdown_is_real_and_filters_above_postgres_are_kept() {
         let (_, braid) = client.query_all(sql).await.expect("federated join");
         same_rows(rows(&braid), postgres_rows(&pg, pg_sql).await).expect("broadcast join rows");
     }
+
+    // `pg_stats` gives the join key's distinct values: `supplier JOIN lineitem` is estimated at
+    // lineitem's rows. Without it every `l_suppkey` would count as distinct, and the estimate
+    // would be supplier's 100 rows.
+    let lineitem_rows: u64 = postgres_rows(
+        &pg,
+        "SELECT reltuples::int8 FROM pg_class WHERE oid = 'tpch.lineitem'::regclass",
+    )
+    .await[0]
+        .parse()
+        .expect("reltuples");
+    let (_, plan) = client
+        .query_all("EXPLAIN SELECT s_name, l_quantity FROM tpch.tiny.supplier JOIN pg.tpch.lineitem ON s_suppkey = l_suppkey")
+        .await
+        .expect("EXPLAIN");
+    let plan = rows(&plan).join("\n");
+    let physical = &plan[plan.find("Physical plan").expect("a physical plan")..];
+    let join = &physical[physical.find("HashJoinExec").expect("a hash join")..];
+    let estimate: u64 = join
+        .split_once("Rows=Inexact(")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .and_then(|(rows, _)| rows.parse().ok())
+        .unwrap_or_else(|| panic!("the join's row estimate: {plan}"));
+    assert!(
+        estimate * 10 >= lineitem_rows * 9 && estimate * 10 <= lineitem_rows * 11,
+        "supplier JOIN lineitem estimated at {estimate} rows, lineitem has {lineitem_rows}: {plan}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

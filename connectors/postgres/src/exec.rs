@@ -19,6 +19,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+use crate::metadata::ColumnEstimate;
 use crate::pool::{Pool, PooledClient, describe};
 use crate::types::{ColumnBuilder, PgKind};
 
@@ -41,6 +42,9 @@ pub struct PostgresScanHandle {
     /// estimate for join order and broadcast joins.
     #[serde(default)]
     pub row_estimate: Option<usize>,
+    /// `pg_stats` of each column, where known (empty: none known).
+    #[serde(default)]
+    pub column_estimates: Vec<Option<ColumnEstimate>>,
 }
 
 /// Reads PostgreSQL queries, one split (one SELECT) per partition.
@@ -79,12 +83,14 @@ impl PostgresScan {
     }
 
     /// The scan node reading `queries`, one per split, with these columns; `row_estimate` is
-    /// how many rows they return together, if known.
+    /// how many rows they return together, `column_estimates` what `pg_stats` says of each
+    /// column, if known.
     pub fn exec(
         relation: String,
         queries: Vec<String>,
         columns: Vec<(String, PgKind, bool)>,
         row_estimate: Option<usize>,
+        column_estimates: Vec<Option<ColumnEstimate>>,
         pool: Arc<Pool>,
     ) -> Result<PostgresScanExec> {
         let handle = PostgresScanHandle {
@@ -92,6 +98,7 @@ impl PostgresScan {
             relation,
             columns,
             row_estimate,
+            column_estimates,
         };
         let splits = queries
             .iter()
@@ -149,6 +156,12 @@ impl ScanSource for PostgresScan {
                 Some(_) => rows.div_ceil(splits.max(1)),
             };
             stats.num_rows = Precision::Inexact(rows);
+            let columns = stats.column_statistics.iter_mut();
+            for (column, estimate) in columns.zip(&self.handle.column_estimates) {
+                if let Some(estimate) = estimate {
+                    *column = estimate.statistics(rows);
+                }
+            }
         }
         Ok(stats)
     }

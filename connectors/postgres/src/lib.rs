@@ -7,7 +7,9 @@
 //! - [`Pool`] (`pool.rs`): at most `pool_size` connections per process, opened on demand,
 //!   over TLS as `sslmode` says (`tls.rs`).
 //! - [`Metadata`] (`metadata.rs`): schemas, tables, column types (mapped in `types.rs`), row
-//!   estimates and integer primary keys, cached for `metadata_cache_ttl_seconds`. DataFusion's
+//!   estimates, each column's `pg_stats` ([`ColumnEstimate`]: distinct values and NULL
+//!   fraction, for join estimates) and integer primary keys, cached for
+//!   `metadata_cache_ttl_seconds`. DataFusion's
 //!   synchronous listings read that cache; `refresh_listings` fills it before a statement
 //!   lists, so no catalog call waits on PostgreSQL.
 //! - [`PostgresCatalog`] → [`PostgresSchema`] → [`PostgresTable`] (`provider.rs`): `scan` plans
@@ -41,7 +43,7 @@ use datafusion::catalog::CatalogProvider;
 pub use codec::PostgresScanCodec;
 pub use config::{PostgresConfig, SslMode, UnsupportedTypes};
 pub use exec::{PostgresScan, PostgresScanExec, PostgresScanHandle};
-pub use metadata::Metadata;
+pub use metadata::{ColumnEstimate, Metadata};
 pub use pool::{Pool, describe as error_message};
 pub use provider::{PostgresCatalog, PostgresQueryTable, PostgresSchema, PostgresTable};
 pub use pushdown::{

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use braid_connector_spi::{ConnectorError, Listing};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::common::ColumnStatistics;
+use datafusion::common::stats::Precision;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 use crate::config::UnsupportedTypes;
 use crate::pool::{Pool, describe};
@@ -29,6 +32,44 @@ pub struct Column {
     pub nullable: bool,
     /// How PostgreSQL compares the column's text (`C` for columns that are no text).
     pub collation: Collation,
+    /// PostgreSQL's statistics of the column (`pg_stats`), when the table was analyzed.
+    pub estimate: Option<ColumnEstimate>,
+}
+
+/// What `pg_stats` says of a column, for the planner's join estimates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ColumnEstimate {
+    /// The fraction of rows whose value is NULL (`null_frac`).
+    pub null_fraction: f64,
+    /// Distinct values in the whole table (`n_distinct`, resolved against `reltuples` when
+    /// PostgreSQL gives it as a fraction of the rows).
+    pub distinct: f64,
+}
+
+impl ColumnEstimate {
+    /// From `pg_stats`' `null_frac` and `n_distinct` of a table of `rows` rows; `None` when
+    /// PostgreSQL does not know the distinct count (`n_distinct = 0`).
+    fn from_pg_stats(null_fraction: f64, n_distinct: f64, rows: f64) -> Option<Self> {
+        let distinct = match n_distinct {
+            n if n > 0.0 => n,
+            n if n < 0.0 => -n * rows,
+            _ => return None,
+        };
+        Some(Self {
+            null_fraction: null_fraction.clamp(0.0, 1.0),
+            distinct,
+        })
+    }
+
+    /// The column's statistics in a scan returning about `rows` rows: its share of NULLs, and
+    /// no more distinct values than rows.
+    pub fn statistics(&self, rows: usize) -> ColumnStatistics {
+        let nulls = (self.null_fraction * rows as f64).round() as usize;
+        let distinct = (self.distinct.round() as usize).min(rows - nulls.min(rows));
+        ColumnStatistics::new_unknown()
+            .with_null_count(Precision::Inexact(nulls))
+            .with_distinct_count(Precision::Inexact(distinct))
+    }
 }
 
 /// How PostgreSQL compares a text column, as far as pushdown cares.
@@ -292,6 +333,25 @@ impl Metadata {
             .await
             .map_err(|e| self.query_error("the database collation", e))?
             .get(0);
+        // The statistics over the table and its children (`inherited`) where PostgreSQL has
+        // them: a scan of a parent table reads its children too.
+        let estimates: HashMap<String, ColumnEstimate> = client
+            .query(
+                "SELECT DISTINCT ON (attname) attname::text, null_frac::float8, \
+                        n_distinct::float8 \
+                 FROM pg_stats WHERE schemaname = $1 AND tablename = $2 \
+                 ORDER BY attname, inherited DESC",
+                &[&schema, &table],
+            )
+            .await
+            .map_err(|e| self.query_error("column statistics", e))?
+            .into_iter()
+            .filter_map(|row| {
+                let estimate =
+                    ColumnEstimate::from_pg_stats(row.get(1), row.get(2), row_estimate as f64)?;
+                Some((row.get(0), estimate))
+            })
+            .collect();
         let config = self.pool.config();
         let mut columns = Vec::new();
         for row in rows {
@@ -322,6 +382,7 @@ impl Metadata {
                 }
             };
             columns.push(Column {
+                estimate: estimates.get(&name).copied(),
                 name,
                 kind,
                 as_text,
@@ -406,5 +467,28 @@ impl Metadata {
         self.schemas.lock().clear();
         self.tables.lock().clear();
         self.columns.lock().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pg_stats_become_column_statistics() {
+        // A positive n_distinct is a count; a negative one a fraction of the rows; 0 unknown.
+        let counted = ColumnEstimate::from_pg_stats(0.0, 100.0, 60_000.0).expect("known");
+        assert_eq!(counted.distinct, 100.0);
+        let fraction = ColumnEstimate::from_pg_stats(0.25, -0.5, 60_000.0).expect("known");
+        assert_eq!(fraction.distinct, 30_000.0);
+        assert_eq!(ColumnEstimate::from_pg_stats(0.0, 0.0, 60_000.0), None);
+
+        // In a scan of fewer rows: its share of NULLs, no more distinct values than non-NULLs.
+        let all = fraction.statistics(60_000);
+        assert_eq!(all.null_count, Precision::Inexact(15_000));
+        assert_eq!(all.distinct_count, Precision::Inexact(30_000));
+        let few = fraction.statistics(1_000);
+        assert_eq!(few.null_count, Precision::Inexact(250));
+        assert_eq!(few.distinct_count, Precision::Inexact(750));
     }
 }

@@ -249,6 +249,7 @@ impl TableProvider for PostgresQueryTable {
             vec![sql],
             columns,
             None,
+            Vec::new(),
             self.pool.clone(),
         )?))
     }
@@ -360,14 +361,20 @@ impl TableProvider for PostgresTable {
                 .map(|c| (c.name.clone(), c.kind.clone(), c.nullable))
                 .collect(),
             self.row_estimate(conditions.len(), limit),
+            columns.iter().map(|c| c.estimate).collect(),
             self.pool.clone(),
         )?))
     }
 
     fn statistics(&self) -> Option<Statistics> {
         let mut stats = Statistics::new_unknown(&self.meta.arrow_schema);
-        if self.meta.row_estimate > 0 {
-            stats.num_rows = Precision::Inexact(self.meta.row_estimate as usize);
+        if let Some(rows) = self.row_estimate(0, None) {
+            stats.num_rows = Precision::Inexact(rows);
+            for (column, meta) in stats.column_statistics.iter_mut().zip(&self.meta.columns) {
+                if let Some(estimate) = meta.estimate {
+                    *column = estimate.statistics(rows);
+                }
+            }
         }
         Some(stats)
     }

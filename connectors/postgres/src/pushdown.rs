@@ -370,6 +370,7 @@ mod tests {
                     as_text: false,
                     nullable: true,
                     collation: *collation,
+                    estimate: None,
                 })
                 .collect(),
             arrow_schema: std::sync::Arc::new(Schema::new(

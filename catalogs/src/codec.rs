@@ -209,7 +209,7 @@ mod tests {
             "x".into(),
             &schema,
             None,
-            3,
+            (3, 30),
             2,
             "http://127.0.0.1:9".into(),
         )

@@ -12,8 +12,8 @@ use braid_connector_files::{
     FileChunk, FilesScan, FilesScanHandle, Format, TableFormat, plan_splits,
 };
 use braid_connector_spi::{
-    ComputedTable, ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split,
-    TableName, check_append, encode_schema,
+    ComputedTable, ConnectorContext, ConnectorError, ListedCatalog, ScanEstimate, ScanExec,
+    SchemaListing, Split, TableName, check_append, encode_schema,
 };
 use buoyant_kernel::table_features::ColumnMappingMode;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -202,8 +202,12 @@ impl DeltaLakeTable {
         })
     }
 
-    /// The files of this version that `filters` may match, as the files scan reads them.
-    async fn files(&self, filters: &[Expr]) -> Result<Vec<FileChunk>, ConnectorError> {
+    /// The files of this version that `filters` may match, as the files scan reads them, and
+    /// their rows by the log's statistics (`None` when a file has none).
+    async fn files(
+        &self,
+        filters: &[Expr],
+    ) -> Result<(Vec<FileChunk>, Option<usize>), ConnectorError> {
         let metadata = &self.shared.metadata;
         let url = self.table.table_url();
         let state = self
@@ -225,7 +229,9 @@ impl DeltaLakeTable {
         let root =
             Path::from_url_path(url.path()).map_err(|e| metadata.error(&self.name, url, e))?;
         let mut files = Vec::with_capacity(views.len());
+        let mut rows = Some(0usize);
         for view in views {
+            rows = rows.zip(view.num_records()).map(|(sum, n)| sum + n);
             if view.deletion_vector_descriptor().is_some() {
                 return Err(metadata.message(
                     &self.name,
@@ -254,7 +260,7 @@ impl DeltaLakeTable {
             });
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(files)
+        Ok((files, rows))
     }
 }
 
@@ -330,7 +336,7 @@ impl TableProvider for DeltaLakeTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let metadata = &self.shared.metadata;
-        let files = self.files(filters).await?;
+        let (files, rows) = self.files(filters).await?;
         let file_count = files.len();
         let splits = plan_splits(
             files,
@@ -359,6 +365,10 @@ impl TableProvider for DeltaLakeTable {
             filters: FilesScanHandle::encode_filters(filters),
             limit,
             files: file_count,
+            estimate: rows
+                .map(ScanEstimate::rows)
+                .unwrap_or_default()
+                .limited(limit, splits.len()),
         };
         let source = FilesScan::new(handle, metadata.stores().clone())?;
         let splits = self.shared.context.plan_splits(splits)?;

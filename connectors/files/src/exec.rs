@@ -8,8 +8,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use braid_connector_spi::{
-    CatalogStores, ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits, column_list,
-    decode_schema, store_url,
+    CatalogStores, ConnectorError, ScanEstimate, ScanExec, ScanMetrics, ScanSource, Split, Splits,
+    column_list, decode_schema, store_url,
 };
 use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use datafusion::common::config::{CsvOptions as DfCsvOptions, TableParquetOptions};
@@ -69,6 +69,10 @@ pub struct FilesScanHandle {
     pub limit: Option<usize>,
     /// How many files the scan reads, for `EXPLAIN`.
     pub files: usize,
+    /// What the table's metadata says of the rows or bytes read (a Delta log's record counts,
+    /// a CSV table's file sizes).
+    #[serde(default)]
+    pub estimate: ScanEstimate,
 }
 
 impl FilesScanHandle {
@@ -285,6 +289,10 @@ impl ScanSource for FilesScan {
 
     fn handle(&self) -> FilesScanHandle {
         self.handle.clone()
+    }
+
+    fn estimate(&self) -> ScanEstimate {
+        self.handle.estimate
     }
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use braid_connector_spi::{
-    ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split, encode_schema,
+    ConnectorContext, ConnectorError, ListedCatalog, ScanEstimate, ScanExec, SchemaListing, Split,
+    encode_schema,
 };
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
@@ -252,6 +253,15 @@ impl TableProvider for FilesTable {
         let metadata = &self.shared.metadata;
         let files = self.files(filters)?;
         let file_count = files.len();
+        // A CSV file's size is about the size of its rows; a Parquet file's is not (it is
+        // compressed), and its row count is in its footer, which only the workers read.
+        let estimate = match self.table.format.format {
+            Format::Csv => ScanEstimate {
+                bytes: Some(files.iter().map(|f| f.size as usize).sum()),
+                ..ScanEstimate::default()
+            },
+            Format::Parquet => ScanEstimate::default(),
+        };
         let splits = plan_splits(
             files,
             state.config().target_partitions(),
@@ -272,6 +282,7 @@ impl TableProvider for FilesTable {
             filters: FilesScanHandle::encode_filters(filters),
             limit,
             files: file_count,
+            estimate: estimate.limited(limit, splits.len()),
         };
         let source = FilesScan::new(handle, metadata.stores().clone())?;
         let splits = self.shared.context.plan_splits(splits)?;

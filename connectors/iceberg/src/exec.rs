@@ -7,8 +7,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use braid_connector_spi::{
-    CatalogStores, ConnectorError, FilePiece, ScanExec, ScanMetrics, ScanSource, Split, Splits,
-    column_list, decode_schema,
+    CatalogStores, ConnectorError, FilePiece, ScanEstimate, ScanExec, ScanMetrics, ScanSource,
+    Split, Splits, column_list, decode_schema,
 };
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -49,6 +49,9 @@ pub struct IcebergScanHandle {
     /// Data and delete files the scan reads, for `EXPLAIN`.
     pub data_files: usize,
     pub delete_files: usize,
+    /// The record counts of the data files, deletes not subtracted.
+    #[serde(default)]
+    pub estimate: ScanEstimate,
 }
 
 /// What one task reads: file scan tasks (delete files included).
@@ -153,6 +156,10 @@ impl ScanSource for IcebergScan {
 
     fn handle(&self) -> IcebergScanHandle {
         self.handle.clone()
+    }
+
+    fn estimate(&self) -> ScanEstimate {
+        self.handle.estimate
     }
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {

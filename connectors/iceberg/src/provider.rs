@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use braid_connector_spi::{
-    ComputedTable, ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split,
-    check_append, encode_schema, pack_files,
+    ComputedTable, ConnectorContext, ConnectorError, ListedCatalog, ScanEstimate, ScanExec,
+    SchemaListing, Split, check_append, encode_schema, pack_files,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
@@ -289,6 +289,11 @@ impl TableProvider for IcebergTable {
             table: self.name.clone(),
             snapshot_id: self.snapshot_id,
             schema: encode_schema(&schema)?,
+        // Known when every file's manifest entry gives its record count.
+        let rows = tasks
+            .iter()
+            .map(|t| t.record_count.map(|n| n as usize))
+            .sum::<Option<usize>>();
             name_mapping: self
                 .table
                 .metadata()
@@ -305,3 +310,7 @@ impl TableProvider for IcebergTable {
         Ok(Arc::new(ScanExec::new(source, splits)))
     }
 }
+            estimate: rows
+                .map(ScanEstimate::rows)
+                .unwrap_or_default()
+                .limited(limit, splits.len()),

@@ -7,7 +7,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use braid_connector_spi::{
-    ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits, column_list, hidden_field,
+    ConnectorError, ScanEstimate, ScanExec, ScanMetrics, ScanSource, Split, Splits, column_list,
+    hidden_field,
 };
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::error::Result;
@@ -45,6 +46,10 @@ pub struct KafkaScanHandle {
     pub limit: Option<usize>,
     /// The coordinator's `hide_internal_columns`: the scan's columns are the table's.
     pub hide_internal_columns: bool,
+    /// The offsets planned: an upper bound of the records (compaction and transaction
+    /// markers leave gaps).
+    #[serde(default)]
+    pub estimate: ScanEstimate,
 }
 
 /// Reads a Kafka table, one split per partition of the scan.
@@ -148,6 +153,10 @@ impl ScanSource for KafkaScan {
 
     fn handle(&self) -> KafkaScanHandle {
         self.handle.clone()
+    }
+
+    fn estimate(&self) -> ScanEstimate {
+        self.handle.estimate
     }
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {

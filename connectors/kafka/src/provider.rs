@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use braid_connector_spi::{
-    ConnectorContext, ConnectorError, ListedCatalog, ScanExec, SchemaListing, Split,
+    ConnectorContext, ConnectorError, ListedCatalog, ScanEstimate, ScanExec, SchemaListing, Split,
 };
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
@@ -221,6 +221,7 @@ impl TableProvider for KafkaTable {
         };
         let ranges = self.plan_ranges(&RecordFilter::of(filters)).await?;
         let per_split = self.shared.broker.config().messages_per_split;
+        let offsets: i64 = ranges.iter().map(|r| r.end - r.start).sum();
         let splits = cut(&ranges, per_split)
             .iter()
             .map(Split::encode)
@@ -231,6 +232,8 @@ impl TableProvider for KafkaTable {
             columns,
             limit,
             hide_internal_columns: self.shared.broker.config().hide_internal_columns,
+            estimate: ScanEstimate::rows(usize::try_from(offsets).unwrap_or_default())
+                .limited(limit, splits.len()),
         };
         let scan = KafkaScan::new(
             handle,

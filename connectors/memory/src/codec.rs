@@ -63,7 +63,7 @@ mod tests {
             "id-1".into(),
             &columns,
             Some(vec![2, 0]),
-            9,
+            (9, 90),
             4,
             "http://127.0.0.1:1".into(),
         )

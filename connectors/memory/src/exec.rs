@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use braid_connector_spi::{
-    ConnectorError, InternalService, InternalTicket, ScanExec, ScanMetrics, ScanSource, Split,
-    Splits, internal_do_get,
+    ConnectorError, InternalService, InternalTicket, ScanEstimate, ScanExec, ScanMetrics,
+    ScanSource, Split, Splits, internal_do_get,
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -113,6 +113,9 @@ pub struct MemoryScanHandle {
     pub parts: usize,
     /// The coordinator's internal port, `http://host:port`.
     pub endpoint: String,
+    /// The snapshot's rows.
+    #[serde(default)]
+    pub estimate: ScanEstimate,
 }
 
 /// Reads a memory table from the coordinator, `parts` partitions.
@@ -137,7 +140,7 @@ impl MemoryScan {
         })
     }
 
-    /// The scan node of `table` (columns `table_schema`, snapshot of `batch_count` batches) in
+    /// The scan node of `table` (columns `table_schema`, a snapshot of `(batches, rows)`) in
     /// `parts` splits; `projection` indexes the table's columns (`None`: all).
     #[allow(clippy::too_many_arguments)]
     pub fn exec(
@@ -147,7 +150,7 @@ impl MemoryScan {
         table_id: String,
         table_schema: &SchemaRef,
         projection: Option<Vec<usize>>,
-        batch_count: usize,
+        (batch_count, rows): (usize, usize),
         parts: usize,
         endpoint: String,
     ) -> Result<MemoryScanExec> {
@@ -163,6 +166,11 @@ impl MemoryScan {
             batch_count,
             parts,
             endpoint,
+            estimate: ScanEstimate {
+                rows: Some(rows),
+                bytes: None,
+                exact: true,
+            },
         })?;
         let splits = (0..parts)
             .map(|part| Split::encode(&part))
@@ -202,6 +210,10 @@ impl ScanSource for MemoryScan {
 
     fn handle(&self) -> MemoryScanHandle {
         self.handle.clone()
+    }
+
+    fn estimate(&self) -> ScanEstimate {
+        self.handle.estimate
     }
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {

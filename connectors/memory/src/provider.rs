@@ -180,8 +180,8 @@ impl TableProvider for MemoryTable {
             }
             .into());
         };
-        let (batch_count, _) = self.data.snapshot();
-        let parts = split_count(batch_count, state.config().target_partitions());
+        let snapshot = self.data.snapshot();
+        let parts = split_count(snapshot.0, state.config().target_partitions());
         Ok(Arc::new(MemoryScan::exec(
             self.store.catalog().to_string(),
             self.schema.clone(),
@@ -189,7 +189,7 @@ impl TableProvider for MemoryTable {
             self.data.id.clone(),
             &self.data.schema,
             projection.cloned(),
-            batch_count,
+            snapshot,
             parts,
             endpoint,
         )?))

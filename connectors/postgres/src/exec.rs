@@ -6,12 +6,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use braid_connector_spi::{ConnectorError, ScanExec, ScanMetrics, ScanSource, Split, Splits};
+use braid_connector_spi::{
+    ConnectorError, ScanEstimate, ScanExec, ScanMetrics, ScanSource, Split, Splits,
+};
 use bytes::{Buf, BytesMut};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::Statistics;
-use datafusion::common::stats::Precision;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::metrics::{BaselineMetrics, Count};
@@ -19,7 +20,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::metadata::ColumnEstimate;
+use crate::metadata::{ColumnEstimate, with_column_estimates};
 use crate::pool::{Pool, PooledClient, describe};
 use crate::types::{ColumnBuilder, PgKind};
 
@@ -148,22 +149,18 @@ impl ScanSource for PostgresScan {
         write!(f, "]")
     }
 
-    fn statistics(&self, partition: Option<usize>, splits: usize) -> Result<Statistics> {
-        let mut stats = Statistics::new_unknown(&self.schema);
-        if let Some(rows) = self.handle.row_estimate {
-            let rows = match partition {
-                None => rows,
-                Some(_) => rows.div_ceil(splits.max(1)),
-            };
-            stats.num_rows = Precision::Inexact(rows);
-            let columns = stats.column_statistics.iter_mut();
-            for (column, estimate) in columns.zip(&self.handle.column_estimates) {
-                if let Some(estimate) = estimate {
-                    *column = estimate.statistics(rows);
-                }
-            }
+    fn estimate(&self) -> ScanEstimate {
+        ScanEstimate {
+            rows: self.handle.row_estimate,
+            ..ScanEstimate::default()
         }
-        Ok(stats)
+    }
+
+    fn statistics(&self, partition: Option<usize>, splits: usize) -> Result<Statistics> {
+        Ok(with_column_estimates(
+            self.estimate().statistics(&self.schema, partition, splits),
+            self.handle.column_estimates.iter().copied(),
+        ))
     }
 
     fn read(

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use braid_connector_spi::{ConnectorError, Listing};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::common::ColumnStatistics;
 use datafusion::common::stats::Precision;
+use datafusion::common::{ColumnStatistics, Statistics};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +70,22 @@ impl ColumnEstimate {
             .with_null_count(Precision::Inexact(nulls))
             .with_distinct_count(Precision::Inexact(distinct))
     }
+}
+
+/// `stats` with each column's `pg_stats` estimate (where known), scaled to the rows `stats`
+/// counts.
+pub fn with_column_estimates(
+    mut stats: Statistics,
+    estimates: impl IntoIterator<Item = Option<ColumnEstimate>>,
+) -> Statistics {
+    if let Some(&rows) = stats.num_rows.get_value() {
+        for (column, estimate) in stats.column_statistics.iter_mut().zip(estimates) {
+            if let Some(estimate) = estimate {
+                *column = estimate.statistics(rows);
+            }
+        }
+    }
+    stats
 }
 
 /// How PostgreSQL compares a text column, as far as pushdown cares.

@@ -6,10 +6,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use braid_connector_spi::ConnectorError;
+use braid_connector_spi::{ConnectorError, ScanEstimate};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
-use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Statistics};
 use datafusion::error::Result;
@@ -17,7 +16,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::exec::PostgresScan;
-use crate::metadata::{Metadata, TableMeta};
+use crate::metadata::{Metadata, TableMeta, with_column_estimates};
 use crate::pool::Pool;
 use crate::pushdown::{PgColumns, RenderContext, qualified, quote_ident, render};
 use crate::split::plan_splits;
@@ -367,15 +366,13 @@ impl TableProvider for PostgresTable {
     }
 
     fn statistics(&self) -> Option<Statistics> {
-        let mut stats = Statistics::new_unknown(&self.meta.arrow_schema);
-        if let Some(rows) = self.row_estimate(0, None) {
-            stats.num_rows = Precision::Inexact(rows);
-            for (column, meta) in stats.column_statistics.iter_mut().zip(&self.meta.columns) {
-                if let Some(estimate) = meta.estimate {
-                    *column = estimate.statistics(rows);
-                }
-            }
-        }
-        Some(stats)
+        let estimate = ScanEstimate {
+            rows: self.row_estimate(0, None),
+            ..ScanEstimate::default()
+        };
+        Some(with_column_estimates(
+            estimate.statistics(&self.meta.arrow_schema, None, 1),
+            self.meta.columns.iter().map(|c| c.estimate),
+        ))
     }
 }

@@ -15,7 +15,8 @@
 //!   splits) and rebuilds them on a worker with that catalog's settings. The Braid codec in
 //!   `braid-catalogs` wraps the bytes in an envelope tagged with the kind and the catalog.
 //! - [`ScanExec`] + [`ScanSource`] (`scan.rs`): the one scan node every connector uses; the
-//!   connector supplies the table handle and how to read one split, [`ScanExecCodec`] ships it.
+//!   connector supplies the table handle and how to read one split, [`ScanExecCodec`] ships it;
+//!   [`ScanEstimate`] is the size the source's metadata gave at planning, as `Statistics`.
 //! - [`Split`] / [`Splits`] (`split.rs`): one unit of parallel reading; partition *i* of a scan
 //!   reads split *i*. Large split lists stay in the coordinator's [`SplitStore`] and tasks
 //!   fetch their own split from its internal port.
@@ -64,7 +65,9 @@ pub use connector::{
 pub use error::ConnectorError;
 pub use pack::{FilePiece, MIN_RANGE, pack_files};
 pub use results::{END_MARKER, RESULT_PATH, ResultSinkExec, ResultTarget, result_partition};
-pub use scan::{ScanExec, ScanExecCodec, ScanMetrics, ScanSource, decode_schema, encode_schema};
+pub use scan::{
+    ScanEstimate, ScanExec, ScanExecCodec, ScanMetrics, ScanSource, decode_schema, encode_schema,
+};
 pub use split::{
     INLINE_SPLITS_MAX_BYTES, INTERNAL_TIMEOUT, Split, SplitPlanner, SplitStore, Splits,
     internal_do_get,

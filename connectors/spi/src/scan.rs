@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::common::stats::Precision;
 use datafusion::common::{Statistics, internal_err};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -74,10 +75,84 @@ pub trait ScanSource: fmt::Debug + Send + Sync + 'static {
         metrics: ScanMetrics,
     ) -> Result<SendableRecordBatchStream>;
 
-    /// Statistics of the whole scan (`None`) or of one partition, the scan having `splits`.
+    /// What the coordinator knew of the scan's size when it planned it (nothing by default).
+    fn estimate(&self) -> ScanEstimate {
+        ScanEstimate::default()
+    }
+
+    /// Statistics of the whole scan (`None`) or of one partition, the scan having `splits`:
+    /// by default those of [`ScanSource::estimate`].
     fn statistics(&self, partition: Option<usize>, splits: usize) -> Result<Statistics> {
-        let _ = (partition, splits);
-        Ok(Statistics::new_unknown(&self.schema()))
+        Ok(self
+            .estimate()
+            .statistics(&self.schema(), partition, splits))
+    }
+}
+
+/// The size of a scan as the source's own metadata gives it when the coordinator plans the
+/// scan — the record counts of the data files a filter kept, a topic's offsets, a relation's
+/// `reltuples` — for join ordering and the broadcast decision. Travels in the scan's handle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ScanEstimate {
+    /// Rows the scan returns.
+    pub rows: Option<usize>,
+    /// Bytes of those rows in memory.
+    pub bytes: Option<usize>,
+    /// Whether `rows` and `bytes` are exact rather than an estimate or an upper bound.
+    pub exact: bool,
+}
+
+impl ScanEstimate {
+    /// An estimate of `rows` (an upper bound: deletes, filters and gaps are not counted).
+    pub fn rows(rows: usize) -> Self {
+        Self {
+            rows: Some(rows),
+            bytes: None,
+            exact: false,
+        }
+    }
+
+    /// The estimate of a scan whose `splits` splits each stop after `limit` rows.
+    pub fn limited(self, limit: Option<usize>, splits: usize) -> Self {
+        let (Some(limit), Some(rows)) = (limit, self.rows) else {
+            return self;
+        };
+        let cap = limit.saturating_mul(splits.max(1));
+        if rows <= cap {
+            return self;
+        }
+        Self {
+            rows: Some(cap),
+            // The same share of the bytes.
+            bytes: self
+                .bytes
+                .map(|bytes| (bytes as u128 * cap as u128 / rows as u128) as usize),
+            exact: false,
+        }
+    }
+
+    /// The statistics of the whole scan (`partition` `None`) or of one of its `splits`
+    /// partitions, counted as an even share.
+    pub fn statistics(
+        &self,
+        schema: &Schema,
+        partition: Option<usize>,
+        splits: usize,
+    ) -> Statistics {
+        let share = |n: usize| match partition {
+            None => n,
+            Some(_) => n.div_ceil(splits.max(1)),
+        };
+        let precision = |n: Option<usize>| match n.map(share) {
+            Some(n) if self.exact && (partition.is_none() || splits <= 1) => Precision::Exact(n),
+            Some(n) => Precision::Inexact(n),
+            None => Precision::Absent,
+        };
+        Statistics {
+            num_rows: precision(self.rows),
+            total_byte_size: precision(self.bytes),
+            column_statistics: Statistics::unknown_column(schema),
+        }
     }
 }
 
@@ -290,4 +365,52 @@ fn codec_error(what: &str, e: serde_json::Error) -> DataFusionError {
         reason: format!("{what}: {e}"),
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field};
+
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::new(vec![Field::new("a", DataType::Int64, true)])
+    }
+
+    #[test]
+    fn an_estimate_is_shared_by_the_partitions_and_capped_by_the_limit() {
+        let estimate = ScanEstimate::rows(1000);
+        let whole = estimate.statistics(&schema(), None, 3);
+        assert_eq!(whole.num_rows, Precision::Inexact(1000));
+        assert_eq!(whole.total_byte_size, Precision::Absent);
+        let part = estimate.statistics(&schema(), Some(2), 3);
+        assert_eq!(part.num_rows, Precision::Inexact(334));
+
+        // Three splits of at most 10 rows each.
+        let limited = estimate.limited(Some(10), 3);
+        assert_eq!(limited.rows, Some(30));
+        assert_eq!(estimate.limited(Some(500), 3), estimate);
+        assert_eq!(estimate.limited(None, 3), estimate);
+
+        let exact = ScanEstimate {
+            rows: Some(100),
+            bytes: Some(8000),
+            exact: true,
+        };
+        let whole = exact.statistics(&schema(), None, 4);
+        assert_eq!(whole.num_rows, Precision::Exact(100));
+        assert_eq!(whole.total_byte_size, Precision::Exact(8000));
+        // A share of an exact count is not exact; a limit keeps the bytes' share.
+        let part = exact.statistics(&schema(), Some(0), 4);
+        assert_eq!(part.num_rows, Precision::Inexact(25));
+        let limited = exact.limited(Some(10), 2);
+        assert_eq!(
+            (limited.rows, limited.bytes, limited.exact),
+            (Some(20), Some(1600), false)
+        );
+        // Unknown stays unknown.
+        let unknown = ScanEstimate::default().statistics(&schema(), None, 1);
+        assert_eq!(unknown.num_rows, Precision::Absent);
+        assert_eq!(unknown.column_statistics.len(), 1);
+    }
 }

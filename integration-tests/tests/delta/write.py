@@ -101,6 +101,7 @@ def write(root):
     answers["version"] = dt.version()
     actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
     answers["live_files"] = len(actions)
+    answers["live_records"] = sum(a["num_records"] for a in actions)
     answers["eu_2025_files"] = sum(
         1 for a in actions
         if a["partition.region"] == "EU" and a["partition.year"] == 2025)

@@ -66,6 +66,11 @@ async fn local_tables_match_deltalake_with_skipping_time_travel_history_and_writ
         plan.contains(&format!("files={}", answers["live_files"])),
         "{plan}"
     );
+    // The estimate is the log's record counts of those files.
+    assert!(
+        plan.contains(&format!("Rows=Inexact({})", answers["live_records"])),
+        "the scan's estimate: {plan}"
+    );
 
     // Time travel, by version and by time.
     let first = sorted_rows(

@@ -173,6 +173,17 @@ async fn local_tables_match_pyarrow_with_pruning_splits_and_a_join_across_catalo
         .await,
         ["1|O'Brien|5", "2|Smith, Jr.|3", "3|Zoë|4"]
     );
+    // A CSV table's estimate is its files' size.
+    let csv_bytes = std::fs::metadata(root.join("sales/notes/notes.csv"))
+        .expect("notes.csv")
+        .len();
+    let plan = query(&mut c, "EXPLAIN SELECT * FROM csvfiles.sales.notes")
+        .await
+        .join("\n");
+    assert!(
+        plan.contains(&format!("Bytes=Inexact({csv_bytes})")),
+        "the scan's estimate: {plan}"
+    );
     assert_eq!(
         query(
             &mut c,

@@ -81,6 +81,11 @@ async fn check_tables(
     );
 
     // Time travel, by snapshot id and by time; the first snapshot as pyiceberg read it.
+    // The estimate is the manifests' record counts (deletes not subtracted).
+    assert!(
+        plan.contains(&format!("Rows=Inexact({})", answers["live_records"])),
+        "the scan's estimate: {plan}"
+    );
     let first = answers["first_snapshot"].as_i64().expect("id");
     let at_first = sorted_rows(
         query(

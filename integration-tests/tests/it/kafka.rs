@@ -440,6 +440,10 @@ async fn pushdown_reads_only_the_matching_records() {
         plan.contains("offsets=[1:[2, 5) 1:[5, 6)]") || plan.contains("offsets=[1:[2, 6)]"),
         "{plan}"
     );
+    assert!(
+        plan.contains("Rows=Inexact(4)"),
+        "the offsets' estimate: {plan}"
+    );
     let analyzed = analyze(&mut c, sql).await;
     assert_eq!(metric(&analyzed, "messages_read"), 4, "{analyzed}");
 
@@ -740,6 +744,7 @@ async fn read_split(
         ],
         limit: None,
         hide_internal_columns: true,
+        estimate: Default::default(),
     };
     let scan = KafkaScan::new(handle, "kafka", std::sync::Arc::new(config))?;
     let exec = ScanExec::new(scan, Splits::Inline(vec![Split::encode(&split)?]));

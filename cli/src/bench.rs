@@ -37,15 +37,9 @@ fn schema_of(sf: f64) -> String {
     }
 }
 
-/// Runs the benchmark; prints one line per query and the totals.
-pub async fn run(client: &mut BraidClient, args: &BenchArgs) -> Result<(), String> {
-    let schema = schema_of(args.sf);
-    let queries = tpch_queries(&args.queries)?;
-    client
-        .query_all(&format!("USE tpch.{schema}"))
-        .await
-        .map_err(|e| e.to_string())?;
-    for property in &args.session {
+/// Sets each `NAME=VALUE` of `properties` (`--session`) as a session property of `client`.
+pub async fn set_session(client: &mut BraidClient, properties: &[String]) -> Result<(), String> {
+    for property in properties {
         let (name, value) = property
             .split_once('=')
             .ok_or_else(|| format!("--session {property}: expected NAME=VALUE"))?;
@@ -65,6 +59,18 @@ pub async fn run(client: &mut BraidClient, args: &BenchArgs) -> Result<(), Strin
             .await
             .map_err(|e| format!("--session {property}: {e}"))?;
     }
+    Ok(())
+}
+
+/// Runs the benchmark; prints one line per query and the totals.
+pub async fn run(client: &mut BraidClient, args: &BenchArgs) -> Result<(), String> {
+    let schema = schema_of(args.sf);
+    let queries = tpch_queries(&args.queries)?;
+    client
+        .query_all(&format!("USE tpch.{schema}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    set_session(client, &args.session).await?;
 
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let config = SessionConfig::new()

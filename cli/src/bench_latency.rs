@@ -20,10 +20,14 @@ pub struct LatencyBenchArgs {
     /// The table whose whole scan is streamed.
     #[arg(long, default_value = "tpch.sf1.lineitem")]
     pub stream_table: String,
+    /// Session properties, e.g. `--session single_task_max_input_rows=0`.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub session: Vec<String>,
 }
 
 /// Runs the benchmark and prints one line per statement.
 pub async fn run(client: &mut BraidClient, args: &LatencyBenchArgs) -> Result<(), String> {
+    crate::bench::set_session(client, &args.session).await?;
     let small = [
         ("SELECT 1", "SELECT 1".to_string()),
         ("SHOW CATALOGS", "SHOW CATALOGS".to_string()),

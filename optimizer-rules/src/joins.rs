@@ -13,6 +13,9 @@
 //!   promotes a partitioned join to a broadcast when one side is small by its statistics and the
 //!   join type with that side as build side is safe. Trino's session properties
 //!   `join_distribution_type` and `join_max_broadcast_table_size` steer it.
+//!   A plan of one partition (a small query, [`crate::single_task`]) keeps every join
+//!   partitioned: with one partition on each side it does the same work, and a broadcast
+//!   join's build side would be a stage of its own.
 //! - [`SingleProbe`] runs last: a join that must collect its left side and is not safe with a
 //!   split probe side (a nested-loop join, a null-aware anti join for `NOT IN`) gets its probe
 //!   side as one partition, so one task sees every probe row.
@@ -84,6 +87,7 @@ impl PhysicalOptimizerRule for BroadcastJoins {
                     .unwrap_or(DEFAULT_MAX_BROADCAST),
             ),
         };
+        let one_partition = config.execution.target_partitions <= 1;
         plan.transform_up(|node| {
             let Some(join) = node.as_any().downcast_ref::<HashJoinExec>() else {
                 return Ok(Transformed::no(node));
@@ -91,6 +95,13 @@ impl PhysicalOptimizerRule for BroadcastJoins {
             // Null-aware anti joins need every probe row in one place: `SingleProbe` sees to it.
             if join.null_aware {
                 return Ok(Transformed::no(node));
+            }
+            // DataFusion plans every join of a one-partition plan as `CollectLeft`.
+            if one_partition {
+                return match join.partition_mode() {
+                    PartitionMode::CollectLeft => partitioned(join).map(Transformed::yes),
+                    _ => Ok(Transformed::no(node)),
+                };
             }
             // An unsafe join with one probe partition is right as it is (`SingleProbe` keeps it
             // that way); with several it is partitioned.
@@ -356,5 +367,28 @@ mod tests {
             .expect("SET");
         assert!(!broadcast(joins(&ctx, inner).await));
         assert!(broadcast(joins(&context("BROADCAST"), inner).await));
+    }
+
+    #[tokio::test]
+    async fn a_one_partition_plan_keeps_its_joins_partitioned() {
+        for distribution in ["AUTOMATIC", "BROADCAST"] {
+            let ctx = context(distribution);
+            ctx.sql("SET datafusion.execution.target_partitions = 1")
+                .await
+                .expect("SET");
+            for sql in [
+                "SELECT * FROM big JOIN small ON small.x = big.x",
+                "SELECT * FROM small LEFT JOIN big ON small.x = big.x",
+            ] {
+                let joins = joins(&ctx, sql).await;
+                assert!(!joins.is_empty(), "{sql}: a join");
+                for (kind, join_type, collects, _) in joins {
+                    assert!(
+                        !collects,
+                        "{distribution}: {sql}: a {kind} {join_type} join collects its left side"
+                    );
+                }
+            }
+        }
     }
 }

@@ -10,6 +10,8 @@
 //!   installs no pool by default (unbounded); Braid bounds every worker and every query.
 //! - [`joins`]: [`joins::BroadcastJoins`] and [`joins::SingleProbe`], which choose broadcast
 //!   joins by statistics and keep every join correct when Ballista splits its probe side.
+//! - [`single_task`]: [`single_task::input_rows`], the rows a query's tables hold by their
+//!   statistics; under `single_task_max_input_rows` the coordinator plans it as one task.
 //! - [`topk`]: [`topk::SpillingTopK`], which turns a TopK with a large `LIMIT` into a sort
 //!   that can spill.
 //! - [`properties`]: the `braid.` session properties ([`properties::QueryProperties`]): the
@@ -18,5 +20,6 @@
 pub mod joins;
 pub mod memory;
 pub mod properties;
+pub mod single_task;
 pub mod subtree;
 pub mod topk;

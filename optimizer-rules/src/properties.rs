@@ -47,8 +47,16 @@ extensions_options! {
         /// Trino's `join_max_broadcast_table_size`: the largest estimated build side that
         /// `AUTOMATIC` broadcasts to every probe task.
         pub join_max_broadcast_table_size: SizeValue, default = Setting(Some(DEFAULT_MAX_BROADCAST))
+        /// A query whose tables together hold at most this many rows by their statistics
+        /// runs as one task: one stage, no shuffle (0: never).
+        pub single_task_max_input_rows: usize, default = DEFAULT_SINGLE_TASK_ROWS
     }
 }
+
+/// The default `single_task_max_input_rows`: about what one task reads in the time a stage
+/// takes to start and shuffle (all of TPC-H's `tiny` tables but lineitem hold 27,000 rows;
+/// lineitem 60,175).
+pub const DEFAULT_SINGLE_TASK_ROWS: usize = 100_000;
 
 /// The default `join_max_broadcast_table_size`. Trino's is 100MB, built once per worker; every
 /// Ballista task builds its own hash table, so Braid's is smaller (TPC-H SF1 on the embedded
@@ -160,7 +168,7 @@ impl std::ops::DerefMut for QueryProperties {
 
 /// Trino's session property names that are Braid properties: `SET SESSION name = v` sets
 /// `braid.name`.
-pub const SESSION_PROPERTIES: [&str; 7] = [
+pub const SESSION_PROPERTIES: [&str; 8] = [
     "query_max_run_time",
     "query_max_execution_time",
     "query_max_memory_per_node",
@@ -168,6 +176,7 @@ pub const SESSION_PROPERTIES: [&str; 7] = [
     "spill_enabled",
     "join_distribution_type",
     "join_max_broadcast_table_size",
+    "single_task_max_input_rows",
 ];
 
 impl QueryProperties {

@@ -17,6 +17,8 @@ use ballista_core::extension::{
 use braid_catalogs::ConnectorRegistry;
 use braid_connector_spi::{Listing, LogicalRule, PhysicalRule};
 use braid_optimizer_rules::joins::{self, SingleProbe};
+use braid_optimizer_rules::properties::QueryProperties;
+use braid_optimizer_rules::single_task::input_rows;
 use braid_optimizer_rules::topk::SpillingTopK;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -536,11 +538,20 @@ impl Engine {
                 }
                 Ok(stream)
             }
-            Planned::Distributed(plan) => Ok(self.run(ctx, &plan, query).await?.1),
+            Planned::Distributed(plan) => {
+                let (ctx, _) = self.sized(ctx, session, &plan);
+                Ok(self.run(ctx, &plan, query).await?.1)
+            }
             Planned::CreateTable(create) => self.create_table(ctx, create, query).await,
             Planned::Insert(insert) => self.insert(ctx, insert, query).await,
-            Planned::Explain(plan) => self.explain(ctx, &plan).await,
-            Planned::ExplainAnalyze(plan) => self.explain_analyze(ctx, &plan, query).await,
+            Planned::Explain(plan) => {
+                let (ctx, single_task) = self.sized(ctx, session, &plan);
+                self.explain(ctx, &plan, single_task).await
+            }
+            Planned::ExplainAnalyze(plan) => {
+                let (ctx, _) = self.sized(ctx, session, &plan);
+                self.explain_analyze(ctx, &plan, query).await
+            }
         }
     }
 
@@ -569,6 +580,30 @@ impl Engine {
             .filter_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
             .map(|counts| counts.values().iter().sum::<i64>())
             .sum())
+    }
+
+    /// `ctx`, or a copy that plans `plan` in one partition when its tables hold at most
+    /// `single_task_max_input_rows` rows by their statistics (then also those rows): Ballista
+    /// runs such a plan as one task of one stage, with no shuffle. A session that fixed its
+    /// partition count keeps it.
+    fn sized(
+        &self,
+        ctx: SessionContext,
+        session: &Session,
+        plan: &LogicalPlan,
+    ) -> (SessionContext, Option<usize>) {
+        let config = ctx.copied_config();
+        if session.fixed_partitions() || config.target_partitions() <= 1 {
+            return (ctx, None);
+        }
+        let limit = QueryProperties::of(config.options()).single_task_max_input_rows;
+        match input_rows(plan).filter(|rows| limit > 0 && *rows <= limit) {
+            Some(rows) => (
+                self.context_with(config.with_target_partitions(1)),
+                Some(rows),
+            ),
+            None => (ctx, None),
+        }
     }
 
     /// Runs `plan` as a job of `query`, which its workers know by `braid.query_id`.

@@ -15,6 +15,8 @@ use braid_connector_spi::{
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::Statistics;
+use datafusion::common::stats::Precision;
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::error::Result;
 use datafusion::logical_expr::dml::InsertOp;
@@ -206,6 +208,26 @@ impl TableProvider for IcebergTable {
         TableType::Base
     }
 
+    /// The snapshot summary's `total-records` (the rows of its data files, deletes not
+    /// subtracted), as the table's size before a scan is planned.
+    fn statistics(&self) -> Option<Statistics> {
+        let rows = match self.snapshot_id {
+            Some(id) => self
+                .table
+                .metadata()
+                .snapshot_by_id(id)?
+                .summary()
+                .additional_properties
+                .get("total-records")?
+                .parse::<usize>()
+                .ok()?,
+            None => 0,
+        };
+        let mut statistics = Statistics::new_unknown(&self.schema);
+        statistics.num_rows = Precision::Inexact(rows);
+        Some(statistics)
+    }
+
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
@@ -267,6 +289,11 @@ impl TableProvider for IcebergTable {
         let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
         let (tasks, predicate) = self.plan_files(columns, filters).await?;
         let data_files = tasks.len();
+        // Known when every file's manifest entry gives its record count.
+        let rows = tasks
+            .iter()
+            .map(|t| t.record_count.map(|n| n as usize))
+            .sum::<Option<usize>>();
         let delete_files = tasks
             .iter()
             .flat_map(|t| t.deletes.iter().map(|d| d.file_path.as_str()))
@@ -289,11 +316,6 @@ impl TableProvider for IcebergTable {
             table: self.name.clone(),
             snapshot_id: self.snapshot_id,
             schema: encode_schema(&schema)?,
-        // Known when every file's manifest entry gives its record count.
-        let rows = tasks
-            .iter()
-            .map(|t| t.record_count.map(|n| n as usize))
-            .sum::<Option<usize>>();
             name_mapping: self
                 .table
                 .metadata()
@@ -304,13 +326,13 @@ impl TableProvider for IcebergTable {
             predicate,
             data_files,
             delete_files,
+            estimate: rows
+                .map(ScanEstimate::rows)
+                .unwrap_or_default()
+                .limited(limit, splits.len()),
         };
         let source = IcebergScan::new(handle, metadata.stores().clone())?;
         let splits = self.shared.context.plan_splits(splits)?;
         Ok(Arc::new(ScanExec::new(source, splits)))
     }
 }
-            estimate: rows
-                .map(ScanEstimate::rows)
-                .unwrap_or_default()
-                .limited(limit, splits.len()),

@@ -15,7 +15,11 @@ async fn daemons_bind_all_interfaces_and_advertise_their_address() {
     let mut client = cluster.client().await;
 
     // A distributed join and aggregate: stages shuffle between the workers' advertised
-    // addresses.
+    // addresses (distributed, however small the tables).
+    client
+        .query_all("SET SESSION single_task_max_input_rows = 0")
+        .await
+        .expect("SET SESSION");
     let sql = "SELECT r_name, count(*) FROM tpch.tiny.customer JOIN tpch.tiny.nation \
                ON c_nationkey = n_nationkey JOIN tpch.tiny.region ON n_regionkey = r_regionkey \
                GROUP BY r_name ORDER BY r_name";

@@ -539,7 +539,11 @@ async fn pushdown_is_real_and_filters_above_postgres_are_kept() {
 
     // PostgreSQL's statistics (`reltuples`) choose the broadcast side of a federated join: the
     // small PostgreSQL table is built when the other side is large, and the small tpch table
-    // when the PostgreSQL one is large.
+    // when the PostgreSQL one is large (distributed, however small the tables).
+    client
+        .query_all("SET SESSION single_task_max_input_rows = 0")
+        .await
+        .expect("SET SESSION");
     for (sql, build, pg_sql) in [
         (
             "SELECT s_name, count(*) FROM pg.tpch.supplier JOIN tpch.tiny.lineitem ON s_suppkey = l_suppkey GROUP BY s_name",

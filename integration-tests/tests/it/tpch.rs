@@ -40,24 +40,27 @@ async fn all_22_queries_match_plain_datafusion_on_two_workers() {
     client.query_all("USE tpch.tiny").await.expect("USE");
     let plain = plain_datafusion();
 
-    // AUTOMATIC broadcasts the sides small by statistics; BROADCAST every side it may.
-    for distribution in ["AUTOMATIC", "BROADCAST"] {
-        client
-            .query_all(&format!(
-                "SET SESSION join_distribution_type = '{distribution}'"
-            ))
-            .await
-            .expect("SET SESSION");
+    // Distributed (`single_task_max_input_rows = 0`): AUTOMATIC broadcasts the sides small by
+    // statistics, BROADCAST every side it may. Then the default: a query whose scans read at
+    // most 100,000 rows by the tables' statistics (most of `tiny`'s) runs as one task.
+    for (distribution, single_task) in [
+        ("AUTOMATIC", "0"),
+        ("BROADCAST", "0"),
+        ("AUTOMATIC", "100000"),
+    ] {
+        for set in [
+            format!("SET SESSION join_distribution_type = '{distribution}'"),
+            format!("SET SESSION single_task_max_input_rows = {single_task}"),
+        ] {
+            client.query_all(&set).await.expect(&set);
+        }
         let mut checked = 0;
         for (i, sql) in QUERIES.iter().enumerate() {
             let q = i + 1;
-            let (braid, expected) =
-                braid_and_plain(&mut client, &plain, sql, &format!("Q{q} ({distribution})")).await;
-            assert!(!expected.is_empty(), "Q{q}: expected some rows");
-            assert_eq!(
-                braid, expected,
-                "Q{q} ({distribution}): Braid and DataFusion differ"
-            );
+            let what = format!("Q{q} ({distribution}, single_task_max_input_rows {single_task})");
+            let (braid, expected) = braid_and_plain(&mut client, &plain, sql, &what).await;
+            assert!(!expected.is_empty(), "{what}: expected some rows");
+            assert_eq!(braid, expected, "{what}: Braid and DataFusion differ");
             checked += 1;
         }
         assert_eq!(checked, 22);
@@ -78,6 +81,10 @@ async fn explain_shows_stages_and_explain_analyze_their_metrics() {
     let _serial = braid_integration_tests::serial().await;
     let cluster = Cluster::start(2, 2, None).await;
     let mut client = cluster.client().await;
+    client
+        .query_all("SET SESSION single_task_max_input_rows = 0")
+        .await
+        .expect("SET SESSION");
     let sql = "SELECT l_returnflag, count(*) FROM tpch.tiny.lineitem GROUP BY l_returnflag";
 
     let (_, plan) = client
@@ -105,6 +112,50 @@ async fn explain_shows_stages_and_explain_analyze_their_metrics() {
         text.contains("output_rows=60175") || text.contains("input_rows=60175"),
         "{text}"
     );
+
+    // Under the default `single_task_max_input_rows`, a query of a small table is one task of
+    // one stage; one of a large table is not.
+    client
+        .query_all("SET SESSION single_task_max_input_rows = 100000")
+        .await
+        .expect("SET SESSION");
+    let point = "SELECT o_orderkey, o_totalprice FROM tpch.tiny.orders WHERE o_orderkey = 7";
+    let (_, plan) = client
+        .query_all(&format!("EXPLAIN {point}"))
+        .await
+        .expect("EXPLAIN");
+    let text = rows(&plan).join("\n");
+    assert!(
+        text.contains("one task: its tables hold 15000 rows"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Stage 1:") && !text.contains("Stage 2:"),
+        "{text}"
+    );
+    let (_, analyzed) = client
+        .query_all(&format!("EXPLAIN ANALYZE {point}"))
+        .await
+        .expect("EXPLAIN ANALYZE");
+    let text = rows(&analyzed).join("\n");
+    assert!(
+        text.contains(": 1 rows in") && text.contains(", 1 stages"),
+        "{text}"
+    );
+    assert!(text.contains("tasks=1,"), "{text}");
+    let (braid, expected) =
+        braid_and_plain(&mut client, &plain_datafusion(), point, "the point query").await;
+    assert_eq!(braid, expected);
+    assert_eq!(braid.len(), 1);
+    let (_, plan) = client
+        .query_all("EXPLAIN SELECT o_orderstatus, count(*) FROM tpch.sf1.orders GROUP BY 1")
+        .await
+        .expect("EXPLAIN");
+    let text = rows(&plan).join("\n");
+    assert!(
+        !text.contains("one task") && text.contains("Stage 2:"),
+        "{text}"
+    );
 }
 
 /// Joins that would lose or repeat rows as broadcasts with the probe side split across tasks
@@ -118,6 +169,8 @@ async fn joins_a_broadcast_would_break_stay_correct_on_two_workers() {
     let mut client = cluster.client().await;
     for set in [
         "USE tpch.tiny",
+        // Distributed, however small the tables.
+        "SET SESSION single_task_max_input_rows = 0",
         "SET SESSION join_distribution_type = 'BROADCAST'",
         "SET datafusion.optimizer.hash_join_single_partition_threshold = 1000000000",
         "SET datafusion.optimizer.hash_join_single_partition_threshold_rows = 1000000000",

@@ -20,12 +20,20 @@ impl Engine {
         &self,
         ctx: SessionContext,
         plan: &LogicalPlan,
+        single_task: Option<usize>,
     ) -> Result<SendableRecordBatchStream> {
         let state = ctx.state();
         let logical = state.optimize(plan)?;
         let physical = state.create_physical_plan(plan).await?;
+        let distributed = match single_task {
+            Some(rows) => format!(
+                "Distributed plan (one task: its tables hold {rows} rows by their statistics, \
+                 within single_task_max_input_rows):"
+            ),
+            None => "Distributed plan:".to_string(),
+        };
         let mut text = format!(
-            "Logical plan:\n{}\n\nPhysical plan (with the statistics' estimates):\n{}\nDistributed plan:\n",
+            "Logical plan:\n{}\n\nPhysical plan (with the statistics' estimates):\n{}\n{distributed}\n",
             logical.display_indent(),
             displayable(physical.as_ref())
                 .set_show_statistics(true)

@@ -22,8 +22,10 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 for pkg in libssl-dev zlib1g-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
-# The en_US.UTF-8 collation of the test database braid_en (scripts/services.sh).
-locale -a 2>/dev/null | grep -qix 'en_US.utf8' || missing+=(locales-all)
+# The en_US.UTF-8 collation of the test database braid_en (scripts/services.sh). Not `grep -q`:
+# it may exit before `locale` has written everything, and under pipefail the SIGPIPE would
+# count as missing (it did, about one run in two, reinstalling the package every time).
+locale -a 2>/dev/null | grep -ix 'en_US.utf8' >/dev/null || missing+=(locales-all)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"

@@ -137,8 +137,15 @@ impl ExtensionOptions for QueryProperties {
         Box::new(self.clone())
     }
 
+    /// Sets one property; a refusal names the property and the value, as Trino's does.
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        ExtensionOptions::set(&mut self.0, key, value)
+        ExtensionOptions::set(&mut self.0, key, value).or_else(|e| {
+            config_err!(
+                "Unable to set session property '{key}' to '{value}': {}",
+                e.strip_backtrace()
+                    .trim_start_matches("Invalid or Unsupported Configuration: ")
+            )
+        })
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
@@ -368,6 +375,18 @@ mod tests {
             .expect_err("not a duration")
             .to_string();
         assert!(err.contains("'forever' is not a duration"), "{err}");
+        assert!(
+            err.contains("session property 'query_max_execution_time' to 'forever'"),
+            "{err}"
+        );
+        let err = options
+            .set("braid.single_task_max_input_rows", "lots")
+            .expect_err("not a number")
+            .to_string();
+        assert!(
+            err.contains("Unable to set session property 'single_task_max_input_rows' to 'lots'"),
+            "{err}"
+        );
         let properties = QueryProperties::of(config.options());
         assert_eq!(
             properties.query_max_run_time.0,

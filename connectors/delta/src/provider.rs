@@ -365,10 +365,7 @@ impl TableProvider for DeltaLakeTable {
             filters: FilesScanHandle::encode_filters(filters),
             limit,
             files: file_count,
-            estimate: rows
-                .map(ScanEstimate::rows)
-                .unwrap_or_default()
-                .limited(limit, splits.len()),
+            estimate: ScanEstimate::rows(rows).limited(limit, splits.len()),
         };
         let source = FilesScan::new(handle, metadata.stores().clone())?;
         let splits = self.shared.context.plan_splits(splits)?;

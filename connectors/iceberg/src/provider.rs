@@ -326,10 +326,7 @@ impl TableProvider for IcebergTable {
             predicate,
             data_files,
             delete_files,
-            estimate: rows
-                .map(ScanEstimate::rows)
-                .unwrap_or_default()
-                .limited(limit, splits.len()),
+            estimate: ScanEstimate::rows(rows).limited(limit, splits.len()),
         };
         let source = IcebergScan::new(handle, metadata.stores().clone())?;
         let splits = self.shared.context.plan_splits(splits)?;

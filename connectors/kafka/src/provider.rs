@@ -232,7 +232,7 @@ impl TableProvider for KafkaTable {
             columns,
             limit,
             hide_internal_columns: self.shared.broker.config().hide_internal_columns,
-            estimate: ScanEstimate::rows(usize::try_from(offsets).unwrap_or_default())
+            estimate: ScanEstimate::rows(usize::try_from(offsets).ok())
                 .limited(limit, splits.len()),
         };
         let scan = KafkaScan::new(

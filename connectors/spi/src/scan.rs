@@ -103,10 +103,11 @@ pub struct ScanEstimate {
 }
 
 impl ScanEstimate {
-    /// An estimate of `rows` (an upper bound: deletes, filters and gaps are not counted).
-    pub fn rows(rows: usize) -> Self {
+    /// An estimate of `rows`, if the source knows them (an upper bound: deletes, filters and
+    /// gaps are not counted).
+    pub fn rows(rows: impl Into<Option<usize>>) -> Self {
         Self {
-            rows: Some(rows),
+            rows: rows.into(),
             bytes: None,
             exact: false,
         }

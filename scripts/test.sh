@@ -37,15 +37,17 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
-# The Kafka-protocol broker of the Kafka tests (scripts/services.sh); about 15 minutes, once.
+# The two test services below are built once, at opt-level 1: they serve small test loads, and
+# a full release build of tansu alone took 14 minutes of a cold CI run.
+# The Kafka-protocol broker of the Kafka tests (scripts/services.sh).
 if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
   echo "== installing tansu"
-  cargo install --locked --features dynostore --version 0.6.0 tansu
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install --locked --features dynostore --version 0.6.0 tansu
 fi
-# The S3-protocol server of the object-storage tests (scripts/services.sh); about 3 minutes, once.
+# The S3-protocol server of the object-storage tests (scripts/services.sh).
 if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
   echo "== installing s3s-fs"
-  cargo install --locked --features binary --version 0.14.1 s3s-fs
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install --locked --features binary --version 0.14.1 s3s-fs
 fi
 
 # Independent clients the tests drive Braid and the sources with: the ADBC Flight SQL driver,

@@ -52,14 +52,16 @@ fi
 
 # Independent clients the tests drive Braid and the sources with: the ADBC Flight SQL driver,
 # confluent-kafka (librdkafka's Python client), fastavro, pyiceberg (its SQL catalog on
-# SQLite and PostgreSQL), and deltalake (the Delta Lake tables' writer and reader).
+# SQLite and PostgreSQL), deltalake (the Delta Lake tables' writer and reader), and Trino's
+# own client with its SQLAlchemy dialect.
 VENV="$HOME/.cache/braid/venv"
 export BRAID_PYTHON="$VENV/bin/python"
-if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2, deltalake' >/dev/null 2>&1; then
-  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro, pyiceberg and deltalake into $VENV"
+if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2, deltalake, trino.sqlalchemy, sqlalchemy' >/dev/null 2>&1; then
+  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro, pyiceberg, deltalake and trino into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow \
-    confluent-kafka fastavro 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.10.0' 'deltalake==1.2.1'
+    confluent-kafka fastavro 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.10.0' 'deltalake==1.2.1' \
+    'trino[sqlalchemy]==0.340.0'
 fi
 
 echo "== cargo fmt --check"

@@ -27,6 +27,8 @@ impl EmbeddedCluster {
         let coordinator = Coordinator::start(CoordinatorSettings {
             port: 0,
             flight_sql_port: 0,
+            http_port: 0,
+            internal_port: 0,
             catalog_dir: catalog_dir.clone(),
             ..Default::default()
         })

@@ -116,6 +116,8 @@ pub struct Cluster {
     /// Extra flags every worker gets (memory pool, ...).
     worker_args: Vec<String>,
     pub flight_sql_addr: String,
+    /// Where Trino's clients connect (the coordinator's HTTP port).
+    pub http_addr: String,
     pub scheduler_addr: String,
     scheduler: Child,
     workers: Vec<Child>,
@@ -234,7 +236,7 @@ impl Cluster {
                 .to_vec(),
             None => vec![],
         };
-        let (port, flight_port) = (free_port(), free_port());
+        let (port, flight_port, http_port) = (free_port(), free_port(), free_port());
         let scheduler_log = log_file(dir.path(), "scheduler.log");
         let mut scheduler = Command::new(binary(daemons.scheduler));
         scheduler
@@ -245,6 +247,8 @@ impl Cluster {
                 &flight_port.to_string(),
                 "--internal-port",
                 &free_port().to_string(),
+                "--http-port",
+                &http_port.to_string(),
             ])
             .args(["--worker-timeout-seconds", "10"])
             .args(&network)
@@ -259,6 +263,7 @@ impl Cluster {
         let mut cluster = Cluster {
             daemons,
             flight_sql_addr: format!("{host}:{flight_port}"),
+            http_addr: format!("{host}:{http_port}"),
             scheduler_addr: format!("{host}:{port}"),
             network,
             worker_args: worker_args.to_vec(),

@@ -51,8 +51,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Authenticator, Identity};
 use crate::engine::{Engine, Planned, batches_stream};
-use crate::job::Scheduler;
-use crate::queries::{ErrorCode, Query, QueryFailure};
+use crate::job::CancelOnDrop;
+use crate::queries::Query;
 use crate::session::{Session, Sessions, caller_key};
 use crate::sql_info;
 use crate::sql_text::number_placeholders;
@@ -175,7 +175,7 @@ impl BraidFlightSql {
         planned: Planned,
         query: &Arc<Query>,
     ) -> Result<Vec<RecordBatch>, Status> {
-        let running = CancelOnDrop::new(query.clone(), &self.engine);
+        let running = CancelOnDrop::new(query.clone(), self.engine.scheduler());
         let result = async {
             self.engine
                 .execute(session, planned, query)
@@ -227,7 +227,7 @@ impl BraidFlightSql {
         planned: Planned,
         query: &Arc<Query>,
     ) -> Result<i64, Status> {
-        let running = CancelOnDrop::new(query.clone(), &self.engine);
+        let running = CancelOnDrop::new(query.clone(), self.engine.scheduler());
         let result = self.engine.execute_update(session, planned, query).await;
         running.finish();
         result.map_err(status)
@@ -266,27 +266,6 @@ impl Client {
 /// `user-agent` is the source.
 pub const SOURCE_HEADER: &str = "x-braid-source";
 
-/// A running statement, which is cancelled if dropped before it finished: the client went
-/// away. A query's result stream holds it until its last row (its job runs while it streams).
-struct CancelOnDrop {
-    query: Arc<Query>,
-    scheduler: Scheduler,
-}
-
-impl CancelOnDrop {
-    fn new(query: Arc<Query>, engine: &Engine) -> Self {
-        Self {
-            query,
-            scheduler: engine.scheduler().clone(),
-        }
-    }
-
-    /// The statement's jobs ended: dropping it no longer cancels anything.
-    fn finish(&self) {
-        self.query.control.finish();
-    }
-}
-
 /// A statement whose `DoGet` is under way: forgotten when it is over, cancelled if dropped
 /// before its query finished.
 struct Fetching {
@@ -298,18 +277,6 @@ struct Fetching {
 impl Drop for Fetching {
     fn drop(&mut self) {
         self.statements.remove(&self.handle);
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if self.query.control.cancel(&self.scheduler) {
-            self.query.fail_with(QueryFailure::new(
-                ErrorCode::UserCanceled,
-                "Query was cancelled: the client went away",
-            ));
-            tracing::info!(query = %self.query.id, jobs = ?self.query.control.jobs(), "client went away: statement cancelled");
-        }
     }
 }
 
@@ -392,7 +359,7 @@ impl FlightSqlService for BraidFlightSql {
         let fetching = Fetching {
             statements: self.statements.clone(),
             handle,
-            running: CancelOnDrop::new(query.clone(), &self.engine),
+            running: CancelOnDrop::new(query.clone(), self.engine.scheduler()),
         };
         let rows = match outcome {
             Outcome::Done { schema, batches } => batches_stream(schema, batches),

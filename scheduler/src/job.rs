@@ -7,7 +7,7 @@ mod results;
 mod revive;
 mod status;
 
-pub use control::QueryControl;
+pub use control::{CancelOnDrop, QueryControl};
 pub use results::{Delivery, ResultInbox, ResultReceiver, ResultsToCoordinator};
 pub use revive::spawn_revive_watchdog;
 pub use status::{

@@ -14,6 +14,8 @@
 //!   submitted with `SchedulerServer::submit_job` ([`job`]).
 //!   Trino's `FOR VERSION|TIMESTAMP AS OF` is rewritten by byte spans before parsing
 //!   (`time_travel.rs`).
+//! - [`trino_http::TrinoHttp`] speaks Trino's HTTP client protocol on `http_port`, over the
+//!   same engine, queries and resource groups as Flight SQL.
 //! - [`queries::Queries`] registers every statement: Trino's resource groups admit or queue
 //!   it, time limits end it, and `system.runtime.queries` / `kill_query` read and stop it.
 //! - [`flight_sql::BraidFlightSql`] is the Flight SQL service; [`auth`] checks passwords and
@@ -36,6 +38,7 @@ pub mod sql_text;
 pub mod system;
 mod time_travel;
 pub mod trino;
+pub mod trino_http;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +75,8 @@ pub enum CoordinatorError {
     Scheduler(String),
     #[error("Flight SQL service failed: {0}")]
     FlightSql(String),
+    #[error("Trino HTTP service failed: {0}")]
+    Http(String),
 }
 
 /// The `braid-scheduler` command line.
@@ -105,11 +110,14 @@ pub async fn main_with(factories: &Factories) -> std::process::ExitCode {
 pub struct Coordinator {
     /// Where workers register.
     pub scheduler_addr: SocketAddr,
-    /// Where clients connect.
+    /// Where Flight SQL clients connect.
     pub flight_sql_addr: SocketAddr,
+    /// Where Trino's clients connect.
+    pub http_addr: SocketAddr,
     scheduler: JoinHandle<Result<(), CoordinatorError>>,
     flight_sql: JoinHandle<Result<(), CoordinatorError>>,
     internal: JoinHandle<Result<(), CoordinatorError>>,
+    http: JoinHandle<Result<(), CoordinatorError>>,
 }
 
 impl Coordinator {
@@ -142,6 +150,8 @@ impl Coordinator {
         };
         let flight_listener = bind(&settings.bind_host, settings.flight_sql_port).await?;
         let flight_sql_addr = local_addr(&flight_listener)?;
+        let http_listener = bind(&settings.bind_host, settings.http_port).await?;
+        let http_addr = local_addr(&http_listener)?;
         let internal_listener = bind(&settings.bind_host, settings.internal_port).await?;
         let internal_endpoint = format!(
             "http://{}:{}",
@@ -225,11 +235,7 @@ impl Coordinator {
                 scheduler: scheduler.clone(),
                 job_state,
                 coordinator_id: format!("coordinator-{}", settings.external_host),
-                coordinator_uri: format!(
-                    "http://{}:{}",
-                    settings.external_host,
-                    flight_sql_addr.port()
-                ),
+                coordinator_uri: format!("http://{}:{}", settings.external_host, http_addr.port()),
             }),
         );
         let engine = Arc::new(engine::Engine::new(
@@ -241,6 +247,12 @@ impl Coordinator {
                 endpoint: internal_endpoint,
             },
         ));
+        let trino_routes = trino_http::TrinoHttp::new(engine.clone(), auth.clone()).router();
+        let http_task = tokio::spawn(async move {
+            axum::serve(http_listener, trino_routes)
+                .await
+                .map_err(|e| CoordinatorError::Http(e.to_string()))
+        });
         let flight_sql = flight_sql::BraidFlightSql::new(engine, auth.clone())
             .map_err(CoordinatorError::FlightSql)?;
         let service = FlightServiceServer::new(flight_sql)
@@ -265,6 +277,7 @@ impl Coordinator {
         tracing::info!(
             %scheduler_addr,
             %flight_sql_addr,
+            %http_addr,
             auth = ?settings.auth,
             tls = settings.tls_cert_file.is_some(),
             "Braid coordinator started"
@@ -272,9 +285,11 @@ impl Coordinator {
         Ok(Self {
             scheduler_addr,
             flight_sql_addr,
+            http_addr,
             scheduler: scheduler_task,
             flight_sql: flight_task,
             internal: internal_task,
+            http: http_task,
         })
     }
 
@@ -284,6 +299,7 @@ impl Coordinator {
             r = self.scheduler => r,
             r = self.flight_sql => r,
             r = self.internal => r,
+            r = self.http => r,
         };
         outcome.map_err(|e| CoordinatorError::Scheduler(e.to_string()))?
     }

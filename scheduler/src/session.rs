@@ -39,7 +39,7 @@ struct SessionState {
 }
 
 impl Session {
-    fn new(id: String, config: SessionConfig) -> Self {
+    pub fn new(id: String, config: SessionConfig) -> Self {
         Self {
             id,
             state: Mutex::new(SessionState {

@@ -23,6 +23,8 @@ pub struct CoordinatorSettings {
     pub port: u16,
     /// Arrow Flight SQL port (clients connect here).
     pub flight_sql_port: u16,
+    /// Trino's HTTP client protocol (Trino's clients connect here; 8080 as Trino's).
+    pub http_port: u16,
     /// The catalog files.
     pub catalog_dir: Option<PathBuf>,
     /// Seconds without a heartbeat after which a worker is declared dead and its tasks rerun.
@@ -123,6 +125,7 @@ impl Default for CoordinatorSettings {
             external_host: "127.0.0.1".into(),
             port: 50050,
             flight_sql_port: 50060,
+            http_port: 8080,
             catalog_dir: Path::new("etc/catalog")
                 .is_dir()
                 .then(|| PathBuf::from("etc/catalog")),
@@ -161,6 +164,10 @@ pub struct CoordinatorFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flight_sql_port: Option<u16>,
+    /// Trino HTTP protocol port for Trino's clients.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_port: Option<u16>,
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub catalog_dir: Option<PathBuf>,

@@ -193,6 +193,8 @@ fn a_bad_catalog_file_stops_the_coordinator_with_the_file_and_key() {
                 "0",
                 "--internal-port",
                 "0",
+                "--http-port",
+                "0",
             ])
             .arg("--catalog-dir")
             .arg(&catalogs)

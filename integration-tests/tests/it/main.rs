@@ -18,4 +18,5 @@ mod network;
 mod postgres;
 mod resources;
 mod tpch;
+mod trino_http;
 mod worker_failure;

@@ -1,10 +1,13 @@
-//! [`QueryControl`]: a statement's handle on its Ballista jobs, for cancelling them.
+//! [`QueryControl`]: a statement's handle on its Ballista jobs, for cancelling them, and
+//! [`CancelOnDrop`], which cancels them when a client goes away.
+
+use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
 use parking_lot::Mutex;
 
 use super::Scheduler;
-use crate::queries::{ErrorCode, QueryFailure};
+use crate::queries::{ErrorCode, Query, QueryFailure};
 
 /// A statement's handle on its Ballista job: cancelling it (a client's `CancelFlightInfo`, or a
 /// client that went away) cancels the job on the cluster, before or after it was submitted;
@@ -134,4 +137,37 @@ fn cancel_job(scheduler: &Scheduler, job: String) {
             tracing::warn!(%job, "cancelling failed: {e}");
         }
     });
+}
+
+/// A running statement, which is cancelled if dropped before it finished: the client went
+/// away. A query's result stream holds it until its last row (its job runs while it streams).
+pub struct CancelOnDrop {
+    query: Arc<Query>,
+    scheduler: Scheduler,
+}
+
+impl CancelOnDrop {
+    pub fn new(query: Arc<Query>, scheduler: &Scheduler) -> Self {
+        Self {
+            query,
+            scheduler: scheduler.clone(),
+        }
+    }
+
+    /// The statement's jobs ended: dropping it no longer cancels anything.
+    pub fn finish(&self) {
+        self.query.control.finish();
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.query.control.cancel(&self.scheduler) {
+            self.query.fail_with(QueryFailure::new(
+                ErrorCode::UserCanceled,
+                "Query was cancelled: the client went away",
+            ));
+            tracing::info!(query = %self.query.id, jobs = ?self.query.control.jobs(), "client went away: statement cancelled");
+        }
+    }
 }

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     SchemaNotFound,
     TableNotFound,
     ColumnNotFound,
+    TypeMismatch,
+    InvalidSessionProperty,
     AdministrativelyKilled,
     QueryRejected,
     GenericInternalError,
@@ -48,6 +50,8 @@ impl ErrorCode {
             ErrorCode::SchemaNotFound => "SCHEMA_NOT_FOUND",
             ErrorCode::TableNotFound => "TABLE_NOT_FOUND",
             ErrorCode::ColumnNotFound => "COLUMN_NOT_FOUND",
+            ErrorCode::TypeMismatch => "TYPE_MISMATCH",
+            ErrorCode::InvalidSessionProperty => "INVALID_SESSION_PROPERTY",
             ErrorCode::AdministrativelyKilled => "ADMINISTRATIVELY_KILLED",
             ErrorCode::QueryRejected => "QUERY_REJECTED",
             ErrorCode::GenericInternalError => "GENERIC_INTERNAL_ERROR",
@@ -56,6 +60,34 @@ impl ErrorCode {
             ErrorCode::ExceededGlobalMemoryLimit => "EXCEEDED_GLOBAL_MEMORY_LIMIT",
             ErrorCode::ExceededSpillLimit => "EXCEEDED_SPILL_LIMIT",
             ErrorCode::QueryQueueFull => "QUERY_QUEUE_FULL",
+        }
+    }
+
+    /// Trino's number for the error (`io.trino.spi.StandardErrorCode`), which its clients
+    /// report beside the name.
+    pub fn code(self) -> i32 {
+        match self {
+            ErrorCode::GenericUserError => 0,
+            ErrorCode::SyntaxError => 1,
+            ErrorCode::AbandonedQuery => 2,
+            ErrorCode::UserCanceled => 3,
+            ErrorCode::PermissionDenied => 4,
+            ErrorCode::NotFound => 5,
+            ErrorCode::NotSupported => 13,
+            ErrorCode::InvalidSessionProperty => 14,
+            ErrorCode::QueryRejected => 31,
+            ErrorCode::AdministrativelyKilled => 38,
+            ErrorCode::CatalogNotFound => 44,
+            ErrorCode::SchemaNotFound => 45,
+            ErrorCode::TableNotFound => 46,
+            ErrorCode::ColumnNotFound => 47,
+            ErrorCode::TypeMismatch => 58,
+            ErrorCode::GenericInternalError => 65536,
+            ErrorCode::ExceededGlobalMemoryLimit => 131073,
+            ErrorCode::QueryQueueFull => 131074,
+            ErrorCode::ExceededTimeLimit => 131075,
+            ErrorCode::ExceededSpillLimit => 131078,
+            ErrorCode::ExceededLocalMemoryLimit => 131079,
         }
     }
 
@@ -126,6 +158,7 @@ impl QueryFailure {
             DataFusionError::NotImplemented(_) => ErrorCode::NotSupported,
             DataFusionError::ResourcesExhausted(_) => ErrorCode::ExceededLocalMemoryLimit,
             DataFusionError::Plan(text) => plan_error_code(text),
+            DataFusionError::Configuration(_) => ErrorCode::InvalidSessionProperty,
             _ => ErrorCode::GenericInternalError,
         };
         QueryFailure::new(code, message)
@@ -197,6 +230,12 @@ fn plan_error_code(text: &str) -> ErrorCode {
         ErrorCode::CatalogNotFound
     } else if text.contains("No field named") {
         ErrorCode::ColumnNotFound
+    } else if text.contains("Cannot coerce")
+        || text.contains("Cannot infer common")
+        || text.contains("type coercion")
+        || text.contains("Invalid function arguments")
+    {
+        ErrorCode::TypeMismatch
     } else {
         ErrorCode::GenericUserError
     }

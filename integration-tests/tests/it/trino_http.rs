@@ -1,0 +1,261 @@
+//! Trino's HTTP client protocol on the coordinator, a coordinator and two workers as separate
+//! processes.
+//!
+//! - Trino's own Python client (`trino` on PyPI, with its SQLAlchemy dialect; installed by
+//!   `scripts/test.sh`) runs queries, reads every type, pages through 150 000 rows, keeps its
+//!   session through `USE` / `SET SESSION`, binds parameters both ways (`EXECUTE IMMEDIATE`
+//!   and `PREPARE`/`EXECUTE`/`DEALLOCATE PREPARE`), gets Trino's error names, and lists
+//!   schemas and tables and runs a bound query through SQLAlchemy
+//!   (`tests/trino/trino_client.py`).
+//! - The protocol by hand: a page fetched again is the same page, a skipped token is refused,
+//!   and `DELETE` on `nextUri` stops the query on the workers.
+//! - With passwords on, the HTTP port refuses every request (no TLS on it yet).
+
+use std::time::{Duration, Instant};
+
+use braid_integration_tests::{Cluster, python_json, query, serial};
+use serde_json::Value;
+
+/// Runs for minutes on two workers: 600 million generated rows.
+const LONG_QUERY: &str =
+    "SELECT count(*), sum(l_quantity) FROM tpch.sf100.lineitem WHERE l_comment LIKE '%zebra%'";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trinos_python_client_and_sqlalchemy_work_unchanged() {
+    let _serial = serial().await;
+    let cluster = Cluster::start(2, 2, None).await;
+    let (host, port) = cluster.http_addr.rsplit_once(':').expect("host:port");
+    let out = python_json("trino/trino_client.py", &[host, port]);
+    eprintln!("{out:#}");
+
+    assert_eq!(
+        out["nations"],
+        serde_json::json!([
+            [1, "ARGENTINA"],
+            [2, "BRAZIL"],
+            [3, "CANADA"],
+            [17, "PERU"],
+            [24, "UNITED STATES"]
+        ])
+    );
+    assert_eq!(
+        out["nation_columns"],
+        serde_json::json!(["n_nationkey", "n_name"])
+    );
+    for (name, ok) in out["types"].as_object().expect("types") {
+        assert_eq!(ok, &Value::Bool(true), "{name} read back wrong: {out:#}");
+    }
+    assert_eq!(
+        out["type_names"][0], "decimal(12,2)",
+        "type names: {}",
+        out["type_names"]
+    );
+    assert_eq!(out["paged_rows"], 150_000);
+    assert_eq!(
+        out["catalog_after_use"],
+        serde_json::json!(["memory", "default"])
+    );
+    assert_eq!(out["insert_rowcount"], 2);
+    assert_eq!(
+        out["session_properties"]["query_max_run_time"], "10.00m",
+        "{}",
+        out["session_properties"]
+    );
+    assert_eq!(out["count_with_session"], 2);
+    assert_eq!(out["immediate"], serde_json::json!([["O'Brien"]]));
+    assert_eq!(out["prepared"], serde_json::json!([["ab"]]));
+    assert_eq!(
+        out["prepared_left"],
+        serde_json::json!({}),
+        "DEALLOCATE PREPARE removes the statement from the client"
+    );
+    let errors = &out["errors"];
+    for (case, name, code) in [
+        ("table", "TABLE_NOT_FOUND", 46),
+        ("schema", "SCHEMA_NOT_FOUND", 45),
+        ("catalog", "CATALOG_NOT_FOUND", 44),
+        ("column", "COLUMN_NOT_FOUND", 47),
+        ("syntax", "SYNTAX_ERROR", 1),
+        ("type", "TYPE_MISMATCH", 58),
+        ("session", "INVALID_SESSION_PROPERTY", 14),
+    ] {
+        assert_eq!(errors[case]["name"], name, "{case}: {}", errors[case]);
+        assert_eq!(errors[case]["code"], code, "{case}: {}", errors[case]);
+        assert_eq!(errors[case]["type"], "USER_ERROR", "{case}");
+    }
+    assert_eq!(errors["syntax"]["location"], serde_json::json!([1, 1]));
+    assert!(
+        errors["table"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("memory.default.nope")),
+        "{}",
+        errors["table"]
+    );
+    assert!(
+        errors["session"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("warp_speed")),
+        "{}",
+        errors["session"]
+    );
+    assert_eq!(
+        out["listed"],
+        serde_json::json!([["FINISHED", "braid-trino-test"]])
+    );
+    let tables = out["sqlalchemy_tables"].as_array().expect("tables");
+    assert!(
+        tables.contains(&Value::from("lineitem")) && tables.contains(&Value::from("region")),
+        "{tables:?}"
+    );
+    let schemas = out["sqlalchemy_schemas"].as_array().expect("schemas");
+    assert!(
+        schemas.contains(&Value::from("tiny")) && schemas.contains(&Value::from("sf1")),
+        "{schemas:?}"
+    );
+    assert_eq!(
+        out["sqlalchemy_rows"],
+        serde_json::json!([["AFRICA"], ["AMERICA"]])
+    );
+}
+
+/// One response of the protocol, and the session headers it set.
+async fn request(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    uri: &str,
+    body: Option<&str>,
+) -> (reqwest::StatusCode, Value) {
+    let mut builder = http
+        .request(method, uri)
+        .header("X-Trino-User", "bob")
+        .header("X-Trino-Source", "protocol-test")
+        .timeout(Duration::from_secs(30));
+    if let Some(sql) = body {
+        builder = builder.body(sql.to_string());
+    }
+    let response = builder
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{uri}: {e}"));
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_repeat_on_retry_and_delete_stops_the_query_on_the_workers() {
+    let _serial = serial().await;
+    let cluster = Cluster::start(2, 2, None).await;
+    let http = reqwest::Client::new();
+    let statement = format!("http://{}/v1/statement", cluster.http_addr);
+
+    // Paging: every page is the same when asked again; a token ahead of the next is refused.
+    let (status, first) = request(
+        &http,
+        reqwest::Method::POST,
+        &statement,
+        Some("SELECT n_name FROM tpch.tiny.nation ORDER BY n_name"),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["stats"]["state"], "QUEUED", "{first}");
+    let mut next = first["nextUri"].as_str().expect("nextUri").to_string();
+    let mut names = Vec::new();
+    let mut columns = Value::Null;
+    while !next.is_empty() {
+        let (_, page) = request(&http, reqwest::Method::GET, &next, None).await;
+        let (_, again) = request(&http, reqwest::Method::GET, &next, None).await;
+        assert_eq!(page, again, "a page asked for twice");
+        if let Some(uri) = page["nextUri"].as_str() {
+            let (stem, _) = uri.rsplit_once('/').expect("a token");
+            let ahead = format!("{stem}/999");
+            let (status, _) = request(&http, reqwest::Method::GET, &ahead, None).await;
+            assert_eq!(status, 410, "a token ahead of the next page");
+        }
+        if page["columns"].is_array() {
+            columns = page["columns"].clone();
+        }
+        for row in page["data"].as_array().into_iter().flatten() {
+            names.push(row[0].as_str().expect("a name").to_string());
+        }
+        assert!(page["error"].is_null(), "{page}");
+        next = page["nextUri"].as_str().unwrap_or_default().to_string();
+        if next.is_empty() {
+            assert_eq!(page["stats"]["state"], "FINISHED", "{page}");
+        }
+    }
+    assert_eq!(names.len(), 25);
+    assert_eq!(names.first().map(String::as_str), Some("ALGERIA"));
+    assert_eq!(
+        columns,
+        serde_json::json!([{"name": "n_name", "type": "varchar",
+            "typeSignature": {"rawType": "varchar", "arguments": [{"kind": "LONG", "value": 2147483647}]}}])
+    );
+
+    // DELETE on nextUri: the query fails as cancelled and the workers go idle.
+    let (_, first) = request(&http, reqwest::Method::POST, &statement, Some(LONG_QUERY)).await;
+    let id = first["id"].as_str().expect("id").to_string();
+    let mut next = first["nextUri"].as_str().expect("nextUri").to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, page) = request(&http, reqwest::Method::GET, &next, None).await;
+        next = page["nextUri"].as_str().expect("still running").to_string();
+        if page["stats"]["state"] == "RUNNING" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never RUNNING: {page}");
+    }
+    // Running: the workers are busy.
+    assert!(cluster.worker_cpu_seconds(Duration::from_millis(500)).await > 0.25);
+    let (status, _) = request(&http, reqwest::Method::DELETE, &next, None).await;
+    assert_eq!(status, 204);
+    let mut client = cluster.client().await;
+    let sql = format!(
+        "SELECT state, error_code, source FROM system.runtime.queries WHERE query_id = '{id}'"
+    );
+    assert_eq!(
+        query(&mut client, &sql).await,
+        vec!["FAILED|USER_CANCELED|protocol-test".to_string()]
+    );
+    // The workers stop within a few seconds (both would burn 2 CPU-seconds a second).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.worker_cpu_seconds(Duration::from_millis(500)).await > 0.25 {
+        assert!(
+            Instant::now() < deadline,
+            "the workers kept running the query"
+        );
+    }
+    let (_, after) = request(&http, reqwest::Method::GET, &next, None).await;
+    assert_eq!(after["error"]["errorName"], "USER_CANCELED", "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_passwords_on_the_http_port_refuses_every_request() {
+    let _serial = serial().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let secured = braid_integration_tests::Secured::new(dir.path(), "trino-pass", false);
+    let cluster = Cluster::start_with(1, 1, None, &secured.args, secured.connect).await;
+    let http = reqwest::Client::new();
+    let (status, body) = request(
+        &http,
+        reqwest::Method::POST,
+        &format!("http://{}/v1/statement", cluster.http_addr),
+        Some("SELECT 1"),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body.as_str()
+            .is_some_and(|b| b.contains("takes none over plain HTTP")),
+        "{body}"
+    );
+    // Nothing ran: the query list is empty but for the one reading it.
+    let mut client = cluster.client().await;
+    assert_eq!(
+        query(&mut client, "SELECT count(*) FROM system.runtime.queries").await,
+        vec!["1".to_string()]
+    );
+}

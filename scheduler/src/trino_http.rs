@@ -1,0 +1,242 @@
+//! [`TrinoHttp`]: Trino's HTTP client protocol on the coordinator's `http_port` (8080 by
+//! default, as Trino's), so that Trino's clients — the `trino` Python client and its
+//! SQLAlchemy dialect, dbt-trino, the Trino CLI and JDBC driver — connect unchanged.
+//!
+//! - `POST /v1/statement` registers the statement (it is listed in `system.runtime.queries`,
+//!   admitted by the resource groups, limited like any other) and answers at once with its id
+//!   and a `nextUri`; a task plans and runs it ([`running`]).
+//! - `GET` on each `nextUri` returns the next page: up to [`running::PAGE_BYTES`] of rows in
+//!   Trino's JSON encoding ([`values`]), the columns with Trino's type names and signatures, the
+//!   statement's stats ([`protocol`]). A page waits at most a second for rows. The task stops
+//!   producing while its client has not fetched what it made: the coordinator never holds
+//!   more than two pages of a result. A page can be fetched again (a client's retry).
+//! - `DELETE` on a `nextUri` cancels the statement and its jobs on the workers. A statement
+//!   whose client stopped fetching for five minutes is cancelled as `ABANDONED_QUERY`.
+//! - The session travels in the `X-Trino-*` headers ([`session`]); `PREPARE`, `EXECUTE …
+//!   USING`, `EXECUTE IMMEDIATE` and `DEALLOCATE PREPARE` work as in Trino ([`prepared`]).
+//! - `GET /v1/info` describes the server, as Trino's clients probe it.
+//!
+//! Authentication: with `auth = "password"` the port refuses every request: Trino sends no
+//! password over plain HTTP, and TLS on this port is not built yet.
+
+mod prepared;
+mod protocol;
+mod running;
+mod session;
+mod values;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use parking_lot::Mutex;
+
+use crate::auth::Authenticator;
+use crate::engine::Engine;
+use running::HttpQuery;
+
+/// The most statements open on the HTTP port at once, for one user and for all.
+const PER_USER: usize = 1000;
+const IN_ALL: usize = 10_000;
+
+/// A statement whose client fetched nothing for this long is cancelled (Trino's
+/// `query.client.timeout`).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long an ended statement's last page stays, for a client that asks for it again.
+const ENDED_KEPT: Duration = Duration::from_secs(60);
+
+/// The Trino HTTP frontend of the coordinator.
+pub struct TrinoHttp {
+    engine: Arc<Engine>,
+    auth: Arc<Authenticator>,
+    queries: Mutex<HashMap<String, Arc<HttpQuery>>>,
+    started: Instant,
+}
+
+impl TrinoHttp {
+    pub fn new(engine: Arc<Engine>, auth: Arc<Authenticator>) -> Arc<Self> {
+        let this = Arc::new(Self {
+            engine,
+            auth,
+            queries: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+        });
+        let weak = Arc::downgrade(&this);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let Some(this) = weak.upgrade() else { break };
+                this.sweep();
+            }
+        });
+        this
+    }
+
+    /// The routes of the protocol.
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/v1/statement", post(submit))
+            .route(
+                "/v1/statement/{phase}/{id}/{slug}/{token}",
+                get(next_page).delete(cancel),
+            )
+            .route("/v1/info", get(info))
+            .with_state(self)
+    }
+
+    /// Cancels the statements their clients abandoned and forgets the ended ones.
+    fn sweep(&self) {
+        let mut abandoned = Vec::new();
+        self.queries.lock().retain(|_, query| {
+            let idle = query.idle();
+            if query.ended() {
+                idle < ENDED_KEPT
+            } else if idle >= CLIENT_TIMEOUT {
+                abandoned.push(query.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for query in abandoned {
+            query.abandon(self.engine.scheduler(), CLIENT_TIMEOUT);
+        }
+    }
+
+    /// Keeps `query` unless its user, or everyone, has too many open.
+    fn insert(&self, query: Arc<HttpQuery>) -> Result<(), String> {
+        let mut queries = self.queries.lock();
+        let mine = queries
+            .values()
+            .filter(|q| q.user() == query.user())
+            .count();
+        if mine >= PER_USER {
+            return Err(format!(
+                "user {} has {mine} statements open on this port: fetch or cancel some first",
+                query.user()
+            ));
+        }
+        if queries.len() >= IN_ALL {
+            return Err(format!(
+                "the coordinator holds {} open statements; try again later",
+                queries.len()
+            ));
+        }
+        queries.insert(query.id().to_string(), query);
+        Ok(())
+    }
+
+    /// The statement `id` if `slug` is its own (the unguessable part of its URIs).
+    fn find(&self, id: &str, slug: &str) -> Option<Arc<HttpQuery>> {
+        self.queries
+            .lock()
+            .get(id)
+            .filter(|query| query.slug() == slug)
+            .cloned()
+    }
+}
+
+/// The base of the URIs a response names: the address the client used.
+fn base_uri(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message.into(),
+    )
+        .into_response()
+}
+
+/// The refusal of every request when passwords are on (see the module's documentation).
+fn refusal(http: &TrinoHttp) -> Option<Response> {
+    if http.auth.required() {
+        return Some(refuse(
+            StatusCode::UNAUTHORIZED,
+            "this coordinator requires passwords, and takes none over plain HTTP: connect with \
+             Flight SQL over TLS (TLS on the Trino HTTP port is not available yet)",
+        ));
+    }
+    None
+}
+
+async fn submit(State(http): State<Arc<TrinoHttp>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refused) = refusal(&http) {
+        return refused;
+    }
+    let client = match session::ClientSession::from_headers(&headers) {
+        Ok(client) => client,
+        Err(session::BadRequest(message)) => return refuse(StatusCode::BAD_REQUEST, message),
+    };
+    let Ok(sql) = String::from_utf8(body.to_vec()) else {
+        return refuse(StatusCode::BAD_REQUEST, "the statement is not UTF-8 text");
+    };
+    if sql.trim().is_empty() {
+        return refuse(StatusCode::BAD_REQUEST, "SQL statement is empty");
+    }
+    let query = HttpQuery::start(http.engine.clone(), client, sql);
+    let base = base_uri(&headers);
+    let first = query.first_response(&base);
+    if let Err(message) = http.insert(query.clone()) {
+        query.abandon(http.engine.scheduler(), Duration::ZERO);
+        return refuse(StatusCode::TOO_MANY_REQUESTS, message);
+    }
+    first
+}
+
+async fn next_page(
+    State(http): State<Arc<TrinoHttp>>,
+    Path((_phase, id, slug, token)): Path<(String, String, String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refusal(&http) {
+        return refused;
+    }
+    match http.find(&id, &slug) {
+        Some(query) => query.page(token, &base_uri(&headers)).await,
+        None => refuse(StatusCode::NOT_FOUND, format!("Query not found: {id}")),
+    }
+}
+
+async fn cancel(
+    State(http): State<Arc<TrinoHttp>>,
+    Path((_phase, id, slug, _token)): Path<(String, String, String, u64)>,
+) -> Response {
+    if let Some(refused) = refusal(&http) {
+        return refused;
+    }
+    match http.find(&id, &slug) {
+        Some(query) => {
+            query.cancel(http.engine.scheduler());
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => refuse(StatusCode::NOT_FOUND, format!("Query not found: {id}")),
+    }
+}
+
+/// `GET /v1/info`: what Trino's CLI and drivers read of a server.
+async fn info(State(http): State<Arc<TrinoHttp>>) -> Response {
+    let uptime = http.started.elapsed().as_secs_f64();
+    axum::Json(serde_json::json!({
+        "nodeVersion": {"version": env!("CARGO_PKG_VERSION")},
+        "environment": "braid",
+        "coordinator": true,
+        "starting": false,
+        "uptime": format!("{:.2}m", uptime / 60.0),
+    }))
+    .into_response()
+}

@@ -475,6 +475,11 @@ impl Statement<'_> {
                     self.send(Event::Rows(std::mem::take(&mut page))).await?;
                 }
             }
+            // A client that took everything gets the rows so far at once: a slow source's
+            // first rows do not wait for a whole page.
+            if !page.is_empty() && self.events.capacity() == PAGES_AHEAD {
+                self.send(Event::Rows(std::mem::take(&mut page))).await?;
+            }
         }
         if !page.is_empty() {
             self.send(Event::Rows(page)).await?;

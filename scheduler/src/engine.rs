@@ -348,6 +348,24 @@ impl Engine {
         Ok(planned)
     }
 
+    /// [`Engine::plan_with`] for a registered `query`: it is marked planned, or failed with
+    /// the planning error.
+    pub async fn plan_query(
+        &self,
+        query: &Query,
+        session: &Session,
+        sql: &str,
+        params: Option<&[ScalarValue]>,
+    ) -> Result<Planned> {
+        match self.plan_with(session, sql, params).await {
+            Ok(planned) => {
+                query.planned();
+                Ok(planned)
+            }
+            Err(error) => Err(query.fail(error)),
+        }
+    }
+
     /// Brings what `catalog`'s synchronous listings return up to date for `listing`.
     pub async fn refresh_listings(&self, catalog: &str, listing: Listing<'_>) -> Result<()> {
         match self.registry.get(catalog) {
@@ -575,11 +593,7 @@ impl Engine {
         if !writes {
             return Ok(0);
         }
-        Ok(batches
-            .iter()
-            .filter_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
-            .map(|counts| counts.values().iter().sum::<i64>())
-            .sum())
+        Ok(batches.iter().map(written_rows).sum())
     }
 
     /// `ctx`, or a copy that plans `plan` in one partition when its tables hold at most
@@ -674,6 +688,15 @@ fn bind_parameters(plan: LogicalPlan, values: &[ScalarValue]) -> Result<LogicalP
         })
         .collect::<Result<Vec<_>>>()?;
     plan.with_param_values(values)
+}
+
+/// The rows a batch of a write's result counts (its first column, `count`).
+pub fn written_rows(batch: &RecordBatch) -> i64 {
+    batch
+        .columns()
+        .first()
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .map_or(0, |counts| counts.iter().flatten().sum())
 }
 
 /// Where a logical plan runs.

@@ -132,13 +132,10 @@ impl BraidFlightSql {
         sql: &str,
         params: Option<&[ScalarValue]>,
     ) -> Result<Planned, Status> {
-        match self.engine.plan_with(session, sql, params).await {
-            Ok(planned) => {
-                query.planned();
-                Ok(planned)
-            }
-            Err(error) => Err(status(query.fail(error))),
-        }
+        self.engine
+            .plan_query(query, session, sql, params)
+            .await
+            .map_err(status)
     }
 
     /// Keeps a planned statement for its `DoGet` and describes it. A statement with side

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use datafusion::arrow::array::{Array, Int64Array};
 use datafusion::common::ScalarValue;
 use futures::StreamExt;
 use parking_lot::Mutex;
@@ -19,7 +18,7 @@ use super::prepared::{ClientStatement, classify};
 use super::protocol::{QueryError, QueryResults, StatementStats};
 use super::session::{ClientSession, SessionChanges};
 use super::values::{Column, write_rows};
-use crate::engine::{Engine, Planned};
+use crate::engine::{Engine, Planned, written_rows};
 use crate::job::{CancelOnDrop, Scheduler};
 use crate::queries::{ErrorCode, Query, QueryFailure};
 use crate::session::Session;
@@ -454,11 +453,7 @@ impl Statement<'_> {
         while let Some(batch) = rows.next().await {
             let batch = batch.map_err(|e| QueryFailure::classify(&e))?;
             if writes {
-                written += batch
-                    .columns()
-                    .first()
-                    .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
-                    .map_or(0, |counts| counts.iter().flatten().sum::<i64>());
+                written += written_rows(&batch);
                 continue;
             }
             if !returns_rows {
@@ -501,13 +496,10 @@ impl Statement<'_> {
         sql: &str,
         parameters: Option<&[ScalarValue]>,
     ) -> Result<Planned, QueryFailure> {
-        match self.engine.plan_with(self.session, sql, parameters).await {
-            Ok(planned) => {
-                self.query.planned();
-                Ok(planned)
-            }
-            Err(error) => Err(QueryFailure::classify(&self.query.fail(error))),
-        }
+        self.engine
+            .plan_query(self.query, self.session, sql, parameters)
+            .await
+            .map_err(|e| QueryFailure::classify(&e))
     }
 
     /// The values of an `EXECUTE … USING` list, evaluated on the coordinator.

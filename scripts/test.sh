@@ -53,15 +53,15 @@ fi
 # Independent clients the tests drive Braid and the sources with: the ADBC Flight SQL driver,
 # confluent-kafka (librdkafka's Python client), fastavro, pyiceberg (its SQL catalog on
 # SQLite and PostgreSQL), deltalake (the Delta Lake tables' writer and reader), and Trino's
-# own client with its SQLAlchemy dialect.
+# own client with its SQLAlchemy dialect and pandas (`read_sql` over it, as notebooks do).
 VENV="$HOME/.cache/braid/venv"
 export BRAID_PYTHON="$VENV/bin/python"
-if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2, deltalake, trino.sqlalchemy, sqlalchemy' >/dev/null 2>&1; then
-  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro, pyiceberg, deltalake and trino into $VENV"
+if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2, deltalake, trino.sqlalchemy, sqlalchemy, pandas' >/dev/null 2>&1; then
+  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro, pyiceberg, deltalake, trino and pandas into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow \
     confluent-kafka fastavro 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.10.0' 'deltalake==1.2.1' \
-    'trino[sqlalchemy]==0.340.0'
+    'trino[sqlalchemy]==0.340.0' 'pandas==3.1.1'
 fi
 
 echo "== cargo fmt --check"

@@ -549,13 +549,13 @@ pub struct Secured {
     pub args: Vec<String>,
     /// How `ann` connects.
     pub connect: ConnectOptions,
-    /// The test certificate (PEM), which is also its own CA.
+    /// The CA certificate (PEM) that signed the server's: what clients trust.
     pub cert: Option<PathBuf>,
 }
 
 impl Secured {
-    /// Writes a Trino-style password file (bcrypt) and, with `tls`, a self-signed certificate
-    /// for `localhost` and `127.0.0.1` into `dir`.
+    /// Writes a Trino-style password file (bcrypt) and, with `tls`, a test CA and a server
+    /// certificate for `localhost` and `127.0.0.1` into `dir`.
     pub fn new(dir: &Path, password: &str, tls: bool) -> Self {
         let hash = bcrypt::hash(password, 6).expect("bcrypt");
         let passwords = dir.join("password.db");
@@ -567,21 +567,41 @@ impl Secured {
             passwords.display().to_string(),
         ];
         let cert = tls.then(|| {
-            let certified = rcgen::generate_simple_self_signed(vec![
+            // A CA and a server certificate it signed: OpenSSL's clients (Python's) take no
+            // self-signed server certificate as their trust anchor, rustls no CA certificate as
+            // a server's.
+            let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
+            ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            ca.key_usages = vec![
+                rcgen::KeyUsagePurpose::KeyCertSign,
+                rcgen::KeyUsagePurpose::CrlSign,
+            ];
+            ca.distinguished_name
+                .push(rcgen::DnType::CommonName, "Braid test CA");
+            let ca_key = rcgen::KeyPair::generate().expect("CA key");
+            let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).expect("CA certificate");
+            let server_key = rcgen::KeyPair::generate().expect("server key");
+            let server = rcgen::CertificateParams::new(vec![
                 "localhost".to_string(),
                 "127.0.0.1".to_string(),
             ])
-            .expect("test certificate");
-            let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
-            std::fs::write(&cert, certified.cert.pem()).expect("write cert");
-            std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
+            .and_then(|params| params.signed_by(&server_key, &*ca))
+            .expect("server certificate");
+            let (ca_file, cert, key) = (
+                dir.join("ca.pem"),
+                dir.join("server.pem"),
+                dir.join("server.key"),
+            );
+            std::fs::write(&ca_file, ca.pem()).expect("write CA");
+            std::fs::write(&cert, server.pem()).expect("write cert");
+            std::fs::write(&key, server_key.serialize_pem()).expect("write key");
             args.extend([
                 "--tls-cert-file".to_string(),
                 cert.display().to_string(),
                 "--tls-key-file".into(),
                 key.display().to_string(),
             ]);
-            cert
+            ca_file
         });
         let connect = ConnectOptions {
             user: Some("ann".into()),

@@ -1,10 +1,13 @@
-//! Client authentication on the Flight SQL port.
+//! Client authentication on the Flight SQL and Trino HTTP ports.
 //!
 //! - [`PasswordFile`]: users and bcrypt hashes, one `user:hash` per line — the format of Trino's
 //!   password-file authenticator (`htpasswd -B -C 10 password.db alice` writes it). The file is
 //!   re-read when it changes.
 //! - [`Authenticator`]: checks a `Handshake`'s Basic credentials and issues a bearer token (what
 //!   the JDBC and ADBC drivers expect); tokens expire after `token_ttl_seconds` without use.
+//! - [`Authenticator::check_basic`]: the Basic credentials Trino's clients send with every
+//!   HTTP request. A credential that passed is remembered (hashed, at most
+//!   [`REMEMBERED_CREDENTIALS`], for the token TTL) so bcrypt does not run for every page.
 //! - [`AuthLayer`]: a tower layer in front of the Flight service. Every call but `Handshake` must
 //!   carry a live `authorization: Bearer` token when passwords are on; the caller's [`Identity`]
 //!   rides in the request's extensions to the service, which keys sessions by it.
@@ -27,6 +30,9 @@ const HANDSHAKE_PATH: &str = "/arrow.flight.protocol.FlightService/Handshake";
 
 /// Tokens are checked at most this often for expiry in bulk.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The most Basic credentials remembered as checked.
+pub const REMEMBERED_CREDENTIALS: usize = 1000;
 
 /// Who is calling: the user a bearer token was issued to, and which login it came from.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,8 +82,11 @@ pub struct PasswordFile {
 #[derive(Debug)]
 struct Users {
     modified: Option<SystemTime>,
-    hashes: Arc<HashMap<String, String>>,
+    hashes: Hashes,
 }
+
+/// Users and their bcrypt hashes, as of one version of the password file.
+type Hashes = Arc<HashMap<String, String>>;
 
 impl PasswordFile {
     /// Reads `path`; every line must be `user:bcrypt-hash` (blank lines and `#` comments skipped).
@@ -92,30 +101,33 @@ impl PasswordFile {
         })
     }
 
-    /// The users now, re-reading the file if it changed. A file that became unreadable keeps
-    /// the last good users (and says so in the log).
-    fn users(&self) -> Arc<HashMap<String, String>> {
-        let modified = std::fs::metadata(&self.path)
+    /// The users now, re-reading the file if it changed (off the async threads). A file that
+    /// became unreadable keeps the last good users (and says so in the log).
+    async fn users(&self) -> Hashes {
+        let modified = tokio::fs::metadata(&self.path)
+            .await
             .and_then(|m| m.modified())
             .ok();
-        let mut users = self.state.lock();
-        if modified.is_some() && modified != users.modified {
-            match read_users(&self.path) {
-                Ok((modified, hashes)) => {
-                    *users = Users {
+        if modified.is_some() && modified != self.state.lock().modified {
+            let path = self.path.clone();
+            match tokio::task::spawn_blocking(move || read_users(&path)).await {
+                Ok(Ok((modified, hashes))) => {
+                    *self.state.lock() = Users {
                         modified,
                         hashes: Arc::new(hashes),
                     }
                 }
+                Ok(Err(e)) => tracing::warn!("keeping the previous users: {e}"),
                 Err(e) => tracing::warn!("keeping the previous users: {e}"),
             }
         }
-        users.hashes.clone()
+        self.state.lock().hashes.clone()
     }
 
-    /// Whether `password` is `user`'s. Runs bcrypt: call it off the async threads.
-    pub fn verify(&self, user: &str, password: &str) -> bool {
-        self.users()
+    /// Whether `password` is `user`'s in `users` (a [`PasswordFile::users`]). Runs bcrypt:
+    /// call it off the async threads.
+    fn verify(users: &HashMap<String, String>, user: &str, password: &str) -> bool {
+        users
             .get(user)
             .is_some_and(|hash| bcrypt::verify(password, hash).unwrap_or(false))
     }
@@ -163,6 +175,60 @@ pub struct Authenticator {
     passwords: Option<PasswordFile>,
     ttl: Duration,
     tokens: Mutex<Tokens>,
+    remembered: Mutex<Remembered>,
+}
+
+/// Basic credentials that passed, by a salted digest of the header (never the password).
+struct Remembered {
+    /// Random per process: the digests mean nothing elsewhere.
+    salt: [u8; 16],
+    by_digest: HashMap<[u8; 32], Checked>,
+}
+
+/// Only how many.
+impl std::fmt::Debug for Remembered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remembered")
+            .field("credentials", &self.by_digest.len())
+            .finish()
+    }
+}
+
+/// A credential that passed: whose, against which version of the file, and when.
+struct Checked {
+    user: String,
+    against: Hashes,
+    at: Instant,
+}
+
+impl Remembered {
+    fn digest(&self, authorization: &str) -> [u8; 32] {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(self.salt);
+        hasher.update(authorization.as_bytes());
+        hasher.finalize().into()
+    }
+
+    /// Keeps a checked credential, dropping expired ones (and then the oldest) to stay within
+    /// [`REMEMBERED_CREDENTIALS`].
+    fn insert(&mut self, digest: [u8; 32], user: String, against: Hashes, ttl: Duration) {
+        let at = Instant::now();
+        if self.by_digest.len() >= REMEMBERED_CREDENTIALS {
+            self.by_digest
+                .retain(|_, checked| at.duration_since(checked.at) < ttl);
+        }
+        if self.by_digest.len() >= REMEMBERED_CREDENTIALS
+            && let Some(oldest) = self
+                .by_digest
+                .iter()
+                .min_by_key(|(_, checked)| checked.at)
+                .map(|(digest, _)| *digest)
+        {
+            self.by_digest.remove(&oldest);
+        }
+        self.by_digest.insert(digest, Checked { user, against, at });
+    }
 }
 
 struct Tokens {
@@ -203,6 +269,10 @@ impl Authenticator {
                 by_token: HashMap::new(),
                 last_sweep: Instant::now(),
             }),
+            remembered: Mutex::new(Remembered {
+                salt: *uuid::Uuid::new_v4().as_bytes(),
+                by_digest: HashMap::new(),
+            }),
         })
     }
 
@@ -223,23 +293,8 @@ impl Authenticator {
                     "a user name and password are required (Basic credentials in the handshake)",
                 ));
             }
-            (Some(_), Some((user, password))) => {
-                let this = self.clone();
-                let checked_user = user.clone();
-                let ok = tokio::task::spawn_blocking(move || {
-                    this.passwords
-                        .as_ref()
-                        .is_some_and(|p| p.verify(&checked_user, &password))
-                })
-                .await
-                .unwrap_or(false);
-                if !ok {
-                    tracing::warn!(%user, "login failed");
-                    return Err(Status::unauthenticated(format!(
-                        "wrong user name or password for '{user}'"
-                    )));
-                }
-                user
+            (Some(passwords), Some((user, password))) => {
+                verify(passwords.users().await, user, password).await?.0
             }
         };
         let token = format!(
@@ -253,6 +308,34 @@ impl Authenticator {
             .by_token
             .insert(token.clone(), (user.clone(), login.clone(), Instant::now()));
         Ok(Identity { user, login, token })
+    }
+
+    /// The user of the `authorization: Basic ...` value of an HTTP request, or `None` when
+    /// passwords are off (the client names its user). A credential that passed within the
+    /// token TTL, against the same password file, passes again without bcrypt.
+    pub async fn check_basic(&self, authorization: Option<&str>) -> Result<Option<String>, Status> {
+        let Some(passwords) = &self.passwords else {
+            return Ok(None);
+        };
+        let Some(authorization) = authorization else {
+            return Err(Status::unauthenticated(
+                "a user name and password are required (HTTP Basic authentication)",
+            ));
+        };
+        let users = passwords.users().await;
+        let digest = self.remembered.lock().digest(authorization);
+        if let Some(checked) = self.remembered.lock().by_digest.get(&digest)
+            && Arc::ptr_eq(&checked.against, &users)
+            && checked.at.elapsed() < self.ttl
+        {
+            return Ok(Some(checked.user.clone()));
+        }
+        let (user, password) = parse_basic(authorization)?;
+        let (user, users) = verify(users, user, password).await?;
+        self.remembered
+            .lock()
+            .insert(digest, user.clone(), users, self.ttl);
+        Ok(Some(user))
     }
 
     /// The identity behind an `authorization` header value, if any. A token that is unknown or
@@ -301,6 +384,24 @@ impl Authenticator {
             )),
         }
     }
+}
+
+/// Checks `password` against `users` off the async threads; the user and the users it passed
+/// against, or an error naming the user.
+async fn verify(users: Hashes, user: String, password: String) -> Result<(String, Hashes), Status> {
+    let (checked_user, checked) = (user.clone(), users.clone());
+    let ok = tokio::task::spawn_blocking(move || {
+        PasswordFile::verify(&checked, &checked_user, &password)
+    })
+    .await
+    .unwrap_or(false);
+    if !ok {
+        tracing::warn!(%user, "login failed");
+        return Err(Status::unauthenticated(format!(
+            "wrong user name or password for '{user}'"
+        )));
+    }
+    Ok((user, users))
 }
 
 fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
@@ -459,6 +560,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn basic_credentials_are_remembered_until_the_file_changes() {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let (dir, auth) = with_users(&format!("ann:{hash}\n"), Duration::from_secs(60));
+        let right = basic("ann", "pw");
+        assert_eq!(
+            auth.check_basic(Some(&right)).await.unwrap().as_deref(),
+            Some("ann")
+        );
+        assert_eq!(auth.remembered.lock().by_digest.len(), 1);
+        assert!(!format!("{auth:?}").contains(&right[6..]));
+        // Remembered: the same answer.
+        assert_eq!(
+            auth.check_basic(Some(&right)).await.unwrap().as_deref(),
+            Some("ann")
+        );
+        let wrong = auth.check_basic(Some(&basic("ann", "nope"))).await;
+        assert!(wrong.unwrap_err().message().contains("'ann'"));
+        assert!(auth.check_basic(None).await.is_err());
+        assert_eq!(auth.remembered.lock().by_digest.len(), 1);
+
+        // A new password file: the remembered credential is checked again, and fails.
+        let other = bcrypt::hash("other", 4).unwrap();
+        std::fs::write(dir.path().join("password.db"), format!("ann:{other}\n")).unwrap();
+        let filetime = std::time::SystemTime::now() + Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("password.db"))
+            .and_then(|f| f.set_modified(filetime))
+            .unwrap();
+        assert!(auth.check_basic(Some(&right)).await.is_err());
+    }
+
+    #[test]
+    fn remembered_credentials_stay_bounded() {
+        let mut remembered = Remembered {
+            salt: [7; 16],
+            by_digest: HashMap::new(),
+        };
+        let users = Arc::new(HashMap::new());
+        for i in 0..REMEMBERED_CREDENTIALS + 10 {
+            let digest = remembered.digest(&format!("Basic {i}"));
+            remembered.insert(
+                digest,
+                format!("u{i}"),
+                users.clone(),
+                Duration::from_secs(60),
+            );
+        }
+        assert_eq!(remembered.by_digest.len(), REMEMBERED_CREDENTIALS);
+        let newest = remembered.digest(&format!("Basic {}", REMEMBERED_CREDENTIALS + 9));
+        assert!(remembered.by_digest.contains_key(&newest));
+    }
+
+    #[tokio::test]
     async fn without_passwords_anyone_gets_a_session() {
         let auth =
             Arc::new(Authenticator::new(AuthMode::None, None, Duration::from_secs(60)).unwrap());
@@ -466,6 +621,7 @@ mod tests {
         let bob = auth.login(Some(&basic("bob", ""))).await.unwrap();
         assert_eq!(bob.user, "bob");
         assert_eq!(auth.login(None).await.unwrap().user, "anonymous");
+        assert_eq!(auth.check_basic(None).await.unwrap(), None);
     }
 
     #[test]

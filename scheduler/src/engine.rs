@@ -5,6 +5,7 @@
 
 mod explain;
 mod hidden;
+pub mod information_schema;
 mod write;
 
 use std::collections::BTreeSet;
@@ -36,6 +37,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
+use self::information_schema::{INFORMATION_SCHEMA, WithInformationSchema};
 use crate::job::{ResultInbox, ResultsToCoordinator, Scheduler, live_executors, run_job};
 use crate::queries::{Queries, Query, TrackedStream, worker_failure};
 use crate::session::Session;
@@ -162,7 +164,7 @@ pub struct Planner {
 impl Planner {
     /// The planner of `registry`'s catalogs; `system` joins with [`Planner::add_system`].
     pub fn new(registry: &ConnectorRegistry) -> Self {
-        let catalogs = registry.catalog_list();
+        let catalogs = Arc::new(WithInformationSchema::new(registry.catalog_list()));
         Self {
             catalogs,
             logical_rules: registry.logical_rules(),
@@ -189,9 +191,11 @@ impl Planner {
         );
     }
 
-    /// A planning state with `config`: Braid's catalogs, every function, DataFusion's
-    /// optimizer plus the connectors' rules (pushdown).
-    pub fn session_state(&self, config: SessionConfig) -> datafusion::execution::SessionState {
+    /// A planning state with `config`: Braid's catalogs (each with its `information_schema`),
+    /// every function, DataFusion's optimizer plus the connectors' rules (pushdown).
+    pub fn session_state(&self, mut config: SessionConfig) -> datafusion::execution::SessionState {
+        // Each catalog has Braid's own `information_schema`; DataFusion's would shadow it.
+        config.options_mut().catalog.information_schema = false;
         let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
@@ -319,20 +323,20 @@ impl Engine {
             return Ok(Planned::KillQuery { query_id, message });
         }
         let mut catalogs = BTreeSet::new();
-        let mut lists_all = false;
+        let mut listed = BTreeSet::new();
         for reference in state.resolve_table_references(&statement)? {
             let resolved = trino::resolve(&state, reference);
-            if resolved.schema.as_ref() == "information_schema" {
-                lists_all = true;
+            if resolved.schema.as_ref() == INFORMATION_SCHEMA {
                 trino::check_exists(&ctx, &resolved.catalog, Some(&resolved.schema))?;
+                listed.insert(resolved.catalog.to_string());
             } else {
                 self.check_schema(&ctx, &resolved.catalog, &resolved.schema)
                     .await?;
             }
             catalogs.insert(resolved.catalog.to_string());
         }
-        if lists_all {
-            self.refresh_all_listings(None, Listing::All).await;
+        for catalog in &listed {
+            self.refresh_all_listings(Some(catalog), Listing::All).await;
         }
         hidden::hide_columns(&ctx, &mut statement).await?;
         let plan = state
@@ -454,7 +458,7 @@ impl Engine {
                     .catalog(&catalog)
                     .map(|c| c.schema_names())
                     .unwrap_or_default();
-                names.push("information_schema".into());
+                names.push(INFORMATION_SCHEMA.into());
                 trino::names_batch("Schema", names, like.as_deref())?
             }
             MetadataStatement::ShowTables { schema, like } => {
@@ -734,7 +738,7 @@ fn runs_on_coordinator(plan: &LogicalPlan) -> Result<bool> {
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             scans += 1;
-            let local = scan.table_name.schema() == Some("information_schema")
+            let local = scan.table_name.schema() == Some(INFORMATION_SCHEMA)
                 || scan.table_name.catalog() == Some(system::CATALOG);
             if !local {
                 remote += 1;

@@ -37,6 +37,7 @@ mod sql_info;
 pub mod sql_text;
 pub mod system;
 mod time_travel;
+mod tls;
 pub mod trino;
 pub mod trino_http;
 
@@ -140,7 +141,7 @@ impl Coordinator {
             )
             .map_err(CoordinatorError::Settings)?,
         );
-        let tls = tls_config(&settings)?;
+        let tls = tls::TlsFiles::load(&settings)?;
         let limits = settings.query.limits()?;
         let groups = match &settings.resource_groups_file {
             Some(path) => {
@@ -247,21 +248,33 @@ impl Coordinator {
                 endpoint: internal_endpoint,
             },
         ));
-        let trino_routes = trino_http::TrinoHttp::new(engine.clone(), auth.clone()).router();
-        let http_task = tokio::spawn(async move {
-            axum::serve(http_listener, trino_routes)
-                .await
-                .map_err(|e| CoordinatorError::Http(e.to_string()))
-        });
+        let trino_routes =
+            trino_http::TrinoHttp::new(engine.clone(), auth.clone(), tls.is_some()).router();
+        let http_task = match &tls {
+            Some(files) => {
+                let listener = tls::TlsListener::new(http_listener, files.acceptor()?)
+                    .map_err(|e| CoordinatorError::Http(e.to_string()))?;
+                tokio::spawn(async move {
+                    axum::serve(listener, trino_routes)
+                        .await
+                        .map_err(|e| CoordinatorError::Http(e.to_string()))
+                })
+            }
+            None => tokio::spawn(async move {
+                axum::serve(http_listener, trino_routes)
+                    .await
+                    .map_err(|e| CoordinatorError::Http(e.to_string()))
+            }),
+        };
         let flight_sql = flight_sql::BraidFlightSql::new(engine, auth.clone())
             .map_err(CoordinatorError::FlightSql)?;
         let service = FlightServiceServer::new(flight_sql)
             .max_decoding_message_size(MAX_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_MESSAGE_SIZE);
         let mut server = tonic::transport::Server::builder();
-        if let Some(tls) = tls {
+        if let Some(files) = &tls {
             server = server
-                .tls_config(tls)
+                .tls_config(files.tonic())
                 .map_err(|e| CoordinatorError::Settings(format!("TLS: {e}")))?;
         }
         let incoming = no_delay(flight_listener);
@@ -303,33 +316,6 @@ impl Coordinator {
         };
         outcome.map_err(|e| CoordinatorError::Scheduler(e.to_string()))?
     }
-}
-
-/// The Flight SQL port's TLS identity, when both files are set.
-fn tls_config(
-    settings: &CoordinatorSettings,
-) -> Result<Option<tonic::transport::ServerTlsConfig>, CoordinatorError> {
-    let (cert, key) = match (&settings.tls_cert_file, &settings.tls_key_file) {
-        (None, None) => return Ok(None),
-        (Some(cert), Some(key)) => (cert, key),
-        _ => {
-            return Err(CoordinatorError::Settings(
-                "TLS needs both tls_cert_file and tls_key_file".into(),
-            ));
-        }
-    };
-    let read = |path: &std::path::Path, key: &str| {
-        std::fs::read(path).map_err(|e| {
-            CoordinatorError::Settings(format!("{key}: cannot read {}: {e}", path.display()))
-        })
-    };
-    let identity = tonic::transport::Identity::from_pem(
-        read(cert, "tls_cert_file")?,
-        read(key, "tls_key_file")?,
-    );
-    Ok(Some(
-        tonic::transport::ServerTlsConfig::new().identity(identity),
-    ))
 }
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, CoordinatorError> {

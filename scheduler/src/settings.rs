@@ -32,14 +32,16 @@ pub struct CoordinatorSettings {
     /// Cluster-internal Flight port: workers fetch memory-table rows here. Like the scheduler
     /// port it carries no client authentication and belongs on the cluster's private network.
     pub internal_port: u16,
-    /// How clients authenticate on the Flight SQL port.
+    /// How clients authenticate on the Flight SQL and Trino HTTP ports (on the HTTP port,
+    /// passwords need TLS).
     pub auth: AuthMode,
     /// Users and bcrypt password hashes, `user:hash` per line (Trino's password-file format);
     /// required with `auth = "password"`.
     pub password_file: Option<PathBuf>,
     /// A bearer token unused for this long expires; the client must log in again.
     pub token_ttl_seconds: u64,
-    /// PEM certificate chain: with `tls_key_file`, the Flight SQL port speaks TLS only.
+    /// PEM certificate chain: with `tls_key_file`, the Flight SQL and Trino HTTP ports speak
+    /// TLS only.
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,

@@ -16,8 +16,10 @@
 //!   USING`, `EXECUTE IMMEDIATE` and `DEALLOCATE PREPARE` work as in Trino ([`prepared`]).
 //! - `GET /v1/info` describes the server, as Trino's clients probe it.
 //!
-//! Authentication: with `auth = "password"` the port refuses every request: Trino sends no
-//! password over plain HTTP, and TLS on this port is not built yet.
+//! Authentication: with `auth = "password"`, every request carries Basic credentials of the
+//! password file ([`Authenticator::check_basic`]), and only over TLS (`tls_cert_file`): without
+//! it the port refuses every request, as Trino takes no password over plain HTTP. A user
+//! reaches only their own statements' URIs, and `X-Trino-User` may name no one else.
 
 mod prepared;
 mod protocol;
@@ -56,15 +58,18 @@ const ENDED_KEPT: Duration = Duration::from_secs(60);
 pub struct TrinoHttp {
     engine: Arc<Engine>,
     auth: Arc<Authenticator>,
+    /// Whether the port speaks TLS: the scheme of the URIs it hands out.
+    tls: bool,
     queries: Mutex<HashMap<String, Arc<HttpQuery>>>,
     started: Instant,
 }
 
 impl TrinoHttp {
-    pub fn new(engine: Arc<Engine>, auth: Arc<Authenticator>) -> Arc<Self> {
+    pub fn new(engine: Arc<Engine>, auth: Arc<Authenticator>, tls: bool) -> Arc<Self> {
         let this = Arc::new(Self {
             engine,
             auth,
+            tls,
             queries: Mutex::new(HashMap::new()),
             started: Instant::now(),
         });
@@ -134,23 +139,69 @@ impl TrinoHttp {
         Ok(())
     }
 
-    /// The statement `id` if `slug` is its own (the unguessable part of its URIs).
-    fn find(&self, id: &str, slug: &str) -> Option<Arc<HttpQuery>> {
+    /// The statement `id` if `slug` is its own (the unguessable part of its URIs) and, with
+    /// passwords on, `user`'s.
+    fn find(&self, id: &str, slug: &str, user: Option<&str>) -> Option<Arc<HttpQuery>> {
         self.queries
             .lock()
             .get(id)
             .filter(|query| query.slug() == slug)
+            .filter(|query| user.is_none_or(|user| query.user() == user))
             .cloned()
     }
-}
 
-/// The base of the URIs a response names: the address the client used.
-fn base_uri(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
+    /// The base of the URIs a response names: the address the client used.
+    fn base_uri(&self, headers: &HeaderMap) -> String {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{host}")
+    }
+
+    /// The request's user when passwords are on (`None` when they are off), or the response
+    /// that refuses it.
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<String>, Response> {
+        if !self.auth.required() {
+            return Ok(None);
+        }
+        if !self.tls {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "this coordinator requires passwords, and takes none over plain HTTP: set \
+                 tls_cert_file and tls_key_file to serve this port over TLS",
+            ));
+        }
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let user = match self.auth.check_basic(authorization).await {
+            Ok(user) => user,
+            Err(status) => {
+                let mut refused = refuse(StatusCode::UNAUTHORIZED, status.message());
+                refused.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Basic realm=\"Braid\""),
+                );
+                return Err(refused);
+            }
+        };
+        let named = headers
+            .get("x-trino-user")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        if let (Some(user), Some(named)) = (&user, named)
+            && named != user
+        {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                format!("Access Denied: User {user} cannot impersonate user {named}"),
+            ));
+        }
+        Ok(user)
+    }
 }
 
 fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
@@ -162,23 +213,12 @@ fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
-/// The refusal of every request when passwords are on (see the module's documentation).
-fn refusal(http: &TrinoHttp) -> Option<Response> {
-    if http.auth.required() {
-        return Some(refuse(
-            StatusCode::UNAUTHORIZED,
-            "this coordinator requires passwords, and takes none over plain HTTP: connect with \
-             Flight SQL over TLS (TLS on the Trino HTTP port is not available yet)",
-        ));
-    }
-    None
-}
-
 async fn submit(State(http): State<Arc<TrinoHttp>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(refused) = refusal(&http) {
-        return refused;
-    }
-    let client = match session::ClientSession::from_headers(&headers) {
+    let user = match http.authenticate(&headers).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    let client = match session::ClientSession::from_headers(&headers, user.as_deref()) {
         Ok(client) => client,
         Err(session::BadRequest(message)) => return refuse(StatusCode::BAD_REQUEST, message),
     };
@@ -189,10 +229,9 @@ async fn submit(State(http): State<Arc<TrinoHttp>>, headers: HeaderMap, body: By
         return refuse(StatusCode::BAD_REQUEST, "SQL statement is empty");
     }
     let query = HttpQuery::start(http.engine.clone(), client, sql);
-    let base = base_uri(&headers);
-    let first = query.first_response(&base);
+    let first = query.first_response(&http.base_uri(&headers));
     if let Err(message) = http.insert(query.clone()) {
-        query.abandon(http.engine.scheduler(), Duration::ZERO);
+        query.reject(http.engine.scheduler(), &message);
         return refuse(StatusCode::TOO_MANY_REQUESTS, message);
     }
     first
@@ -203,11 +242,12 @@ async fn next_page(
     Path((_phase, id, slug, token)): Path<(String, String, String, u64)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = refusal(&http) {
-        return refused;
-    }
-    match http.find(&id, &slug) {
-        Some(query) => query.page(token, &base_uri(&headers)).await,
+    let user = match http.authenticate(&headers).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    match http.find(&id, &slug, user.as_deref()) {
+        Some(query) => query.page(token, &http.base_uri(&headers)).await,
         None => refuse(StatusCode::NOT_FOUND, format!("Query not found: {id}")),
     }
 }
@@ -215,11 +255,13 @@ async fn next_page(
 async fn cancel(
     State(http): State<Arc<TrinoHttp>>,
     Path((_phase, id, slug, _token)): Path<(String, String, String, u64)>,
+    headers: HeaderMap,
 ) -> Response {
-    if let Some(refused) = refusal(&http) {
-        return refused;
-    }
-    match http.find(&id, &slug) {
+    let user = match http.authenticate(&headers).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    match http.find(&id, &slug, user.as_deref()) {
         Some(query) => {
             query.cancel(http.engine.scheduler());
             StatusCode::NO_CONTENT.into_response()

@@ -4,12 +4,14 @@
 //! - Trino's own Python client (`trino` on PyPI, with its SQLAlchemy dialect; installed by
 //!   `scripts/test.sh`) runs queries, reads every type, pages through 150 000 rows, keeps its
 //!   session through `USE` / `SET SESSION`, binds parameters both ways (`EXECUTE IMMEDIATE`
-//!   and `PREPARE`/`EXECUTE`/`DEALLOCATE PREPARE`), gets Trino's error names, and lists
-//!   schemas and tables and runs a bound query through SQLAlchemy
-//!   (`tests/trino/trino_client.py`).
+//!   and `PREPARE`/`EXECUTE`/`DEALLOCATE PREPARE`), gets Trino's error names, lists
+//!   schemas, tables and columns and runs a bound query through SQLAlchemy, and reads a
+//!   query with pandas (`tests/trino/trino_client.py`).
 //! - The protocol by hand: a page fetched again is the same page, a skipped token is refused,
 //!   and `DELETE` on `nextUri` stops the query on the workers.
-//! - With passwords on, the HTTP port refuses every request (no TLS on it yet).
+//! - With passwords on, the HTTP port refuses every request over plain HTTP; over TLS, Trino's
+//!   client logs in with Basic credentials, a wrong password is refused, and a statement's
+//!   URIs are its user's alone (`tests/trino/trino_tls.py`).
 
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,11 @@ async fn trinos_python_client_and_sqlalchemy_work_unchanged() {
         serde_json::json!(["memory", "default"])
     );
     assert_eq!(out["insert_rowcount"], 2);
+    assert_eq!(
+        out["insert_result"],
+        serde_json::json!([[2]]),
+        "Trino's `rows` column"
+    );
     assert_eq!(
         out["session_properties"]["query_max_run_time"], "10.00m",
         "{}",
@@ -111,6 +118,30 @@ async fn trinos_python_client_and_sqlalchemy_work_unchanged() {
     assert!(
         schemas.contains(&Value::from("tiny")) && schemas.contains(&Value::from("sf1")),
         "{schemas:?}"
+    );
+    // `get_columns` reads `information_schema.columns` with Trino's type names and comment.
+    assert_eq!(
+        out["sqlalchemy_columns"],
+        serde_json::json!([
+            ["n_nationkey", "BIGINT", false],
+            ["n_name", "VARCHAR", false],
+            ["n_regionkey", "BIGINT", false],
+            ["n_comment", "VARCHAR", false]
+        ])
+    );
+    assert_eq!(
+        out["sqlalchemy_memory_columns"],
+        serde_json::json!([["code", "VARCHAR"], ["Owner Name", "VARCHAR"]])
+    );
+    assert_eq!(
+        out["pandas"],
+        serde_json::json!([
+            [0, "AFRICA"],
+            [1, "AMERICA"],
+            [2, "ASIA"],
+            [3, "EUROPE"],
+            [4, "MIDDLE EAST"]
+        ])
     );
     assert_eq!(
         out["sqlalchemy_rows"],
@@ -248,8 +279,9 @@ async fn with_passwords_on_the_http_port_refuses_every_request() {
     .await;
     assert_eq!(status, 401, "{body}");
     assert!(
-        body.as_str()
-            .is_some_and(|b| b.contains("takes none over plain HTTP")),
+        body.as_str().is_some_and(
+            |b| b.contains("takes none over plain HTTP") && b.contains("tls_cert_file")
+        ),
         "{body}"
     );
     // Nothing ran: the query list is empty but for the one reading it.
@@ -258,4 +290,46 @@ async fn with_passwords_on_the_http_port_refuses_every_request() {
         query(&mut client, "SELECT count(*) FROM system.runtime.queries").await,
         vec!["1".to_string()]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_tls_trinos_client_logs_in_and_reaches_only_its_own_statements() {
+    let _serial = serial().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let secured = braid_integration_tests::Secured::new(dir.path(), "trino-pass", true);
+    let cluster = Cluster::start_with(1, 1, None, &secured.args, secured.connect).await;
+    // A second user, added while the coordinator runs: the file is read again.
+    let bob = bcrypt::hash("bob-pass", 6).expect("bcrypt");
+    let passwords = dir.path().join("password.db");
+    let mut text = std::fs::read_to_string(&passwords).expect("password file");
+    text.push_str(&format!("bob:{bob}\n"));
+    std::fs::write(&passwords, text).expect("password file");
+
+    let (host, port) = cluster.http_addr.rsplit_once(':').expect("host:port");
+    let cert = secured.cert.as_ref().expect("a certificate");
+    let cert = cert.display().to_string();
+    let out = python_json(
+        "trino/trino_tls.py",
+        &[host, port, &cert, "trino-pass", "bob-pass"],
+    );
+    eprintln!("{out:#}");
+    assert_eq!(out["nations"], 25);
+    assert_eq!(out["paged_rows"], 50_000);
+    assert_eq!(out["listed_user"], "ann");
+    for case in ["wrong_password", "unknown_user"] {
+        let refusal = out[case].as_str().unwrap_or_default();
+        assert!(
+            refusal.contains("401") && refusal.contains("wrong user name or password"),
+            "{case}: {refusal}"
+        );
+    }
+    let impersonation = out["impersonation"].as_str().unwrap_or_default();
+    assert!(
+        impersonation.contains("403") && impersonation.contains("cannot impersonate user bob"),
+        "{impersonation}"
+    );
+    assert_eq!(out["next_uri_scheme"], "https");
+    assert_eq!(out["bob_get"], 404, "another user's statement");
+    assert_eq!(out["bob_delete"], 404, "another user's statement");
+    assert_eq!(out["ann_get"], 200);
 }

@@ -8,6 +8,7 @@ import decimal
 import json
 import sys
 
+import pandas
 import sqlalchemy
 import trino
 from trino.exceptions import TrinoUserError
@@ -78,7 +79,7 @@ out["catalog_after_use"] = [conn._client_session.catalog, conn._client_session.s
 cur.execute('CREATE TABLE "Owner Codes" (code VARCHAR, "Owner Name" VARCHAR)')
 cur.fetchall()
 cur.execute("INSERT INTO \"Owner Codes\" VALUES ('ab', 'O''Brien'), ('zoë', 'Zoë')")
-cur.fetchall()
+out["insert_result"] = [list(r) for r in cur.fetchall()]
 out["insert_rowcount"] = cur.rowcount
 cur.execute("SET SESSION query_max_run_time = '10m'")
 cur.fetchall()
@@ -120,6 +121,16 @@ engine = sqlalchemy.create_engine(f"trino://ann@{host}:{port}/tpch/tiny")
 inspector = sqlalchemy.inspect(engine)
 out["sqlalchemy_tables"] = sorted(inspector.get_table_names("tiny"))
 out["sqlalchemy_schemas"] = sorted(inspector.get_schema_names())
+out["sqlalchemy_columns"] = [
+    [c["name"], str(c["type"]), c["nullable"]] for c in inspector.get_columns("nation", "tiny")
+]
+memory = sqlalchemy.inspect(sqlalchemy.create_engine(f"trino://ann@{host}:{port}/memory/default"))
+out["sqlalchemy_memory_columns"] = [
+    [c["name"], str(c["type"])] for c in memory.get_columns("Owner Codes", "default")
+]
+out["pandas"] = pandas.read_sql(
+    "SELECT r_regionkey, r_name FROM region ORDER BY 1", engine
+).values.tolist()
 with engine.connect() as connection:
     out["sqlalchemy_rows"] = [
         list(r) for r in connection.execute(

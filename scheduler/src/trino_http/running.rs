@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
+use datafusion::logical_expr::LogicalPlan;
 use futures::StreamExt;
 use parking_lot::Mutex;
 use serde_json::value::RawValue;
@@ -348,6 +350,14 @@ impl HttpQuery {
         );
     }
 
+    /// Ends the statement before its client saw it: the port holds too many.
+    pub fn reject(&self, scheduler: &Scheduler, message: &str) {
+        self.stop(
+            scheduler,
+            QueryFailure::new(ErrorCode::QueryRejected, message),
+        );
+    }
+
     fn stop(&self, scheduler: &Scheduler, failure: QueryFailure) {
         self.query.fail_with(failure);
         self.query.control.cancel(scheduler);
@@ -431,9 +441,19 @@ impl Statement<'_> {
             ClientStatement::Plain => self.plan(sql, None).await?,
         };
         let update_type = update_type(&planned, sql);
-        let writes = matches!(planned, Planned::CreateTable(_) | Planned::Insert(_));
+        // As in Trino, `INSERT` and `CREATE TABLE AS` answer one row: the rows written.
+        let writes = match &planned {
+            Planned::Insert(_) => true,
+            Planned::CreateTable(create) => {
+                !matches!(create.input.as_ref(), LogicalPlan::EmptyRelation(_))
+            }
+            _ => false,
+        };
         let returns_rows = !planned.has_side_effects();
-        if returns_rows {
+        if writes {
+            let rows = Field::new("rows", DataType::Int64, false);
+            self.send(Event::Columns(vec![Column::of(&rows)])).await?;
+        } else if returns_rows {
             let columns = planned
                 .schema()
                 .fields()
@@ -475,6 +495,9 @@ impl Statement<'_> {
             if !page.is_empty() && self.events.capacity() == PAGES_AHEAD {
                 self.send(Event::Rows(std::mem::take(&mut page))).await?;
             }
+        }
+        if writes {
+            page = format!("[{written}]");
         }
         if !page.is_empty() {
             self.send(Event::Rows(page)).await?;

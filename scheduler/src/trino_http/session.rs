@@ -31,8 +31,12 @@ pub struct ClientSession {
 pub struct BadRequest(pub String);
 
 impl ClientSession {
-    /// The session of a request's headers.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Self, BadRequest> {
+    /// The session of a request's headers. Its user is `authenticated`, when passwords are on,
+    /// else the one `X-Trino-User` names.
+    pub fn from_headers(
+        headers: &HeaderMap,
+        authenticated: Option<&str>,
+    ) -> Result<Self, BadRequest> {
         let text = |name: &str| -> Result<Option<String>, BadRequest> {
             headers
                 .get(name)
@@ -45,8 +49,11 @@ impl ClientSession {
                 .transpose()
                 .map(|v| v.filter(|v| !v.is_empty()))
         };
-        let user = text("x-trino-user")?
-            .ok_or_else(|| BadRequest("User must be set (header X-Trino-User)".into()))?;
+        let user = match authenticated {
+            Some(user) => user.to_string(),
+            None => text("x-trino-user")?
+                .ok_or_else(|| BadRequest("User must be set (header X-Trino-User)".into()))?,
+        };
         let pairs = |name: &str| -> Result<Vec<(String, String)>, BadRequest> {
             let Some(list) = text(name)? else {
                 return Ok(vec![]);
@@ -255,7 +262,7 @@ mod tests {
         ] {
             headers.insert(name, HeaderValue::from_static(value));
         }
-        let session = ClientSession::from_headers(&headers).expect("valid headers");
+        let session = ClientSession::from_headers(&headers, None).expect("valid headers");
         assert_eq!(session.user, "ann");
         assert_eq!(
             session.prepared.get("my_st").map(String::as_str),
@@ -271,7 +278,7 @@ mod tests {
 
         let mut bad = headers.clone();
         bad.insert("x-trino-session", HeaderValue::from_static("warp_speed=9"));
-        let failure = ClientSession::from_headers(&bad)
+        let failure = ClientSession::from_headers(&bad, None)
             .expect("well-formed")
             .config(config())
             .expect_err("no such property");
@@ -282,7 +289,9 @@ mod tests {
             failure.message
         );
         headers.remove("x-trino-user");
-        assert!(ClientSession::from_headers(&headers).is_err());
+        assert!(ClientSession::from_headers(&headers, None).is_err());
+        let authenticated = ClientSession::from_headers(&headers, Some("bo")).expect("a user");
+        assert_eq!(authenticated.user, "bo");
     }
 
     #[test]

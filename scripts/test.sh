@@ -18,6 +18,8 @@ command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The REPL's test drives `braid` in a real terminal.
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 # librdkafka (built by rdkafka-sys for the Kafka connector) links OpenSSL and zlib.
 for pkg in libssl-dev zlib1g-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -30,9 +30,18 @@ struct Cli {
     /// Run the statements of this file and exit.
     #[arg(short = 'f', long = "file")]
     file: Option<PathBuf>,
-    /// Output format.
+    /// Output format (`ndjson` is `json`: one object per line).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// The session's catalog (Trino CLI's `--catalog`).
+    #[arg(long)]
+    catalog: Option<String>,
+    /// The session's schema (Trino CLI's `--schema`).
+    #[arg(long)]
+    schema: Option<String>,
+    /// The most rows a table shows (a number or `inf`); the rest are counted.
+    #[arg(long, value_parser = parse_max_rows, default_value = "inf")]
+    maxrows: usize,
     /// Log in as this user (the password is asked for unless --password or BRAID_PASSWORD
     /// gives it).
     #[arg(long)]
@@ -93,6 +102,43 @@ async fn main() -> ExitCode {
             eprintln!("Query failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn parse_max_rows(value: &str) -> Result<usize, String> {
+    if value.eq_ignore_ascii_case("inf") {
+        return Ok(usize::MAX);
+    }
+    value
+        .parse()
+        .map_err(|_| format!("'{value}' is neither a number of rows nor 'inf'"))
+}
+
+/// The statement that makes `--catalog` / `--schema` the session's, their names quoted.
+fn use_statement(catalog: Option<&str>, schema: Option<&str>) -> Option<String> {
+    let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    match (catalog, schema) {
+        (Some(catalog), Some(schema)) => Some(format!("USE {}.{}", quote(catalog), quote(schema))),
+        (None, Some(schema)) => Some(format!("USE {}", quote(schema))),
+        (Some(catalog), None) => Some(format!(
+            "SET datafusion.catalog.default_catalog = '{}'",
+            catalog.replace('\'', "''")
+        )),
+        (None, None) => None,
+    }
+}
+
+/// The pager of tables in the REPL: `BRAID_PAGER` (empty for none), else `less -FXRSn` when
+/// `less` is installed.
+fn pager() -> Option<String> {
+    match std::env::var("BRAID_PAGER") {
+        Ok(command) => Some(command).filter(|c| !c.trim().is_empty()),
+        Err(_) => std::process::Command::new("sh")
+            .args(["-c", "command -v less"])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|_| "less -FXRSn".to_string()),
     }
 }
 
@@ -180,14 +226,23 @@ async fn run(cli: Cli) -> Result<(), String> {
         })
         | None => {}
     }
+    if let Some(statement) = use_statement(cli.catalog.as_deref(), cli.schema.as_deref()) {
+        let mut client = client.clone();
+        client
+            .query_all(&statement)
+            .await
+            .map_err(|e| format!("{statement}: {e}"))?;
+    }
     let mut runner = Runner::new(client, cli.format);
+    runner.max_rows = cli.maxrows;
     if let Some(sql) = &cli.command {
-        return runner.run_script(sql).await;
+        return Ok(runner.run_script(sql).await?);
     }
     if let Some(file) = &cli.file {
         let text = std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        return runner.run_script(&text).await;
+        return Ok(runner.run_script(&text).await?);
     }
-    repl::run(&mut runner).await
+    runner.pager = pager();
+    repl::run(&mut runner, repl::ReplFiles::in_home()).await
 }

@@ -1,6 +1,7 @@
-//! Result output as the rows arrive: `table`, `csv` or `json` (one object per row).
-//! [`ResultWriter`] holds at most one page of rows (`table`) or one batch (`csv`, `json`), so
-//! a result of any size prints in constant memory.
+//! Result output as the rows arrive: `table`, `csv`, `tsv` or `json` (one object per line, as
+//! the Trino CLI's; `ndjson` names it too). [`ResultWriter`] holds at most one page of rows
+//! (`table`) or one batch (the others), so a result of any size prints in constant memory. A
+//! table shows at most `max_rows` rows and counts the rest.
 
 use std::io::Write;
 
@@ -13,7 +14,16 @@ use arrow::record_batch::RecordBatch;
 pub enum Format {
     Table,
     Csv,
+    Tsv,
+    #[value(alias = "ndjson")]
     Json,
+}
+
+impl Format {
+    /// The format a `\pset format` argument names.
+    pub fn parse(name: &str) -> Option<Self> {
+        <Self as clap::ValueEnum>::from_str(name, true).ok()
+    }
 }
 
 /// Rows a table page holds before it is printed: each page is one table, its columns as wide
@@ -30,6 +40,8 @@ pub enum ResultWriter<W: Write> {
         page: Vec<RecordBatch>,
         page_rows: usize,
         printed: bool,
+        /// Rows still to show; the rest are only counted.
+        left: usize,
     },
     Csv(Box<arrow::csv::Writer<W>>, SchemaRef, bool),
     Json(arrow::json::LineDelimitedWriter<W>),
@@ -37,9 +49,21 @@ pub enum ResultWriter<W: Write> {
 
 impl<W: Write> ResultWriter<W> {
     pub fn new(format: Format, schema: SchemaRef, out: W) -> Self {
+        Self::with_max_rows(format, schema, out, usize::MAX)
+    }
+
+    /// A writer whose table shows at most `max_rows` rows.
+    pub fn with_max_rows(format: Format, schema: SchemaRef, out: W, max_rows: usize) -> Self {
         if schema.fields().is_empty() {
             return ResultWriter::Nothing;
         }
+        let delimited = |out, delimiter| {
+            let writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .with_delimiter(delimiter)
+                .build(out);
+            ResultWriter::Csv(Box::new(writer), schema.clone(), false)
+        };
         match format {
             Format::Table => ResultWriter::Table {
                 out,
@@ -47,16 +71,10 @@ impl<W: Write> ResultWriter<W> {
                 page: Vec::new(),
                 page_rows: 0,
                 printed: false,
+                left: max_rows,
             },
-            Format::Csv => ResultWriter::Csv(
-                Box::new(
-                    arrow::csv::WriterBuilder::new()
-                        .with_header(true)
-                        .build(out),
-                ),
-                schema,
-                false,
-            ),
+            Format::Csv => delimited(out, b','),
+            Format::Tsv => delimited(out, b'\t'),
             Format::Json => ResultWriter::Json(arrow::json::LineDelimitedWriter::new(out)),
         }
     }
@@ -66,11 +84,16 @@ impl<W: Write> ResultWriter<W> {
         match self {
             ResultWriter::Nothing => Ok(()),
             ResultWriter::Table {
-                page, page_rows, ..
+                page,
+                page_rows,
+                left,
+                ..
             } => {
-                if batch.num_rows() > 0 {
-                    *page_rows += batch.num_rows();
-                    page.push(batch.clone());
+                let shown = batch.num_rows().min(*left);
+                if shown > 0 {
+                    *left -= shown;
+                    *page_rows += shown;
+                    page.push(batch.slice(0, shown));
                 }
                 if *page_rows >= TABLE_PAGE_ROWS {
                     self.print_page()?;
@@ -112,6 +135,7 @@ impl<W: Write> ResultWriter<W> {
             page,
             page_rows,
             printed,
+            ..
         } = self
         {
             let text = if page.is_empty() {
@@ -166,6 +190,24 @@ mod tests {
             "x\n1\n2\n"
         );
         assert_eq!(render(Format::Csv, &schema, &[]).expect("csv"), "x\n");
+        let pair = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("a", DataType::Int32, true),
+                Field::new("b", DataType::Int32, true),
+            ])),
+            vec![
+                Arc::new(Int32Array::from(vec![1])),
+                Arc::new(Int32Array::from(vec![2])),
+            ],
+        )
+        .expect("batch");
+        assert_eq!(
+            render(Format::Tsv, &pair.schema(), &[pair]).expect("tsv"),
+            "a\tb\n1\t2\n"
+        );
+        assert_eq!(Format::parse("NDJSON"), Some(Format::Json));
+        assert_eq!(Format::parse("tsv"), Some(Format::Tsv));
+        assert_eq!(Format::parse("xml"), None);
         assert_eq!(
             render(Format::Json, &schema, &two).expect("json"),
             "{\"x\":1}\n{\"x\":2}\n"
@@ -180,6 +222,18 @@ mod tests {
                 .expect("table")
                 .contains("| x |")
         );
+    }
+
+    #[test]
+    fn a_table_shows_at_most_max_rows() {
+        let schema = batch(vec![]).schema();
+        let mut out = Vec::new();
+        let mut writer = ResultWriter::with_max_rows(Format::Table, schema, &mut out, 3);
+        writer.write(&batch(vec![1, 2])).expect("write");
+        writer.write(&batch(vec![3, 4, 5])).expect("write");
+        writer.finish().expect("finish");
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("| 3 |") && !text.contains("| 4 |"), "{text}");
     }
 
     #[test]

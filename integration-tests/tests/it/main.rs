@@ -16,6 +16,7 @@ mod kafka;
 mod memory;
 mod network;
 mod postgres;
+mod repl;
 mod resources;
 mod tpch;
 mod trino_http;

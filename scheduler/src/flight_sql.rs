@@ -52,7 +52,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::auth::{Authenticator, Identity};
 use crate::engine::{Engine, Planned, batches_stream};
 use crate::job::CancelOnDrop;
-use crate::queries::Query;
+use crate::queries::{Query, Submitter};
 use crate::session::{Session, Sessions, caller_key};
 use crate::sql_info;
 use crate::sql_text::number_placeholders;
@@ -113,13 +113,11 @@ impl BraidFlightSql {
     /// Registers a statement of `client` with the coordinator's queries; it is the session's
     /// current statement (what its progress reports) from then on, as it is listed in
     /// `system.runtime.queries` from then on.
-    fn begin(&self, client: &Client, session: &Session, sql: &str) -> Arc<Query> {
-        let query = self.engine.queries().begin(
-            &client.user,
-            client.source.as_deref(),
-            &session.config(),
-            sql,
-        );
+    fn begin(&self, submitter: &Submitter, session: &Session, sql: &str) -> Arc<Query> {
+        let query = self
+            .engine
+            .queries()
+            .begin(submitter, &session.config(), sql);
         session.set_current_query(query.clone());
         query
     }
@@ -189,7 +187,7 @@ impl BraidFlightSql {
     /// as a new query.
     async fn plan_prepared(
         &self,
-        client: &Client,
+        submitter: &Submitter,
         handle: &[u8],
         caller: &Owner,
         row: usize,
@@ -207,7 +205,7 @@ impl BraidFlightSql {
             };
             Ok((p.session.clone(), p.sql.clone(), params))
         })?;
-        let query = self.begin(client, &session, &sql);
+        let query = self.begin(submitter, &session, &sql);
         let planned = self.plan(&query, &session, &sql, params.as_deref()).await?;
         Ok((session, planned, query))
     }
@@ -234,30 +232,31 @@ impl BraidFlightSql {
 /// The user of a caller without a login (passwords off, no handshake).
 const ANONYMOUS: &str = "anonymous";
 
-/// Who runs a statement: the user, and the client program (Trino's `source`).
-struct Client {
-    user: String,
-    source: Option<String>,
-}
-
-impl Client {
-    fn of<T>(request: &Request<T>) -> Self {
-        let header = |name: &str| {
-            request
-                .metadata()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        Self {
-            user: request
-                .extensions()
-                .get::<Identity>()
-                .map_or_else(|| ANONYMOUS.to_string(), |identity| identity.user.clone()),
-            source: header(SOURCE_HEADER).or_else(|| header("user-agent")),
-        }
+/// Who runs a statement ([`Submitter`]) by the request's login and its `x-braid-source` and
+/// `x-braid-client-tags` metadata.
+fn submitter_of<T>(request: &Request<T>) -> Submitter {
+    let header = |name: &str| {
+        request
+            .metadata()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    Submitter {
+        user: request
+            .extensions()
+            .get::<Identity>()
+            .map_or_else(|| ANONYMOUS.to_string(), |identity| identity.user.clone()),
+        source: header(SOURCE_HEADER).or_else(|| header("user-agent")),
+        client_tags: header(CLIENT_TAGS_HEADER)
+            .map(|tags| Submitter::parse_tags(&tags))
+            .unwrap_or_default(),
     }
 }
+
+/// The gRPC metadata key of the client's tags (Trino's `X-Trino-Client-Tags`), which
+/// resource group selectors match.
+pub const CLIENT_TAGS_HEADER: &str = "x-braid-client-tags";
 
 /// The gRPC metadata key that names the client program (Trino's `source`); without it the
 /// `user-agent` is the source.
@@ -317,7 +316,7 @@ impl FlightSqlService for BraidFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let (owner, session) = self.session(&request);
-        let running = self.begin(&Client::of(&request), &session, &query.query);
+        let running = self.begin(&submitter_of(&request), &session, &query.query);
         let planned = self.plan(&running, &session, &query.query, None).await?;
         self.statement_info(owner, session, planned, running, request.into_inner())
             .await
@@ -336,7 +335,7 @@ impl FlightSqlService for BraidFlightSql {
             ));
         }
         let (session, planned, running) = self
-            .plan_prepared(&Client::of(&request), handle, &caller, 0)
+            .plan_prepared(&submitter_of(&request), handle, &caller, 0)
             .await?;
         self.statement_info(caller, session, planned, running, request.into_inner())
             .await
@@ -387,7 +386,7 @@ impl FlightSqlService for BraidFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let (_, session) = self.session(&request);
-        let query = self.begin(&Client::of(&request), &session, &command.query);
+        let query = self.begin(&submitter_of(&request), &session, &command.query);
         let planned = self.plan(&query, &session, &command.query, None).await?;
         self.execute_update(&session, planned, &query).await
     }
@@ -435,7 +434,7 @@ impl FlightSqlService for BraidFlightSql {
     ) -> Result<i64, Status> {
         let handle = query.prepared_statement_handle;
         let caller = caller_key(&request);
-        let client = Client::of(&request);
+        let submitter = submitter_of(&request);
         // Parameters may come with the update itself.
         let rows = parameter_rows(request).await?;
         if !rows.is_empty() {
@@ -444,8 +443,9 @@ impl FlightSqlService for BraidFlightSql {
         }
         let mut total = 0;
         for row in 0..self.bound_rows(&handle, &caller)? {
-            let (session, planned, query) =
-                self.plan_prepared(&client, &handle, &caller, row).await?;
+            let (session, planned, query) = self
+                .plan_prepared(&submitter, &handle, &caller, row)
+                .await?;
             total += self.execute_update(&session, planned, &query).await?;
         }
         Ok(total)

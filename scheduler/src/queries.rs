@@ -207,12 +207,33 @@ pub struct QueryStatus {
     pub peak_memory_reservation: u64,
 }
 
+/// Who submits a statement: the user, the client program (Trino's `source`) and the client's
+/// tags (Trino's `X-Trino-Client-Tags`). Resource group selectors match them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Submitter {
+    pub user: String,
+    pub source: Option<String>,
+    pub client_tags: Vec<String>,
+}
+
+impl Submitter {
+    /// The tags of a comma-separated list, trimmed, the empty ones left out.
+    pub fn parse_tags(list: &str) -> Vec<String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|tag| !tag.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 /// One statement.
 #[derive(Debug)]
 pub struct Query {
     pub id: String,
     pub user: String,
     pub source: Option<String>,
+    pub client_tags: Vec<String>,
     pub sql: String,
     /// Cancels or kills its jobs.
     pub control: QueryControl,
@@ -230,18 +251,22 @@ struct Marks {
 }
 
 impl Query {
-    fn new(
-        id: String,
-        user: String,
-        source: Option<String>,
-        sql: String,
-        limits: EffectiveLimits,
-    ) -> Self {
+    /// Who submitted it.
+    pub fn submitter(&self) -> Submitter {
+        Submitter {
+            user: self.user.clone(),
+            source: self.source.clone(),
+            client_tags: self.client_tags.clone(),
+        }
+    }
+
+    fn new(id: String, submitter: &Submitter, sql: String, limits: EffectiveLimits) -> Self {
         let now = SystemTime::now();
         Self {
             id,
-            user,
-            source,
+            user: submitter.user.clone(),
+            source: submitter.source.clone(),
+            client_tags: submitter.client_tags.clone(),
             sql,
             control: QueryControl::default(),
             limits,
@@ -271,10 +296,13 @@ impl Query {
 
     /// A query outside any registry (tests, statements the registry cannot see).
     pub fn detached(user: &str, sql: &str) -> Arc<Self> {
+        let submitter = Submitter {
+            user: user.to_string(),
+            ..Submitter::default()
+        };
         Arc::new(Self::new(
             uuid::Uuid::new_v4().to_string(),
-            user.to_string(),
-            None,
+            &submitter,
             sql.to_string(),
             EffectiveLimits::default(),
         ))
@@ -528,14 +556,8 @@ impl Queries {
         &self.memory
     }
 
-    /// Registers a statement of `user` (from `source`) with its session's settings.
-    pub fn begin(
-        &self,
-        user: &str,
-        source: Option<&str>,
-        config: &SessionConfig,
-        sql: &str,
-    ) -> Arc<Query> {
+    /// Registers a statement of `submitter` with its session's settings.
+    pub fn begin(&self, submitter: &Submitter, config: &SessionConfig, sql: &str) -> Arc<Query> {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let id = format!(
             "{}_{:05}_{}",
@@ -544,13 +566,7 @@ impl Queries {
             self.instance
         );
         let limits = EffectiveLimits::new(&self.limits, &QueryProperties::of(config.options()));
-        let query = Arc::new(Query::new(
-            id.clone(),
-            user.to_string(),
-            source.map(str::to_string),
-            sql.to_string(),
-            limits,
-        ));
+        let query = Arc::new(Query::new(id.clone(), submitter, sql.to_string(), limits));
         {
             let mut map = self.map.lock();
             prune(&mut map);
@@ -578,10 +594,7 @@ impl Queries {
             query.fail_with(failure.clone());
             failure.into_error()
         };
-        let path = self
-            .groups
-            .select(&query.user, query.source.as_deref())
-            .map_err(refuse)?;
+        let path = self.groups.select(&query.submitter()).map_err(refuse)?;
         query.queued_in(&path);
         let permit = match self.groups.enter(&path).map_err(refuse)? {
             groups::Entry::Run(permit) => permit,

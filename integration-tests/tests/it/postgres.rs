@@ -25,7 +25,7 @@ fn env(name: &str) -> String {
     })
 }
 
-async fn postgres() -> Client {
+pub(crate) async fn postgres() -> Client {
     postgres_on(&env("BRAID_PG_DATABASE")).await
 }
 
@@ -197,7 +197,7 @@ async fn load_tpch(pg: &Client, schema: &str, scale: f64, ddl: &[(&str, &str)]) 
 
 /// Catalog files `pg` (pushdown on) and `pg_raw` (off) for the test server's database `braid`,
 /// reading the password from the environment.
-fn write_catalogs(dir: &Path, extra: &str) {
+pub(crate) fn write_catalogs(dir: &Path, extra: &str) {
     write_catalogs_for(dir, "", &env("BRAID_PG_DATABASE"), extra);
 }
 

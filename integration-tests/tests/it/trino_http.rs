@@ -7,6 +7,10 @@
 //!   and `PREPARE`/`EXECUTE`/`DEALLOCATE PREPARE`), gets Trino's error names, lists
 //!   schemas, tables and columns and runs a bound query through SQLAlchemy, and reads a
 //!   query with pandas (`tests/trino/trino_client.py`).
+//! - Trino's Python client reads every PostgreSQL type of a `postgres` catalog as the right
+//!   Python value, and its `cursor.cancel()` ends a running query on the workers
+//!   (`tests/trino/trino_pg.py`).
+//! - `X-Trino-Client-Tags` pick the resource group, by the selectors' `clientTags`.
 //! - The protocol by hand: a page fetched again is the same page, a skipped token is refused,
 //!   and `DELETE` on `nextUri` stops the query on the workers.
 //! - With passwords on, the HTTP port refuses every request over plain HTTP; over TLS, Trino's
@@ -332,4 +336,112 @@ async fn over_tls_trinos_client_logs_in_and_reaches_only_its_own_statements() {
     assert_eq!(out["bob_get"], 404, "another user's statement");
     assert_eq!(out["bob_delete"], 404, "another user's statement");
     assert_eq!(out["ann_get"], 200);
+}
+
+/// Runs `sql` through the protocol to its end, with `X-Trino-Client-Tags: tags`.
+async fn run_tagged(http: &reqwest::Client, statement_uri: &str, sql: &str, tags: &str) {
+    let send = |builder: reqwest::RequestBuilder| async move {
+        let response = builder
+            .header("X-Trino-User", "bob")
+            .header("X-Trino-Client-Tags", tags)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        response.json::<Value>().await.expect("JSON")
+    };
+    let mut page = send(http.post(statement_uri).body(sql.to_string())).await;
+    while let Some(next) = page["nextUri"].as_str().map(str::to_string) {
+        page = send(http.get(&next)).await;
+    }
+    assert_eq!(page["stats"]["state"], "FINISHED", "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_tags_pick_the_resource_group() {
+    let _serial = serial().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let groups = dir.path().join("resource-groups.json");
+    std::fs::write(
+        &groups,
+        r#"{"rootGroups": [{"name": "global", "hardConcurrencyLimit": 10, "maxQueued": 10,
+              "subGroups": [{"name": "etl", "hardConcurrencyLimit": 2, "maxQueued": 5},
+                            {"name": "adhoc", "hardConcurrencyLimit": 2, "maxQueued": 5}]}],
+            "selectors": [{"clientTags": ["etl"], "group": "global.etl"},
+                          {"group": "global.adhoc"}]}"#,
+    )
+    .expect("resource groups file");
+    let args = [
+        "--resource-groups-file".to_string(),
+        groups.display().to_string(),
+    ];
+    let cluster = Cluster::start_with(1, 1, None, &args, Default::default()).await;
+    let http = reqwest::Client::new();
+    let statement = format!("http://{}/v1/statement", cluster.http_addr);
+    run_tagged(&http, &statement, "SELECT 'tagged'", "nightly, etl").await;
+    run_tagged(&http, &statement, "SELECT 'untagged'", "nightly").await;
+    let mut client = cluster.client().await;
+    assert_eq!(
+        query(
+            &mut client,
+            "SELECT query, array_to_string(resource_group_id, '.') FROM system.runtime.queries \
+             WHERE query LIKE 'SELECT ''%tagged''' ORDER BY query"
+        )
+        .await,
+        vec![
+            "SELECT 'tagged'|global.etl".to_string(),
+            "SELECT 'untagged'|global.adhoc".to_string()
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trinos_python_client_reads_postgresql_and_cancels_on_the_workers() {
+    let _serial = serial().await;
+    let pg = crate::postgres::postgres().await;
+    pg.batch_execute(
+        "DROP SCHEMA IF EXISTS trino_client CASCADE; CREATE SCHEMA trino_client;
+         CREATE TABLE trino_client.every_type (id int, amount numeric(12,3), day date,
+           at timestamp, at_tz timestamptz, noon time, raw bytea, tags text[], note text,
+           ok boolean, ratio double precision, small smallint, big bigint);
+         INSERT INTO trino_client.every_type VALUES (1, 1234.567, '2024-02-29',
+           '2024-02-29 12:34:56.789012', '2024-02-29 12:34:56.5+00', '12:00:01.25', '\\x00ff',
+           ARRAY['a', 'O''Brien'], 'O''Brien', true, 0.25, -3, 9007199254740993);",
+    )
+    .await
+    .expect("test table");
+    let dir = tempfile::tempdir().expect("catalog dir");
+    crate::postgres::write_catalogs(dir.path(), "");
+    let cluster = Cluster::start(2, 2, Some(dir.path())).await;
+    let (host, port) = cluster.http_addr.rsplit_once(':').expect("host:port");
+    let out = python_json("trino/trino_pg.py", &[host, port]);
+    eprintln!("{out:#}");
+    for (name, ok) in out["pg_types"].as_object().expect("types") {
+        assert_eq!(ok, &Value::Bool(true), "{name} read back wrong: {out:#}");
+    }
+    assert_eq!(out["pg_type_names"][1], "decimal(12,3)");
+    assert_eq!(out["pg_type_names"][7], "array(varchar)");
+
+    // cursor.cancel(): the client's thread returned, the query failed as cancelled, and the
+    // workers went idle.
+    assert_eq!(out["cancel_returned"], true, "{out:#}");
+    let id = out["cancelled"].as_str().expect("query id");
+    let mut client = cluster.client().await;
+    assert_eq!(
+        query(
+            &mut client,
+            &format!(
+                "SELECT state, error_code FROM system.runtime.queries WHERE query_id = '{id}'"
+            ),
+        )
+        .await,
+        vec!["FAILED|USER_CANCELED".to_string()]
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.worker_cpu_seconds(Duration::from_millis(500)).await > 0.25 {
+        assert!(
+            Instant::now() < deadline,
+            "the workers kept running the query"
+        );
+    }
 }

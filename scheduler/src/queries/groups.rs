@@ -2,7 +2,7 @@
 //!
 //! The file is Trino's JSON: `rootGroups` (each `name`, `hardConcurrencyLimit`, `maxQueued`,
 //! `softMemoryLimit`, `subGroups`) and `selectors` (`user` and `source` regexes that must match
-//! whole, and the dotted `group` they pick). Group names may hold `${USER}` and `${SOURCE}`,
+//! whole, `clientTags` that the query must all carry, and the dotted `group` they pick). Group names may hold `${USER}` and `${SOURCE}`,
 //! which make one group per user or source. Without a file, every query goes to one group,
 //! `global` ([`DEFAULT_CONCURRENCY`] running, [`DEFAULT_MAX_QUEUED`] queued).
 //!
@@ -22,6 +22,7 @@ use regex::Regex;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use super::Submitter;
 use super::failure::{ErrorCode, QueryFailure};
 
 /// Running queries of the default group.
@@ -73,6 +74,8 @@ struct SelectorSpec {
     user: Option<String>,
     #[serde(default)]
     source: Option<String>,
+    #[serde(default)]
+    client_tags: Vec<String>,
     group: String,
 }
 
@@ -81,6 +84,8 @@ struct SelectorSpec {
 struct Selector {
     user: Option<Regex>,
     source: Option<Regex>,
+    /// Tags the query must all carry (`X-Trino-Client-Tags`).
+    client_tags: Vec<String>,
     path: Vec<GroupSpec>,
 }
 
@@ -266,6 +271,7 @@ impl ResourceGroups {
             selectors: vec![Selector {
                 user: None,
                 source: None,
+                client_tags: vec![],
                 path: vec![global],
             }],
             state: Mutex::default(),
@@ -308,6 +314,7 @@ impl ResourceGroups {
                 Ok(Selector {
                     user: regex(&spec.user, "user")?,
                     source: regex(&spec.source, "source")?,
+                    client_tags: spec.client_tags.clone(),
                     path: spec_path(&file.root_groups, &spec.group)
                         .map_err(|e| format!("{selector}: {e}"))?,
                 })
@@ -319,8 +326,13 @@ impl ResourceGroups {
         }))
     }
 
-    /// The group of a query of `user` from `source`: the first selector that matches.
-    pub fn select(&self, user: &str, source: Option<&str>) -> Result<GroupPath, QueryFailure> {
+    /// The group of a query: the first selector that matches its submitter.
+    pub fn select(&self, submitter: &Submitter) -> Result<GroupPath, QueryFailure> {
+        let Submitter {
+            user,
+            source,
+            client_tags,
+        } = submitter;
         let selector = self
             .selectors
             .iter()
@@ -328,14 +340,16 @@ impl ResourceGroups {
                 s.user.as_ref().is_none_or(|r| r.is_match(user))
                     && s.source
                         .as_ref()
-                        .is_none_or(|r| source.is_some_and(|src| r.is_match(src)))
+                        .is_none_or(|r| source.as_deref().is_some_and(|src| r.is_match(src)))
+                    && s.client_tags.iter().all(|tag| client_tags.contains(tag))
             })
             .ok_or_else(|| {
                 QueryFailure::new(
                     ErrorCode::QueryRejected,
                     format!(
-                        "Query did not match any selection rule (user '{user}', source '{}')",
-                        source.unwrap_or("")
+                        "Query did not match any selection rule (user '{user}', source '{}', \
+                         client tags {client_tags:?})",
+                        source.as_deref().unwrap_or("")
                     ),
                 )
             })?;
@@ -347,7 +361,7 @@ impl ResourceGroups {
                 let name = spec
                     .name
                     .replace("${USER}", user)
-                    .replace("${SOURCE}", source.unwrap_or(""));
+                    .replace("${SOURCE}", source.as_deref().unwrap_or(""));
                 if !id.is_empty() {
                     id.push('.');
                 }
@@ -580,9 +594,18 @@ mod tests {
       }],
       "selectors": [
         {"source": "airflow.*", "group": "global.etl"},
+        {"clientTags": ["etl", "nightly"], "group": "global.etl"},
         {"user": "ann|bob", "group": "global.adhoc_${USER}"}
       ]
     }"#;
+
+    fn who(user: &str, source: Option<&str>) -> Submitter {
+        Submitter {
+            user: user.into(),
+            source: source.map(str::to_string),
+            client_tags: vec![],
+        }
+    }
 
     fn run(entry: Result<Entry, QueryFailure>) -> Permit {
         match entry {
@@ -603,13 +626,25 @@ mod tests {
     #[test]
     fn selectors_pick_groups_and_expand_templates() {
         let groups = ResourceGroups::parse(FILE).expect("valid file");
-        let ann = groups.select("ann", None).expect("ann is selected");
+        let ann = groups.select(&who("ann", None)).expect("ann is selected");
         assert_eq!(ann.parts(), ["global", "adhoc_ann"]);
         let etl = groups
-            .select("ann", Some("airflow-dag"))
+            .select(&who("ann", Some("airflow-dag")))
             .expect("etl source");
         assert_eq!(etl.id(), "global.etl");
-        let carl = groups.select("carl", Some("cli")).expect_err("no rule");
+        let carl = groups
+            .select(&who("carl", Some("cli")))
+            .expect_err("no rule");
+        let tagged = Submitter {
+            client_tags: vec!["nightly".into(), "etl".into(), "x".into()],
+            ..who("carl", Some("cli"))
+        };
+        assert_eq!(groups.select(&tagged).expect("tags").id(), "global.etl");
+        let one_tag = Submitter {
+            client_tags: vec!["etl".into()],
+            ..who("carl", None)
+        };
+        assert!(groups.select(&one_tag).is_err(), "every tag must be there");
         assert_eq!(carl.code, ErrorCode::QueryRejected);
         assert!(carl.message.contains("carl"), "{}", carl.message);
     }
@@ -617,8 +652,8 @@ mod tests {
     #[tokio::test]
     async fn limits_queue_and_reject_per_group() {
         let groups = ResourceGroups::parse(FILE).expect("valid file");
-        let ann = groups.select("ann", None).expect("ann");
-        let bob = groups.select("bob", None).expect("bob");
+        let ann = groups.select(&who("ann", None)).expect("ann");
+        let bob = groups.select(&who("bob", None)).expect("bob");
         let first = run(groups.enter(&ann));
         let waiting = queued(groups.enter(&ann));
         let full = groups.enter(&ann).err().expect("ann's queue is full");
@@ -641,7 +676,7 @@ mod tests {
     #[tokio::test]
     async fn a_group_over_its_soft_memory_limit_starts_nothing_until_it_is_under() {
         let groups = ResourceGroups::parse(FILE).expect("valid file");
-        let etl = groups.select("x", Some("airflow")).expect("etl");
+        let etl = groups.select(&who("x", Some("airflow"))).expect("etl");
         let first = run(groups.enter(&etl));
         // global holds 900MB of a 1GB cluster: over its 80%.
         let held = vec![(etl.parts(), 900 << 20)];
@@ -661,7 +696,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_wait_leaves_the_queue() {
         let groups = ResourceGroups::parse(FILE).expect("valid file");
-        let ann = groups.select("ann", None).expect("ann");
+        let ann = groups.select(&who("ann", None)).expect("ann");
         let first = run(groups.enter(&ann));
         let waiting = queued(groups.enter(&ann));
         assert_eq!(groups.counts("global.adhoc_ann"), (1, 1));

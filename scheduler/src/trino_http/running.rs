@@ -109,12 +109,9 @@ impl HttpQuery {
             Err(failure) => (defaults.clone(), Some(failure)),
         };
         let session = Arc::new(Session::new(uuid::Uuid::new_v4().to_string(), config));
-        let query = engine.queries().begin(
-            &client.user,
-            client.source.as_deref(),
-            &session.config(),
-            &sql,
-        );
+        let query = engine
+            .queries()
+            .begin(&client.submitter(), &session.config(), &sql);
         session.set_current_query(query.clone());
         let (sender, events) = mpsc::channel(PAGES_AHEAD);
         let this = Arc::new(Self {

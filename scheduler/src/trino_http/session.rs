@@ -10,13 +10,15 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use braid_optimizer_rules::properties::SESSION_PROPERTIES;
 use datafusion::prelude::SessionConfig;
 
-use crate::queries::{ErrorCode, QueryFailure};
+use crate::queries::{ErrorCode, QueryFailure, Submitter};
 
 /// The session a request describes.
 #[derive(Debug, Clone, Default)]
 pub struct ClientSession {
     pub user: String,
     pub source: Option<String>,
+    /// `X-Trino-Client-Tags`, which resource group selectors match.
+    pub client_tags: Vec<String>,
     pub catalog: Option<String>,
     pub schema: Option<String>,
     pub time_zone: Option<String>,
@@ -31,6 +33,15 @@ pub struct ClientSession {
 pub struct BadRequest(pub String);
 
 impl ClientSession {
+    /// Who submits the request's statement.
+    pub fn submitter(&self) -> Submitter {
+        Submitter {
+            user: self.user.clone(),
+            source: self.source.clone(),
+            client_tags: self.client_tags.clone(),
+        }
+    }
+
     /// The session of a request's headers. Its user is `authenticated`, when passwords are on,
     /// else the one `X-Trino-User` names.
     pub fn from_headers(
@@ -71,6 +82,9 @@ impl ClientSession {
         Ok(Self {
             user,
             source: text("x-trino-source")?.or(text("user-agent")?),
+            client_tags: text("x-trino-client-tags")?
+                .map(|tags| Submitter::parse_tags(&tags))
+                .unwrap_or_default(),
             catalog: text("x-trino-catalog")?,
             schema: text("x-trino-schema")?,
             time_zone: text("x-trino-time-zone")?,
@@ -251,6 +265,7 @@ mod tests {
             ("x-trino-user", "ann"),
             ("x-trino-catalog", "tpch"),
             ("x-trino-schema", "tiny"),
+            ("x-trino-client-tags", "etl, nightly,,"),
             (
                 "x-trino-session",
                 "query_max_run_time=10m,datafusion.execution.batch_size=100",
@@ -264,6 +279,7 @@ mod tests {
         }
         let session = ClientSession::from_headers(&headers, None).expect("valid headers");
         assert_eq!(session.user, "ann");
+        assert_eq!(session.submitter().client_tags, ["etl", "nightly"]);
         assert_eq!(
             session.prepared.get("my_st").map(String::as_str),
             Some("SELECT 'O''Brien' = ?")

@@ -18,8 +18,9 @@ command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-# The REPL's test drives `braid` in a real terminal.
+# The REPL's test drives `braid` in a real terminal; the web UI's, headless Chromium.
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium chromium-driver)
 # librdkafka (built by rdkafka-sys for the Kafka connector) links OpenSSL and zlib.
 for pkg in libssl-dev zlib1g-dev pkg-config; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -55,15 +56,16 @@ fi
 # Independent clients the tests drive Braid and the sources with: the ADBC Flight SQL driver,
 # confluent-kafka (librdkafka's Python client), fastavro, pyiceberg (its SQL catalog on
 # SQLite and PostgreSQL), deltalake (the Delta Lake tables' writer and reader), and Trino's
-# own client with its SQLAlchemy dialect and pandas (`read_sql` over it, as notebooks do).
+# own client with its SQLAlchemy dialect and pandas (`read_sql` over it, as notebooks do), and
+# selenium, which drives Chromium through the web UI.
 VENV="$HOME/.cache/braid/venv"
 export BRAID_PYTHON="$VENV/bin/python"
-if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2, deltalake, trino.sqlalchemy, sqlalchemy, pandas' >/dev/null 2>&1; then
-  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro, pyiceberg, deltalake, trino and pandas into $VENV"
+if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2, deltalake, trino.sqlalchemy, sqlalchemy, pandas, selenium' >/dev/null 2>&1; then
+  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro, pyiceberg, deltalake, trino, pandas and selenium into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow \
     confluent-kafka fastavro 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.10.0' 'deltalake==1.2.1' \
-    'trino[sqlalchemy]==0.340.0' 'pandas==3.1.1'
+    'trino[sqlalchemy]==0.340.0' 'pandas==3.1.1' 'selenium==4.38.0'
 fi
 
 echo "== cargo fmt --check"

@@ -15,7 +15,8 @@
 //!   Trino's `FOR VERSION|TIMESTAMP AS OF` is rewritten by byte spans before parsing
 //!   (`time_travel.rs`).
 //! - [`trino_http::TrinoHttp`] speaks Trino's HTTP client protocol on `http_port`, over the
-//!   same engine, queries and resource groups as Flight SQL.
+//!   same engine, queries and resource groups as Flight SQL; [`web_ui::WebUi`] serves the web
+//!   UI on the same port.
 //! - [`queries::Queries`] registers every statement: Trino's resource groups admit or queue
 //!   it, time limits end it, and `system.runtime.queries` / `kill_query` read and stop it.
 //! - [`flight_sql::BraidFlightSql`] is the Flight SQL service; [`auth`] checks passwords and
@@ -40,6 +41,7 @@ mod time_travel;
 mod tls;
 pub mod trino;
 pub mod trino_http;
+pub mod web_ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -229,16 +231,14 @@ impl Coordinator {
             scheduler.clone(),
         ));
         queries::spawn_monitor(&queries);
-        planner.add_system(
-            &registry,
-            Arc::new(system::Runtime {
-                queries: queries.clone(),
-                scheduler: scheduler.clone(),
-                job_state,
-                coordinator_id: format!("coordinator-{}", settings.external_host),
-                coordinator_uri: format!("http://{}:{}", settings.external_host, http_addr.port()),
-            }),
-        );
+        let runtime = Arc::new(system::Runtime {
+            queries: queries.clone(),
+            scheduler: scheduler.clone(),
+            job_state,
+            coordinator_id: format!("coordinator-{}", settings.external_host),
+            coordinator_uri: format!("http://{}:{}", settings.external_host, http_addr.port()),
+        });
+        planner.add_system(&registry, runtime.clone());
         let engine = Arc::new(engine::Engine::new(
             registry,
             planner,
@@ -248,8 +248,9 @@ impl Coordinator {
                 endpoint: internal_endpoint,
             },
         ));
-        let trino_routes =
-            trino_http::TrinoHttp::new(engine.clone(), auth.clone(), tls.is_some()).router();
+        let trino_routes = trino_http::TrinoHttp::new(engine.clone(), auth.clone(), tls.is_some())
+            .router()
+            .merge(web_ui::WebUi::new(runtime, auth.clone(), tls.is_some()).router());
         let http_task = match &tls {
             Some(files) => {
                 let listener = tls::TlsListener::new(http_listener, files.acceptor()?)

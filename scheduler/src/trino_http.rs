@@ -43,6 +43,10 @@ use crate::auth::Authenticator;
 use crate::engine::Engine;
 use running::HttpQuery;
 
+/// Why the port refuses every request when passwords are on but TLS is not.
+pub(crate) const PLAIN_HTTP_REFUSAL: &str = "this coordinator requires passwords, and takes none \
+    over plain HTTP: set tls_cert_file and tls_key_file to serve this port over TLS";
+
 /// The most statements open on the HTTP port at once, for one user and for all.
 const PER_USER: usize = 1000;
 const IN_ALL: usize = 10_000;
@@ -167,11 +171,7 @@ impl TrinoHttp {
             return Ok(None);
         }
         if !self.tls {
-            return Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "this coordinator requires passwords, and takes none over plain HTTP: set \
-                 tls_cert_file and tls_key_file to serve this port over TLS",
-            ));
+            return Err(refuse(StatusCode::UNAUTHORIZED, PLAIN_HTTP_REFUSAL));
         }
         let authorization = headers
             .get(header::AUTHORIZATION)

@@ -20,4 +20,5 @@ mod repl;
 mod resources;
 mod tpch;
 mod trino_http;
+mod web_ui;
 mod worker_failure;

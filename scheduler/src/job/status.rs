@@ -240,7 +240,13 @@ fn graph_tasks(graph: &dyn ExecutionGraph) -> Vec<TaskRow> {
                 partition_id,
                 worker,
                 state,
-                started: info.and_then(|i| millis(i.start_exec_time)),
+                // Ballista learns when execution began only once the task reports back: until
+                // then a task started when it was handed to its worker (`scheduled_time`).
+                started: info.and_then(|i| {
+                    millis(i.start_exec_time)
+                        .or(millis(i.launch_time))
+                        .or(millis(i.scheduled_time))
+                }),
                 ended: info.and_then(|i| millis(i.end_exec_time)),
                 input_rows: None,
                 output_rows: None,

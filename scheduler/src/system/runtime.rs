@@ -32,6 +32,25 @@ pub struct Runtime {
     pub coordinator_uri: String,
 }
 
+impl Runtime {
+    /// The rows of `system.runtime.<table>` (`nodes`, `queries` or `tasks`) now, as a scan of
+    /// the table reads them; `None` for another name.
+    pub async fn table(self: &Arc<Self>, name: &str) -> Result<Option<RecordBatch>> {
+        let kind = match name {
+            "nodes" => Kind::Nodes,
+            "queries" => Kind::Queries,
+            "tasks" => Kind::Tasks,
+            _ => return Ok(None),
+        };
+        let table = RuntimeTable {
+            kind,
+            schema: kind.schema(),
+            runtime: self.clone(),
+        };
+        Ok(table.rows().await?.pop())
+    }
+}
+
 /// The `runtime` schema.
 pub fn schema(runtime: Arc<Runtime>) -> Arc<dyn SchemaProvider> {
     let schema = MemorySchemaProvider::new();

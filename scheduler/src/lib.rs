@@ -253,7 +253,7 @@ impl Coordinator {
             .merge(web_ui::WebUi::new(runtime, auth.clone(), tls.is_some()).router());
         let http_task = match &tls {
             Some(files) => {
-                let listener = tls::TlsListener::new(http_listener, files.acceptor()?)
+                let listener = tls::TlsListener::new(http_listener, files.acceptor())
                     .map_err(|e| CoordinatorError::Http(e.to_string()))?;
                 tokio::spawn(async move {
                     axum::serve(listener, trino_routes)

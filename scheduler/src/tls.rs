@@ -22,10 +22,11 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most TLS handshakes under way at once; more connections wait to be accepted.
 const MAX_HANDSHAKES: usize = 256;
 
-/// The certificate chain and private key, as PEM.
+/// The certificate chain and private key, as PEM, and the HTTP port's acceptor made of them.
 pub struct TlsFiles {
     cert: Vec<u8>,
     key: Vec<u8>,
+    acceptor: TlsAcceptor,
 }
 
 /// The key is a secret: only the sizes show.
@@ -58,13 +59,14 @@ impl TlsFiles {
                 ))
             })
         };
-        let files = Self {
-            cert: read(cert, "tls_cert_file")?,
-            key: read(key, "tls_key_file")?,
-        };
-        // Checked now, so that a bad file stops the coordinator at start, naming it.
-        files.acceptor()?;
-        Ok(Some(files))
+        let (cert, key) = (read(cert, "tls_cert_file")?, read(key, "tls_key_file")?);
+        // Made now, so that a bad file stops the coordinator at start, naming it.
+        let acceptor = acceptor(&cert, &key)?;
+        Ok(Some(Self {
+            cert,
+            key,
+            acceptor,
+        }))
     }
 
     /// The Flight SQL port's TLS.
@@ -74,27 +76,32 @@ impl TlsFiles {
     }
 
     /// The HTTP port's TLS (HTTP/1.1).
-    pub fn acceptor(&self) -> Result<TlsAcceptor, CoordinatorError> {
-        let bad = |setting: &str, e: &dyn std::fmt::Display| {
-            CoordinatorError::Settings(format!("{setting}: {e}"))
-        };
-        let chain = CertificateDer::pem_slice_iter(&self.cert)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad("tls_cert_file", &e))?;
-        if chain.is_empty() {
-            return Err(bad("tls_cert_file", &"no PEM certificate in the file"));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|e| bad("tls_key_file", &e))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| bad("TLS", &e))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| bad("tls_key_file", &e))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(TlsAcceptor::from(Arc::new(config)))
+    pub fn acceptor(&self) -> TlsAcceptor {
+        self.acceptor.clone()
     }
+}
+
+/// A TLS acceptor (HTTP/1.1) of a PEM certificate chain and key.
+fn acceptor(cert: &[u8], key: &[u8]) -> Result<TlsAcceptor, CoordinatorError> {
+    let bad = |setting: &str, e: &dyn std::fmt::Display| {
+        CoordinatorError::Settings(format!("{setting}: {e}"))
+    };
+    let chain = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("tls_cert_file", &e))?;
+    if chain.is_empty() {
+        return Err(bad("tls_cert_file", &"no PEM certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| bad("tls_key_file", &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("TLS", &e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| bad("tls_key_file", &e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// An [`axum::serve::Listener`] of TLS connections. Handshakes run in tasks of their own, each

@@ -336,12 +336,12 @@ async fn query_detail(
         Ok(rows) => rows.into_iter().find(|r| r["query_id"] == id.as_str()),
         Err(e) => return e.into_response(),
     };
-    let tasks: Vec<Value> = match ui.rows("tasks", None).await {
-        Ok(rows) => rows
-            .into_iter()
-            .filter(|r| r["query_id"] == id.as_str())
-            .collect(),
-        Err(e) => return e.into_response(),
+    let tasks = match ui.runtime.query_tasks(&id).await.map(|b| json_rows(&b)) {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, e, false).into_response(),
+        Err(e) => {
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), false).into_response();
+        }
     };
     let mut stages = Vec::new();
     for job in found.control.jobs() {

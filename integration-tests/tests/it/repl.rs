@@ -231,13 +231,9 @@ async fn the_repl_in_a_terminal_meta_commands_completion_and_ctrl_c() {
         assert!(Instant::now() < deadline, "the query kept running");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cluster.worker_cpu_seconds(Duration::from_millis(500)).await > 0.25 {
-        assert!(
-            Instant::now() < deadline,
-            "the workers kept running the query"
-        );
-    }
+    cluster
+        .wait_until_workers_idle("the query was stopped")
+        .await;
     terminal.line("SELECT 2 AS two;");
     prompts += 1;
     let screen = terminal.wait_for("braid> ", prompts).await;

@@ -256,13 +256,9 @@ async fn pages_repeat_on_retry_and_delete_stops_the_query_on_the_workers() {
         vec!["FAILED|USER_CANCELED|protocol-test".to_string()]
     );
     // The workers stop within a few seconds (both would burn 2 CPU-seconds a second).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cluster.worker_cpu_seconds(Duration::from_millis(500)).await > 0.25 {
-        assert!(
-            Instant::now() < deadline,
-            "the workers kept running the query"
-        );
-    }
+    cluster
+        .wait_until_workers_idle("the query was stopped")
+        .await;
     let (_, after) = request(&http, reqwest::Method::GET, &next, None).await;
     assert_eq!(after["error"]["errorName"], "USER_CANCELED", "{after}");
 }
@@ -437,11 +433,7 @@ async fn trinos_python_client_reads_postgresql_and_cancels_on_the_workers() {
         .await,
         vec!["FAILED|USER_CANCELED".to_string()]
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cluster.worker_cpu_seconds(Duration::from_millis(500)).await > 0.25 {
-        assert!(
-            Instant::now() < deadline,
-            "the workers kept running the query"
-        );
-    }
+    cluster
+        .wait_until_workers_idle("the query was stopped")
+        .await;
 }

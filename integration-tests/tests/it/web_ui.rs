@@ -3,7 +3,6 @@
 //! (`tests/web_ui/ui_test.py`). Screenshots are left in `<target tmp>/web-ui` to look at.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use braid_integration_tests::{Cluster, python_json, query, serial};
 
@@ -84,13 +83,9 @@ async fn the_ui_shows_the_cluster_and_a_running_query_and_kills_it() {
         .await,
         vec!["FAILED|ADMINISTRATIVELY_KILLED".to_string()]
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cluster.worker_cpu_seconds(Duration::from_millis(500)).await > 0.25 {
-        assert!(
-            Instant::now() < deadline,
-            "the workers kept running the query"
-        );
-    }
+    cluster
+        .wait_until_workers_idle("the query was stopped")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -49,6 +49,12 @@ impl Runtime {
         };
         Ok(table.rows().await?.pop())
     }
+
+    /// The rows of `system.runtime.tasks` of one query: only its jobs are read.
+    pub async fn query_tasks(&self, query_id: &str) -> Result<RecordBatch> {
+        let columns = tasks(self, Some(query_id)).await;
+        Ok(RecordBatch::try_new(Kind::Tasks.schema(), columns)?)
+    }
 }
 
 /// The `runtime` schema.
@@ -180,7 +186,7 @@ impl RowSource for RuntimeTable {
         let columns = match self.kind {
             Kind::Nodes => nodes(&self.runtime).await,
             Kind::Queries => queries(&self.runtime).await,
-            Kind::Tasks => tasks(&self.runtime).await,
+            Kind::Tasks => tasks(&self.runtime, None).await,
         };
         Ok(vec![RecordBatch::try_new(self.schema.clone(), columns)?])
     }
@@ -396,9 +402,11 @@ async fn queries(runtime: &Runtime) -> Vec<ArrayRef> {
     ]
 }
 
-async fn tasks(runtime: &Runtime) -> Vec<ArrayRef> {
+/// The tasks of every kept query, or of the query `only`.
+async fn tasks(runtime: &Runtime, only: Option<&str>) -> Vec<ArrayRef> {
     let mut rows = Vec::new();
-    for query in runtime.queries.list() {
+    let queries = runtime.queries.list();
+    for query in queries.iter().filter(|q| only.is_none_or(|id| q.id == id)) {
         for job in query.control.jobs() {
             for task in job_tasks(&runtime.scheduler, runtime.job_state.as_ref(), &job).await {
                 rows.push((query.id.clone(), job.clone(), task));

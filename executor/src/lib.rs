@@ -93,9 +93,10 @@ pub async fn run_worker_with(
         "starting Braid worker"
     );
     let config = Arc::new(config);
+    let grace_period = std::time::Duration::from_secs(settings.shutdown_grace_period_seconds);
     let mut attempt = 1;
     loop {
-        match start_executor_process(config.clone()).await {
+        match drain_bounded(start_executor_process(config.clone()), grace_period).await {
             Ok(()) => return Ok(()),
             // Ballista 53 registers before its own gRPC server listens (a TODO in its
             // executor_server::startup), and the scheduler's call back to it can then fail:
@@ -106,6 +107,54 @@ pub async fn run_worker_with(
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
             Err(e) => return Err(WorkerError::Ballista(e.to_string())),
+        }
+    }
+}
+
+/// Runs Ballista's executor process, which on SIGTERM or Ctrl-C marks the worker terminating,
+/// tells the coordinator (which hands its tasks to other workers at once) and waits for its
+/// running tasks to drain before it returns.
+///
+/// Workaround for Ballista 53: that wait (`TasksDrainedFuture`, `ballista-executor`'s
+/// executor.rs) returns `Pending` without registering a waker, so once a task was running
+/// at the signal nothing polls it again and the process never exits. After the signal this
+/// polls the process every 100 ms, so it returns when the tasks have drained, and gives up
+/// waiting after `grace_period`. `worker_failure::a_terminated_worker_hands_back_its_tasks_and_exits`
+/// fails without it.
+async fn drain_bounded<F>(process: F, grace_period: std::time::Duration) -> F::Output
+where
+    F: std::future::Future<Output = ballista_core::error::Result<()>>,
+{
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut process = std::pin::pin!(process);
+    // Ballista listens for the same signals; these listeners only tell when to start polling.
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return process.await;
+    };
+    tokio::select! {
+        outcome = &mut process => return outcome,
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!(
+        "stopping: the coordinator hands this worker's tasks to the others; running ones get {} s",
+        grace_period.as_secs()
+    );
+    let deadline = tokio::time::Instant::now() + grace_period;
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_millis(100), &mut process).await {
+            Ok(outcome) => return outcome,
+            Err(_) if tokio::time::Instant::now() < deadline => {}
+            Err(_) => {
+                tracing::warn!(
+                    "tasks still running {} s after the stop signal: exiting without them",
+                    grace_period.as_secs()
+                );
+                return Ok(());
+            }
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct WorkerSettings {
     pub max_spill_per_node: String,
     /// Seconds between heartbeats to the coordinator.
     pub heartbeat_interval_seconds: u64,
+    /// After SIGTERM, how long the worker's running tasks may take to end before it exits
+    /// (the coordinator has already handed them to other workers).
+    pub shutdown_grace_period_seconds: u64,
 }
 
 impl Default for WorkerSettings {
@@ -61,6 +64,7 @@ impl Default for WorkerSettings {
             reserved_pool_size: None,
             max_spill_per_node: "100GB".into(),
             heartbeat_interval_seconds: 5,
+            shutdown_grace_period_seconds: 30,
         }
     }
 }
@@ -123,6 +127,10 @@ pub struct WorkerFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat_interval_seconds: Option<u64>,
+    /// Seconds running tasks may take to end after SIGTERM.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace_period_seconds: Option<u64>,
 }
 
 impl WorkerSettings {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -106,6 +106,29 @@ struct Extras<'a> {
     worker_args: &'a [String],
     /// Listen on all interfaces and advertise this host (none: loopback only).
     advertise: Option<&'static str>,
+}
+
+/// Sends SIGTERM to `child` (through kill(1): the harness links no libc bindings).
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM {} failed", child.id());
+}
+
+/// Waits up to `bound` for `child` to exit.
+async fn wait_exit(child: &mut Child, bound: Duration) -> Option<ExitStatus> {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A coordinator and workers, each a separate OS process.
@@ -452,6 +475,26 @@ impl Cluster {
     pub fn kill_worker(&mut self, i: usize) {
         let _ = self.workers[i].kill();
         let _ = self.workers[i].wait();
+    }
+
+    /// Sends SIGTERM to worker `i` (a graceful stop, as `docker stop` does).
+    pub fn terminate_worker(&self, i: usize) {
+        terminate(&self.workers[i]);
+    }
+
+    /// Sends SIGTERM to the coordinator.
+    pub fn terminate_scheduler(&self) {
+        terminate(&self.scheduler);
+    }
+
+    /// Waits up to `bound` for worker `i` to exit; its exit status, or `None` if it still runs.
+    pub async fn wait_worker_exit(&mut self, i: usize, bound: Duration) -> Option<ExitStatus> {
+        wait_exit(&mut self.workers[i], bound).await
+    }
+
+    /// Waits up to `bound` for the coordinator to exit.
+    pub async fn wait_scheduler_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
+        wait_exit(&mut self.scheduler, bound).await
     }
 
     /// Whether both workers ran tasks of one query (a job directory on each).

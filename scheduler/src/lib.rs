@@ -103,7 +103,7 @@ pub async fn main_with(factories: &Factories) -> std::process::ExitCode {
         let settings = CoordinatorSettings::resolve(&cli.flags)?;
         Coordinator::start_with(settings, factories)
             .await?
-            .wait()
+            .wait_or_shut_down()
             .await
     })
     .await
@@ -121,6 +121,8 @@ pub struct Coordinator {
     flight_sql: JoinHandle<Result<(), CoordinatorError>>,
     internal: JoinHandle<Result<(), CoordinatorError>>,
     http: JoinHandle<Result<(), CoordinatorError>>,
+    queries: Arc<queries::Queries>,
+    grace_period: Duration,
 }
 
 impl Coordinator {
@@ -242,7 +244,7 @@ impl Coordinator {
         let engine = Arc::new(engine::Engine::new(
             registry,
             planner,
-            queries,
+            queries.clone(),
             engine::ResultsRoute {
                 inbox: results,
                 endpoint: internal_endpoint,
@@ -304,6 +306,8 @@ impl Coordinator {
             flight_sql: flight_task,
             internal: internal_task,
             http: http_task,
+            queries,
+            grace_period: Duration::from_secs(settings.shutdown_grace_period_seconds),
         })
     }
 
@@ -317,6 +321,73 @@ impl Coordinator {
         };
         outcome.map_err(|e| CoordinatorError::Scheduler(e.to_string()))?
     }
+
+    /// [`Self::wait`], or until SIGTERM or SIGINT, and then a graceful stop: see [`shut_down`].
+    pub async fn wait_or_shut_down(self) -> Result<(), CoordinatorError> {
+        let stop = shutdown_signal()?;
+        let (queries, grace_period) = (self.queries.clone(), self.grace_period);
+        tokio::select! {
+            r = self.wait() => r,
+            signal = stop => {
+                tracing::info!(
+                    "{signal}: the coordinator accepts no new queries and lets running ones end"
+                );
+                shut_down(&queries, grace_period).await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A graceful stop: new statements fail with `SERVER_SHUTTING_DOWN` while the services keep
+/// serving, so running queries stream their results to the end; those still running after
+/// `grace_period` are killed with that error.
+async fn shut_down(queries: &queries::Queries, grace_period: Duration) {
+    queries.close();
+    let deadline = tokio::time::Instant::now() + grace_period;
+    loop {
+        let running = queries.unfinished();
+        if running.is_empty() {
+            tracing::info!("no query is running: the coordinator stops");
+            // The last results were handed to the connections; let them reach their clients.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            for query in running {
+                query.kill(
+                    queries.scheduler(),
+                    queries::QueryFailure::new(
+                        queries::ErrorCode::ServerShuttingDown,
+                        format!(
+                            "The coordinator shut down: the query did not end within the \
+                             shutdown grace period of {} s",
+                            grace_period.as_secs()
+                        ),
+                    ),
+                );
+            }
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Resolves with the signal's name on SIGTERM or SIGINT.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>, CoordinatorError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install =
+        |kind| signal(kind).map_err(|e| CoordinatorError::Settings(format!("signal handler: {e}")));
+    let (mut term, mut int) = (
+        install(SignalKind::terminate())?,
+        install(SignalKind::interrupt())?,
+    );
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
 }
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, CoordinatorError> {

@@ -13,6 +13,8 @@
 //!   the coordinator polls the workers' pools, shows each query's reservation and kills a query
 //!   over its cluster-wide limit with `EXCEEDED_GLOBAL_MEMORY_LIMIT`.
 //! - Failures carry Trino's error names (`failure.rs`).
+//! - Shutdown: after [`Queries::close`] (the coordinator's SIGTERM) new statements fail with
+//!   `SERVER_SHUTTING_DOWN` while admitted ones run to their end.
 //! - [`TrackedStream`] follows a result to its end: the query finishes when its last row is
 //!   sent, fails on an error, and ends early (a kill) with the kill's reason.
 //!
@@ -31,7 +33,7 @@ pub use memory::{ClusterMemory, NodeMemory, spawn_monitor};
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -515,6 +517,8 @@ pub struct Queries {
     scheduler: Scheduler,
     /// The workers' memory pools, as last reported.
     memory: ClusterMemory,
+    /// Set on shutdown: no new statement is admitted.
+    closed: AtomicBool,
 }
 
 impl std::fmt::Debug for Queries {
@@ -548,7 +552,23 @@ impl Queries {
             admins,
             scheduler,
             memory: ClusterMemory::default(),
+            closed: AtomicBool::new(false),
         }
+    }
+
+    /// Admits no new statement from now on: each fails with `SERVER_SHUTTING_DOWN`. Queries
+    /// already admitted or queued go on.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// The queries that have not ended.
+    pub fn unfinished(&self) -> Vec<Arc<Query>> {
+        let map = self.map.lock();
+        map.values()
+            .filter(|q| !q.state().is_done())
+            .cloned()
+            .collect()
     }
 
     /// The workers' memory pools, as last reported.
@@ -594,6 +614,12 @@ impl Queries {
             query.fail_with(failure.clone());
             failure.into_error()
         };
+        if self.closed.load(Ordering::Acquire) {
+            return Err(refuse(QueryFailure::new(
+                ErrorCode::ServerShuttingDown,
+                "The coordinator is shutting down: it accepts no new queries",
+            )));
+        }
         let path = self.groups.select(&query.submitter()).map_err(refuse)?;
         query.queued_in(&path);
         let permit = match self.groups.enter(&path).map_err(refuse)? {

@@ -29,6 +29,9 @@ pub struct CoordinatorSettings {
     pub catalog_dir: Option<PathBuf>,
     /// Seconds without a heartbeat after which a worker is declared dead and its tasks rerun.
     pub worker_timeout_seconds: u64,
+    /// After SIGTERM, how long running queries may take to end before they are failed with
+    /// `SERVER_SHUTTING_DOWN` (Trino's `shutdown.grace-period`, 2 minutes).
+    pub shutdown_grace_period_seconds: u64,
     /// Cluster-internal Flight port: workers fetch memory-table rows here. Like the scheduler
     /// port it carries no client authentication and belongs on the cluster's private network.
     pub internal_port: u16,
@@ -132,6 +135,7 @@ impl Default for CoordinatorSettings {
                 .is_dir()
                 .then(|| PathBuf::from("etc/catalog")),
             worker_timeout_seconds: 20,
+            shutdown_grace_period_seconds: 120,
             internal_port: 50070,
             auth: AuthMode::None,
             password_file: None,
@@ -176,6 +180,10 @@ pub struct CoordinatorFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_timeout_seconds: Option<u64>,
+    /// Seconds running queries may take to end after SIGTERM.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace_period_seconds: Option<u64>,
     /// Cluster-internal Flight port for workers.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

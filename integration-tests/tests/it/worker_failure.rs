@@ -1,28 +1,44 @@
 //! A worker killed mid-query: the query completes on the surviving worker (Ballista re-runs the
 //! lost tasks there; the coordinator's revive watchdog, `job::spawn_revive_watchdog`, makes it
 //! offer them) with the same answer as a run on that worker alone, and the dead worker leaves
-//! `system.runtime.nodes`.
+//! `system.runtime.nodes`. Graceful stops (SIGTERM, as `docker stop` sends): a worker hands its
+//! tasks back and exits once its running ones end; the coordinator lets running queries end,
+//! refuses new ones with `SERVER_SHUTTING_DOWN`, and exits.
 
 use std::time::Duration;
 
+use braid_cli::client::{BraidClient, ClientError};
 use braid_integration_tests::{Cluster, rows};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_killed_worker_does_not_take_the_cluster_down() {
-    let _serial = braid_integration_tests::serial().await;
-    let mut cluster = Cluster::start(2, 2, None).await;
+/// A query spawned on its own task.
+type Running = tokio::task::JoinHandle<Result<(SchemaRef, Vec<RecordBatch>), ClientError>>;
+
+/// A query that keeps two workers busy for several seconds; 4 rows.
+const LONG_QUERY: &str = "SELECT l_returnflag, l_linestatus, count(*) AS n, sum(l_quantity) AS q \
+                          FROM tpch.sf5.lineitem GROUP BY l_returnflag, l_linestatus ORDER BY 1, 2";
+
+/// Starts [`LONG_QUERY`] and waits (bounded) until its job's tasks run.
+async fn start_long_query(cluster: &Cluster) -> Running {
     let mut client = cluster.client().await;
-    let sql = "SELECT l_returnflag, l_linestatus, count(*) AS n, sum(l_quantity) AS q \
-               FROM tpch.sf5.lineitem GROUP BY l_returnflag, l_linestatus ORDER BY 1, 2";
     let mut watcher = client.clone();
-    let query = tokio::spawn(async move { client.query_all(sql).await });
+    let query = tokio::spawn(async move { client.query_all(LONG_QUERY).await });
+    wait_for_tasks(&mut watcher).await;
+    assert!(
+        !query.is_finished(),
+        "the query ended before its tasks were seen running"
+    );
+    query
+}
 
-    // Kill a worker once the job's tasks are running.
+/// Waits (bounded) until the running query's job has tasks.
+async fn wait_for_tasks(watcher: &mut BraidClient) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let progress = watcher.progress().await.expect("progress");
         if progress["tasks_total"].as_u64().unwrap_or(0) > 0 {
-            break;
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -30,10 +46,33 @@ async fn a_killed_worker_does_not_take_the_cluster_down() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(
-        !query.is_finished(),
-        "the query should still be running when the worker is killed"
-    );
+}
+
+/// The rows of the spawned `query` once it ends (within 240 s); `failing` says what its failure
+/// would mean.
+async fn outcome(query: Running, cluster: &Cluster, failing: &str) -> Vec<String> {
+    match tokio::time::timeout(Duration::from_secs(240), query).await {
+        Ok(Ok(Ok((_, batches)))) => rows(&batches),
+        Ok(Ok(Err(e))) => panic!("{failing}: {e}\n{}", cluster.logs()),
+        Ok(Err(join)) => panic!("client task panicked: {join}"),
+        Err(_) => panic!("the query did not finish within 240 s\n{}", cluster.logs()),
+    }
+}
+
+/// Fails unless the process (`who`) has exited with status 0.
+fn exited_cleanly(status: Option<std::process::ExitStatus>, who: &str, cluster: &Cluster) {
+    match status {
+        Some(status) if status.success() => {}
+        Some(status) => panic!("{who} exited with {status}\n{}", cluster.logs()),
+        None => panic!("{who} still runs\n{}", cluster.logs()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_worker_does_not_take_the_cluster_down() {
+    let _serial = braid_integration_tests::serial().await;
+    let mut cluster = Cluster::start(2, 2, None).await;
+    let query = start_long_query(&cluster).await;
     cluster.kill_worker(1);
     let killed = std::time::Instant::now();
 
@@ -58,19 +97,104 @@ async fn a_killed_worker_does_not_take_the_cluster_down() {
         killed.elapsed()
     );
 
-    let survived = match tokio::time::timeout(Duration::from_secs(240), query).await {
-        Ok(Ok(Ok((_, batches)))) => rows(&batches),
-        Ok(Ok(Err(e))) => panic!(
-            "the query failed instead of finishing on the surviving worker: {e}\n{}",
-            cluster.logs()
-        ),
-        Ok(Err(join)) => panic!("client task panicked: {join}"),
-        Err(_) => panic!("the query did not finish within 240 s\n{}", cluster.logs()),
-    };
+    let survived = outcome(
+        query,
+        &cluster,
+        "the query failed instead of finishing on the surviving worker",
+    )
+    .await;
 
     // The same query on the surviving worker alone gives the same answer.
     let mut client = cluster.client().await;
-    let (_, again) = client.query_all(sql).await.expect("the query again");
+    let (_, again) = client.query_all(LONG_QUERY).await.expect("the query again");
     assert_eq!(survived, rows(&again));
     assert_eq!(survived.len(), 4, "{survived:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminated_worker_hands_back_its_tasks_and_exits() {
+    let _serial = braid_integration_tests::serial().await;
+    // A grace period longer than the test's bound: the worker must exit because its tasks
+    // ended, not because it gave up on them.
+    let grace = ["--shutdown-grace-period-seconds".to_string(), "120".into()];
+    let mut cluster = Cluster::start_with_workers(2, 2, &[], &grace).await;
+    let query = start_long_query(&cluster).await;
+
+    cluster.terminate_worker(1);
+    let stopped = std::time::Instant::now();
+    let status = cluster.wait_worker_exit(1, Duration::from_secs(90)).await;
+    exited_cleanly(status, "the worker, 90 s after SIGTERM,", &cluster);
+    eprintln!(
+        "the terminated worker exited {:?} after SIGTERM",
+        stopped.elapsed()
+    );
+
+    let answer = outcome(
+        query,
+        &cluster,
+        "the query failed after a worker's graceful stop",
+    )
+    .await;
+    let mut client = cluster.client().await;
+    let (_, again) = client
+        .query_all(LONG_QUERY)
+        .await
+        .expect("the query on the survivor");
+    assert_eq!(answer, rows(&again));
+    assert_eq!(answer.len(), 4, "{answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminated_coordinator_ends_running_queries_and_refuses_new_ones() {
+    let _serial = braid_integration_tests::serial().await;
+    let mut cluster = Cluster::start(2, 2, None).await;
+    let mut reference = cluster.client().await;
+    let (_, expected) = reference
+        .query_all("SELECT count(*) FROM tpch.tiny.nation")
+        .await
+        .expect("a query before the stop");
+    assert_eq!(rows(&expected), ["25"]);
+
+    let query = start_long_query(&cluster).await;
+    cluster.terminate_scheduler();
+
+    // New statements are refused while the running one goes on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let refusal = loop {
+        match reference
+            .query_all("SELECT count(*) FROM tpch.tiny.nation")
+            .await
+        {
+            Err(e) => break e.to_string(),
+            Ok(_) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the coordinator still accepts queries 30 s after SIGTERM"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert!(
+        refusal.contains("SERVER_SHUTTING_DOWN") || refusal.contains("shutting down"),
+        "{refusal}"
+    );
+    assert!(
+        !query.is_finished(),
+        "the running query ended before the refusal"
+    );
+
+    let answer = outcome(
+        query,
+        &cluster,
+        "the running query failed on the coordinator's stop",
+    )
+    .await;
+    assert_eq!(answer.len(), 4, "{answer:?}");
+    let status = cluster.wait_scheduler_exit(Duration::from_secs(30)).await;
+    exited_cleanly(
+        status,
+        "the coordinator, 30 s after its last query,",
+        &cluster,
+    );
 }

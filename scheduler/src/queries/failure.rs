@@ -33,6 +33,7 @@ pub enum ErrorCode {
     ExceededGlobalMemoryLimit,
     ExceededSpillLimit,
     QueryQueueFull,
+    ServerShuttingDown,
 }
 
 impl ErrorCode {
@@ -60,6 +61,7 @@ impl ErrorCode {
             ErrorCode::ExceededGlobalMemoryLimit => "EXCEEDED_GLOBAL_MEMORY_LIMIT",
             ErrorCode::ExceededSpillLimit => "EXCEEDED_SPILL_LIMIT",
             ErrorCode::QueryQueueFull => "QUERY_QUEUE_FULL",
+            ErrorCode::ServerShuttingDown => "SERVER_SHUTTING_DOWN",
         }
     }
 
@@ -83,6 +85,7 @@ impl ErrorCode {
             ErrorCode::ColumnNotFound => 47,
             ErrorCode::TypeMismatch => 58,
             ErrorCode::GenericInternalError => 65536,
+            ErrorCode::ServerShuttingDown => 65545,
             ErrorCode::ExceededGlobalMemoryLimit => 131073,
             ErrorCode::QueryQueueFull => 131074,
             ErrorCode::ExceededTimeLimit => 131075,
@@ -94,7 +97,7 @@ impl ErrorCode {
     /// Trino's error type: `USER_ERROR`, `INTERNAL_ERROR` or `INSUFFICIENT_RESOURCES`.
     pub fn error_type(self) -> &'static str {
         match self {
-            ErrorCode::GenericInternalError => "INTERNAL_ERROR",
+            ErrorCode::GenericInternalError | ErrorCode::ServerShuttingDown => "INTERNAL_ERROR",
             ErrorCode::ExceededTimeLimit
             | ErrorCode::ExceededLocalMemoryLimit
             | ErrorCode::ExceededGlobalMemoryLimit

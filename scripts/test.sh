@@ -74,6 +74,14 @@ cargo fmt --all -- --check
 echo "== building (release)"
 cargo build --release --workspace --bins --tests
 
+# docker/ (images, the compose cluster) needs a Docker daemon; where none answers, say so.
+if docker info >/dev/null 2>&1; then
+  echo "== docker/ (scripts/docker-test.sh)"
+  scripts/docker-test.sh
+else
+  echo "== docker/: NOT TESTED here, no Docker daemon answers 'docker info' (run scripts/docker-test.sh where one does)"
+fi
+
 echo "== starting services"
 scripts/services.sh start
 trap 'scripts/services.sh stop' EXIT

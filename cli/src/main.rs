@@ -88,6 +88,14 @@ enum BenchCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // One program for the container image: run through a link named `braid-scheduler` or
+    // `braid-executor`, it is that daemon.
+    let factories = braid_catalogs::Factories::builtin;
+    match invoked_as().as_deref() {
+        Some("braid-scheduler") => return braid_scheduler::main_with(&factories()).await,
+        Some("braid-executor") => return braid_executor::main_with(&factories()).await,
+        _ => {}
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -145,6 +153,17 @@ fn pager() -> Option<String> {
 /// Whether `--password` itself was given, rather than `BRAID_PASSWORD`.
 fn password_on_command_line() -> bool {
     std::env::args().any(|a| a == "--password" || a.starts_with("--password="))
+}
+
+/// The file name this program was started as.
+fn invoked_as() -> Option<String> {
+    let arg0 = std::env::args_os().next()?;
+    Some(
+        std::path::Path::new(&arg0)
+            .file_name()?
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 async fn run(cli: Cli) -> Result<(), String> {

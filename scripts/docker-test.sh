@@ -146,17 +146,18 @@ tpch="$(braid_sql "SELECT count(*) FROM tpch.tiny.lineitem")"
 [ "$delta" = "$tpch" ] || fail "delta.sales.lineitem has $delta rows, tpch.tiny.lineitem $tpch"
 
 step "killing worker-2 mid-query"
-LONG="SELECT l_returnflag, count(*), sum(l_quantity) FROM tpch.sf1.lineitem GROUP BY 1 ORDER BY 1"
+LONG="SELECT l_returnflag, count(*), sum(l_quantity) FROM tpch.sf5.lineitem GROUP BY 1 ORDER BY 1"
 braid_sql "$LONG" >"$context/long.out" 2>&1 &
 long=$!
 running=""
 for _ in $(seq 1 120); do
   running="$(braid_sql "SELECT count(*) FROM system.runtime.queries
-    WHERE state = 'RUNNING' AND query LIKE '%tpch.sf1.lineitem%' AND query NOT LIKE '%system.runtime%'" | tail -1)"
+    WHERE state = 'RUNNING' AND query LIKE '%tpch.sf5.lineitem%' AND query NOT LIKE '%system.runtime%'" | tail -1)"
   [ "$running" = 1 ] && break
   sleep 0.5
 done
-[ "$running" = 1 ] || fail "the long query never ran"
+[ "$running" = 1 ] || fail "the long query was never seen running; its output: $(cat "$context/long.out")
+the coordinator's queries: $(braid_sql "SELECT query_id, state, error_message, substr(query, 1, 60) FROM system.runtime.queries")"
 docker kill "$(container worker-2)" >/dev/null
 if wait "$long"; then
   echo "the query running when worker-2 was killed finished: $(tail -1 "$context/long.out")"

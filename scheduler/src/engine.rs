@@ -39,7 +39,7 @@ use futures::TryStreamExt;
 
 use self::information_schema::{INFORMATION_SCHEMA, WithInformationSchema};
 use crate::job::{ResultInbox, ResultsToCoordinator, Scheduler, live_executors, run_job};
-use crate::queries::{Queries, Query, TrackedStream, worker_failure};
+use crate::queries::{Queries, Query, TrackedStream, over_cluster_limit, worker_failure};
 use crate::session::Session;
 use crate::system;
 use crate::time_travel;
@@ -647,12 +647,12 @@ impl Engine {
         }
         let ctx = self.context_with(config);
         let results = self.results.inbox.open(&query.id)?;
-        let limit = query.max_memory_per_node();
+        let (limit, cluster) = (query.max_memory_per_node(), query.max_memory());
         // A worker's failure reads as Trino's error for it, whether the job fails before its
         // first row or while its rows stream.
         let named = move |error: DataFusionError| match &error {
             DataFusionError::Execution(message) => match worker_failure(message, limit) {
-                Some(failure) => failure.into_error(),
+                Some(failure) => over_cluster_limit(failure, cluster).into_error(),
                 None => error,
             },
             _ => error,

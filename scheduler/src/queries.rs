@@ -26,7 +26,7 @@ mod failure;
 mod groups;
 mod memory;
 
-pub use failure::{ErrorCode, QueryFailure, worker_failure};
+pub use failure::{ErrorCode, QueryFailure, over_cluster_limit, worker_failure};
 pub use groups::{GroupPath, ResourceGroups};
 pub use memory::{ClusterMemory, NodeMemory, spawn_monitor};
 
@@ -384,6 +384,11 @@ impl Query {
     /// The per-node memory limit the workers enforce for this query, if any.
     pub fn max_memory_per_node(&self) -> Option<MemoryLimit> {
         self.limits.max_memory_per_node
+    }
+
+    /// The cluster-wide memory limit the coordinator enforces for this query, if any.
+    pub fn max_memory(&self) -> Option<MemoryLimit> {
+        self.limits.max_memory
     }
 
     fn rows_sent(&self, batch: &RecordBatch) {

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use braid_optimizer_rules::memory::parse_size;
 use braid_optimizer_rules::properties::format_size;
 use datafusion::error::DataFusionError;
 
@@ -210,6 +211,39 @@ pub fn worker_failure(message: &str, per_node: Option<MemoryLimit>) -> Option<Qu
     ))
 }
 
+/// A worker's `EXCEEDED_LOCAL_MEMORY_LIMIT` for a query that held more on that worker alone
+/// (the `Allocated:` of the worker's message) than its cluster-wide limit `cluster`, as
+/// `EXCEEDED_GLOBAL_MEMORY_LIMIT`: the query crossed that limit first, even when the
+/// coordinator's poll of the workers (once a second) had not seen it yet. Any other failure is
+/// returned as it is.
+pub fn over_cluster_limit(failure: QueryFailure, cluster: Option<MemoryLimit>) -> QueryFailure {
+    let Some(limit) = cluster else {
+        return failure;
+    };
+    if failure.code != ErrorCode::ExceededLocalMemoryLimit {
+        return failure;
+    }
+    let held = failure
+        .message
+        .split_once("[Allocated: ")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .and_then(|size| parse_size(size).ok());
+    match held {
+        Some(held) if held > limit.bytes => QueryFailure::new(
+            ErrorCode::ExceededGlobalMemoryLimit,
+            format!(
+                "Query exceeded distributed user memory limit of {} [{}] (it held {} on one \
+                 worker: {})",
+                format_size(limit.bytes),
+                limit.name,
+                format_size(held),
+                failure.message
+            ),
+        ),
+        _ => failure,
+    }
+}
+
 /// The first line of `text`, without the `")` and `"))` Ballista's nested debug formatting
 /// ends it with.
 fn first_line(text: &str) -> String {
@@ -278,6 +312,23 @@ mod tests {
             "{}",
             local.message
         );
+        let cluster = |bytes| {
+            Some(MemoryLimit {
+                bytes,
+                name: "query_max_memory",
+            })
+        };
+        let global = over_cluster_limit(local.clone(), cluster(8 << 20));
+        assert_eq!(global.code, ErrorCode::ExceededGlobalMemoryLimit);
+        assert!(
+            global
+                .message
+                .starts_with("Query exceeded distributed user memory limit of 8MB [query_max_memory] (it held 63MB on one worker: Query exceeded per-node"),
+            "{}",
+            global.message
+        );
+        assert_eq!(over_cluster_limit(local.clone(), cluster(1 << 30)), local);
+        assert_eq!(over_cluster_limit(local.clone(), None), local);
         let no_spill = "query j2 failed: Resources exhausted: Memory Exhausted while Sorting \
             (DiskManager is disabled)";
         let limit = MemoryLimit {

@@ -477,6 +477,18 @@ impl Cluster {
         let _ = self.workers[i].wait();
     }
 
+    /// `state|error_code` of query `id`, as `system.runtime.queries` shows it.
+    pub async fn query_outcome(&self, id: &str) -> Vec<String> {
+        let mut client = self.client().await;
+        query(
+            &mut client,
+            &format!(
+                "SELECT state, error_code FROM system.runtime.queries WHERE query_id = '{id}'"
+            ),
+        )
+        .await
+    }
+
     /// Sends SIGTERM to worker `i` (a graceful stop, as `docker stop` does).
     pub fn terminate_worker(&self, i: usize) {
         terminate(&self.workers[i]);

@@ -422,15 +422,8 @@ async fn trinos_python_client_reads_postgresql_and_cancels_on_the_workers() {
     // workers went idle.
     assert_eq!(out["cancel_returned"], true, "{out:#}");
     let id = out["cancelled"].as_str().expect("query id");
-    let mut client = cluster.client().await;
     assert_eq!(
-        query(
-            &mut client,
-            &format!(
-                "SELECT state, error_code FROM system.runtime.queries WHERE query_id = '{id}'"
-            ),
-        )
-        .await,
+        cluster.query_outcome(id).await,
         vec!["FAILED|USER_CANCELED".to_string()]
     );
     cluster

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use braid_integration_tests::{Cluster, python_json, query, serial};
+use braid_integration_tests::{Cluster, python_json, serial};
 
 /// Where the screenshots go.
 fn shots() -> PathBuf {
@@ -72,15 +72,8 @@ async fn the_ui_shows_the_cluster_and_a_running_query_and_kills_it() {
 
     // The cluster agrees: the query failed as killed and the workers went idle.
     let id = out["query_id"].as_str().expect("query id");
-    let mut client = cluster.client().await;
     assert_eq!(
-        query(
-            &mut client,
-            &format!(
-                "SELECT state, error_code FROM system.runtime.queries WHERE query_id = '{id}'"
-            ),
-        )
-        .await,
+        cluster.query_outcome(id).await,
         vec!["FAILED|ADMINISTRATIVELY_KILLED".to_string()]
     );
     cluster

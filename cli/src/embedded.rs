@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use braid_executor::{WorkerSettings, run_worker};
+use braid_executor::{WorkerSettings, free_port, run_embedded_worker};
 use braid_scheduler::{Coordinator, CoordinatorSettings};
 
 use crate::client::{BraidClient, ClientError};
@@ -46,15 +46,28 @@ impl EmbeddedCluster {
             .map_err(|e| format!("cannot create a spill directory: {e}"))?;
         let worker = WorkerSettings {
             scheduler: coordinator.scheduler_addr.to_string(),
-            port: free_port()?,
-            grpc_port: free_port()?,
+            port: free_port().map_err(|e| e.to_string())?,
+            grpc_port: free_port().map_err(|e| e.to_string())?,
             work_dir: Some(work_dir.path().to_path_buf()),
             spill_dir: Some(spill_dir.path().to_path_buf()),
             catalog_dir,
+            // After Ctrl-C the worker waits this long at most for the cancelled query's tasks
+            // before it starts again.
+            shutdown_grace_period_seconds: 5,
             ..Default::default()
         };
+        // Ballista's worker listens for SIGTERM, so the signal no longer ends the process by
+        // itself: end it here, as it ends `braid --connect`.
+        if let Ok(mut terminate) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::spawn(async move {
+                terminate.recv().await;
+                std::process::exit(143);
+            });
+        }
         tokio::spawn(async move {
-            if let Err(e) = run_worker(worker).await {
+            if let Err(e) = run_embedded_worker(worker).await {
                 eprintln!("braid: embedded worker stopped: {e}");
             }
         });
@@ -80,12 +93,4 @@ impl EmbeddedCluster {
     pub async fn client(&self) -> Result<BraidClient, ClientError> {
         BraidClient::connect(&self.flight_sql_addr).await
     }
-}
-
-/// A free loopback port (bound and released; Ballista binds its ports itself).
-pub fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
 }

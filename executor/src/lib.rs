@@ -111,6 +111,37 @@ pub async fn run_worker_with(
     }
 }
 
+/// Runs the worker of a cluster embedded in an interactive program (the `braid` REPL), where
+/// Ctrl-C only cancels the running query: when the worker stops, it starts again on fresh
+/// loopback ports and registers anew. Returns only when it cannot run.
+///
+/// Workaround for Ballista 53: its executor process always stops on Ctrl-C (`signal::ctrl_c()`
+/// in `executor_process.rs`, no setting turns it off), and the flag it sets on the way out,
+/// `executor_server::TERMINATING`, is a process-wide static that is never cleared, so a worker
+/// started again in the same process would report itself terminating in every heartbeat and
+/// never get a task. `repl::ctrl_c_in_the_embedded_repl_keeps_its_worker` fails without it.
+pub async fn run_embedded_worker(mut settings: WorkerSettings) -> Result<(), WorkerError> {
+    loop {
+        run_worker(settings.clone()).await?;
+        ballista_executor::executor_server::TERMINATING
+            .store(false, std::sync::atomic::Ordering::Release);
+        // The stopped worker's ports may not be released yet.
+        (settings.port, settings.grpc_port) = (free_port()?, free_port()?);
+        tracing::info!(
+            flight_port = settings.port,
+            "the embedded worker stopped (Ctrl-C): starting it again"
+        );
+    }
+}
+
+/// A free loopback port: bound, then released for Ballista, which binds its ports itself.
+pub fn free_port() -> Result<u16, WorkerError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(|e| WorkerError::Settings(format!("no free loopback port: {e}")))
+}
+
 /// Runs Ballista's executor process, which on SIGTERM or Ctrl-C marks the worker terminating,
 /// tells the coordinator (which hands its tasks to other workers at once) and waits for its
 /// running tasks to drain before it returns.

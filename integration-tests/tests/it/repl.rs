@@ -12,6 +12,9 @@ use braid_integration_tests::{Cluster, binary, query, serial};
 const LONG_QUERY: &str =
     "SELECT count(*), sum(l_quantity) FROM tpch.sf100.lineitem WHERE l_comment LIKE '%zebra%';";
 
+/// Terminals started by this test process, so each has a tmux server of its own.
+static TERMINALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// One program in a tmux session of its own (its own server socket), ended on drop.
 struct Terminal {
     socket: String,
@@ -27,7 +30,11 @@ impl Terminal {
     /// Starts `program` in a 200×60 terminal.
     fn start(program: &str) -> Self {
         let terminal = Self {
-            socket: format!("braid-repl-test-{}", std::process::id()),
+            socket: format!(
+                "braid-repl-test-{}-{}",
+                std::process::id(),
+                TERMINALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
         };
         let status = terminal
             .tmux()
@@ -92,6 +99,32 @@ impl Terminal {
                 Instant::now() < deadline,
                 "the terminal never showed {text:?} {times} times:\n{screen}"
             );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Terminal {
+    /// The program's process id (the shell `exec`s it).
+    fn pid(&self) -> String {
+        let out = self
+            .tmux()
+            .args(["display-message", "-p", "-t", "repl", "#{pane_pid}"])
+            .output()
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Waits until the program has ended (its session closes with it), after `what`.
+    async fn wait_until_ended(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self
+            .tmux()
+            .args(["has-session", "-t", "repl"])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(Instant::now() < deadline, "{what} did not end the REPL");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -239,14 +272,42 @@ async fn the_repl_in_a_terminal_meta_commands_completion_and_ctrl_c() {
     let screen = terminal.wait_for("braid> ", prompts).await;
     assert!(screen.contains("| 2   |"), "{screen}");
     terminal.line("\\q");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while terminal
-        .tmux()
-        .args(["has-session", "-t", "repl"])
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        assert!(Instant::now() < deadline, "\\q did not end the REPL");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    terminal.wait_until_ended("\\q").await;
+}
+
+/// Without `--connect` the REPL runs an embedded cluster, whose worker (Ballista's executor)
+/// also hears Ctrl-C and stops: it starts again, so the next query still runs. SIGTERM still
+/// ends the program, as it ends `braid --connect`.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_in_the_embedded_repl_keeps_its_worker() {
+    let _serial = serial().await;
+    let home = tempfile::tempdir().expect("home");
+    let home = shell_quote(&home.path().display().to_string());
+    let program = format!(
+        "cd {home} && exec env HOME={home} BRAID_PAGER= {}",
+        shell_quote(&binary("braid").display().to_string()),
+    );
+    let terminal = Terminal::start(&program);
+    let mut prompts = 1;
+    terminal.wait_for("braid> ", prompts).await;
+    terminal.line(LONG_QUERY);
+    // The progress line shows once the query runs.
+    terminal.wait_for("] query ", 1).await;
+    terminal.keys(&["C-c"]);
+    prompts += 1;
+    let screen = terminal.wait_for("braid> ", prompts).await;
+    assert!(screen.contains("Query was canceled (Ctrl-C)"), "{screen}");
+    for _ in 0..2 {
+        terminal.line("SELECT count(*) AS nations FROM tpch.tiny.nation;");
+        prompts += 1;
     }
+    let screen = terminal.wait_for("braid> ", prompts).await;
+    assert_eq!(screen.matches("| 25      |").count(), 2, "{screen}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &terminal.pid()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    terminal.wait_until_ended("SIGTERM").await;
 }

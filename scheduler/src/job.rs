@@ -11,7 +11,8 @@ pub use control::{CancelOnDrop, QueryControl};
 pub use results::{Delivery, ResultInbox, ResultReceiver, ResultsToCoordinator};
 pub use revive::spawn_revive_watchdog;
 pub use status::{
-    StageSummary, TaskRow, TaskSummary, job_operator_metrics, job_stages, job_tasks, job_times,
+    StageSummary, TaskCounts, TaskRow, TaskSummary, job_operator_metrics, job_stages, job_tasks,
+    job_times, running_task_counts,
 };
 
 use std::any::Any;

@@ -220,6 +220,7 @@ async fn pages_repeat_on_retry_and_delete_stops_the_query_on_the_workers() {
         next = page["nextUri"].as_str().unwrap_or_default().to_string();
         if next.is_empty() {
             assert_eq!(page["stats"]["state"], "FINISHED", "{page}");
+            assert_eq!(page["stats"]["progressPercentage"], 100.0, "{page}");
         }
     }
     assert_eq!(names.len(), 25);
@@ -235,14 +236,33 @@ async fn pages_repeat_on_retry_and_delete_stops_the_query_on_the_workers() {
     let id = first["id"].as_str().expect("id").to_string();
     let mut next = first["nextUri"].as_str().expect("nextUri").to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    // Running on both workers: the stats count its tasks as Trino's splits, the workers as
+    // nodes, and the share of completed tasks as the progress.
+    let stats = loop {
         let (_, page) = request(&http, reqwest::Method::GET, &next, None).await;
         next = page["nextUri"].as_str().expect("still running").to_string();
-        if page["stats"]["state"] == "RUNNING" {
-            break;
+        let stats = &page["stats"];
+        if stats["state"] == "RUNNING" && stats["nodes"] == 2 {
+            break stats.clone();
         }
-        assert!(Instant::now() < deadline, "never RUNNING: {page}");
-    }
+        assert!(
+            Instant::now() < deadline,
+            "never RUNNING on both workers: {page}"
+        );
+    };
+    let count = |name: &str| {
+        stats[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}: {stats}"))
+    };
+    assert!(count("runningSplits") > 0, "{stats}");
+    assert_eq!(
+        count("totalSplits"),
+        count("queuedSplits") + count("runningSplits") + count("completedSplits"),
+        "{stats}"
+    );
+    let progress = stats["progressPercentage"].as_f64().expect("progress");
+    assert!((0.0..100.0).contains(&progress), "{stats}");
     // Running: the workers are busy.
     assert!(cluster.worker_cpu_seconds(Duration::from_millis(500)).await > 0.25);
     let (status, _) = request(&http, reqwest::Method::DELETE, &next, None).await;

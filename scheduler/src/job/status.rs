@@ -216,6 +216,63 @@ pub async fn job_tasks(
     rows
 }
 
+/// How many tasks a running job has in each state, and on how many workers: Trino's splits
+/// and nodes. A stage not yet resolved counts the tasks its plan asks for as queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskCounts {
+    pub total: u64,
+    pub queued: u64,
+    pub running: u64,
+    pub completed: u64,
+    pub workers: u64,
+}
+
+/// The [`TaskCounts`] of `job_id` while it runs; `None` once the scheduler no longer runs it.
+pub async fn running_task_counts(scheduler: &Scheduler, job_id: &str) -> Option<TaskCounts> {
+    let running = scheduler.state.task_manager.get_running_job_cache();
+    let cache = running.get(job_id)?;
+    let graph = cache.execution_graph.read().await;
+    let mut counts = TaskCounts::default();
+    let mut workers = std::collections::HashSet::new();
+    for stage in graph.stages().values() {
+        let infos: Vec<Option<&TaskInfo>> = match stage {
+            ExecutionStage::UnResolved(s) => {
+                let planned = s.plan.children().first().map_or(1, |input| {
+                    input.properties().output_partitioning().partition_count()
+                });
+                counts.total += planned as u64;
+                counts.queued += planned as u64;
+                continue;
+            }
+            ExecutionStage::Resolved(s) => {
+                counts.total += s.partitions as u64;
+                counts.queued += s.partitions as u64;
+                continue;
+            }
+            ExecutionStage::Running(s) => s.task_infos.iter().map(Option::as_ref).collect(),
+            ExecutionStage::Successful(s) => s.task_infos.iter().map(Some).collect(),
+            ExecutionStage::Failed(s) => s.task_infos.iter().map(Option::as_ref).collect(),
+        };
+        for info in infos {
+            counts.total += 1;
+            match info.map(|i| &i.task_status) {
+                Some(task_status::Status::Running(t)) => {
+                    counts.running += 1;
+                    workers.insert(t.executor_id.clone());
+                }
+                Some(task_status::Status::Successful(t)) => {
+                    counts.completed += 1;
+                    workers.insert(t.executor_id.clone());
+                }
+                // A failed task is tried again: it is queued until then.
+                None | Some(task_status::Status::Failed(_)) => counts.queued += 1,
+            }
+        }
+    }
+    counts.workers = workers.len() as u64;
+    Some(counts)
+}
+
 fn graph_tasks(graph: &dyn ExecutionGraph) -> Vec<TaskRow> {
     let mut rows = Vec::new();
     for (stage_id, stage) in graph.stages() {

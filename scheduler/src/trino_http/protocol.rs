@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::values::Column;
+use crate::job::TaskCounts;
 use crate::queries::{ErrorCode, QueryFailure, QueryState, QueryStatus};
 
 /// One response of the protocol.
@@ -90,6 +91,34 @@ impl StatementStats {
             peak_memory_bytes: status.peak_memory_reservation,
             spilled_bytes: 0,
         }
+    }
+
+    /// Adds the statement's tasks as Trino's splits: their counts, the workers that ran them
+    /// as nodes, and the share completed (and running) as the progress.
+    pub fn with_tasks(mut self, tasks: TaskCounts) -> Self {
+        let percent =
+            |part: u64| (tasks.total > 0).then(|| 100.0 * part as f64 / tasks.total as f64);
+        self.nodes = tasks.workers;
+        self.total_splits = tasks.total;
+        self.queued_splits = tasks.queued;
+        self.running_splits = tasks.running;
+        self.completed_splits = tasks.completed;
+        if self.progress_percentage.is_none() {
+            self.progress_percentage = percent(tasks.completed);
+            self.running_percentage = percent(tasks.running);
+        }
+        self
+    }
+
+    /// The stats of a statement that finished: every split is complete.
+    pub fn finished(mut self) -> Self {
+        self.state = "FINISHED";
+        self.progress_percentage = Some(100.0);
+        self.running_percentage = Some(0.0);
+        self.completed_splits = self.total_splits;
+        self.queued_splits = 0;
+        self.running_splits = 0;
+        self
     }
 }
 

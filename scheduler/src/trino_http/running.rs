@@ -21,7 +21,7 @@ use super::protocol::{QueryError, QueryResults, StatementStats};
 use super::session::{ClientSession, SessionChanges};
 use super::values::{Column, write_rows};
 use crate::engine::{Engine, Planned, written_rows};
-use crate::job::{CancelOnDrop, Scheduler};
+use crate::job::{CancelOnDrop, Scheduler, TaskCounts, running_task_counts};
 use crate::queries::{ErrorCode, Query, QueryFailure};
 use crate::session::Session;
 use crate::sql_text::number_placeholders;
@@ -98,6 +98,9 @@ pub struct HttpQuery {
     /// Whether its last page was served (or it was cancelled).
     ended: Mutex<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    scheduler: Scheduler,
+    /// The tasks of its job as last read while the job ran.
+    tasks: Mutex<Option<TaskCounts>>,
 }
 
 impl HttpQuery {
@@ -127,6 +130,8 @@ impl HttpQuery {
             last_seen: Mutex::new(Instant::now()),
             ended: Mutex::new(false),
             task: Mutex::new(None),
+            scheduler: engine.scheduler().clone(),
+            tasks: Mutex::new(None),
         });
         let task = tokio::spawn(async move {
             let run = match invalid {
@@ -227,6 +232,9 @@ impl HttpQuery {
         let data = self.gather(&mut pages).await;
         let status = self.query.status();
         let mut stats = StatementStats::of(&status);
+        if let Some(tasks) = self.task_counts().await {
+            stats = stats.with_tasks(tasks);
+        }
         let mut results = QueryResults {
             id: self.query.id.clone(),
             info_uri: self.info_uri(base),
@@ -250,8 +258,7 @@ impl HttpQuery {
                 update_count,
                 changes,
             }) => {
-                stats.state = "FINISHED";
-                stats.progress_percentage = Some(100.0);
+                stats = stats.finished();
                 results.next_uri = None;
                 results.update_type = update_type;
                 results.update_count = update_count;
@@ -272,6 +279,15 @@ impl HttpQuery {
         pages.last = Some((token, page));
         pages.next_token = token + 1;
         response
+    }
+
+    /// The tasks of the statement's latest job: read while it runs, the last reading after.
+    async fn task_counts(&self) -> Option<TaskCounts> {
+        let job = self.query.control.jobs().pop()?;
+        if let Some(now) = running_task_counts(&self.scheduler, &job).await {
+            *self.tasks.lock() = Some(now);
+        }
+        *self.tasks.lock()
     }
 
     /// Takes what the task produced, up to a page of rows, waiting at most [`MAX_WAIT`] for

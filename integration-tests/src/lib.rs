@@ -14,6 +14,17 @@ use std::time::Duration;
 use arrow::record_batch::RecordBatch;
 use braid_cli::client::{BraidClient, ConnectOptions};
 
+/// The peak resident set of process `pid` so far (`VmHWM` of `/proc/<pid>/status`), in bytes;
+/// `None` once it is gone.
+pub fn peak_rss(pid: u32) -> Option<usize> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    Some(kib * 1024)
+}
+
 /// Runs the tests of one test binary one at a time, however they are started. nextest runs
 /// each test in a process of its own (and the `clusters` group one at a time); plain `cargo
 /// test` runs a binary's tests on parallel threads, where clusters would compete for two cores
@@ -386,19 +397,11 @@ impl Cluster {
         self.workers.iter().map(Child::id).collect()
     }
 
-    /// Each worker's peak resident memory so far, in bytes (`VmHWM` of `/proc/<pid>/status`).
+    /// Each worker's peak resident memory so far, in bytes (0 for one that is gone).
     pub fn worker_peak_rss(&self) -> Vec<u64> {
         self.worker_pids()
             .iter()
-            .map(|pid| {
-                let status =
-                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                status
-                    .lines()
-                    .find_map(|line| line.strip_prefix("VmHWM:"))
-                    .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                    .map_or(0, |kb| kb * 1024)
-            })
+            .map(|&pid| peak_rss(pid).map_or(0, |bytes| bytes as u64))
             .collect()
     }
 

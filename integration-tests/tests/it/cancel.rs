@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{ActionCancelQueryRequest, ProstMessageExt};
 use arrow_flight::{Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, Ticket};
-use braid_integration_tests::{Cluster, flight_sql_client, rows};
+use braid_integration_tests::{Cluster, flight_sql_client, peak_rss, rows};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::transport::Channel;
@@ -267,14 +267,59 @@ async fn ten_million_rows_stream_through_a_small_coordinator() {
         cli_peak * 4 < bytes,
         "the CLI's peak RSS {cli_peak} B is not far below the result's {bytes} B"
     );
+
+    // The same result through Trino's protocol, page by page: the coordinator encodes each
+    // page as the client asks for it and keeps none of them.
+    let started = Instant::now();
+    let (rows, json, pages) = read_trino_pages(&cluster, STREAMED).await;
+    let peak = peak_rss(cluster.scheduler_pid()).expect("coordinator status");
+    eprintln!(
+        "Trino protocol: {rows} rows in {pages} pages, {:.0} MiB of JSON, in {:.1}s; coordinator peak RSS {:.0} MiB",
+        json as f64 / 1048576.0,
+        started.elapsed().as_secs_f64(),
+        peak as f64 / 1048576.0
+    );
+    assert_eq!(rows, 10_000_000);
+    assert!(
+        peak * 4 < json,
+        "coordinator peak RSS {peak} B is not far below the result's {json} B of JSON"
+    );
 }
 
-/// The peak resident set of process `pid` so far (`VmHWM`), in bytes; `None` once it is gone.
-fn peak_rss(pid: u32) -> Option<usize> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
-    Some(kib * 1024)
+/// Runs `sql` through Trino's protocol and reads every page: the rows, the bytes of the pages
+/// and their number.
+async fn read_trino_pages(cluster: &Cluster, sql: &str) -> (usize, usize, usize) {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(rename = "nextUri")]
+        next_uri: Option<String>,
+        data: Option<Vec<serde::de::IgnoredAny>>,
+        error: Option<serde_json::Value>,
+    }
+    let http = reqwest::Client::new();
+    let mut request = http
+        .post(format!("http://{}/v1/statement", cluster.http_addr))
+        .body(sql.to_string());
+    let (mut rows, mut bytes, mut pages) = (0, 0, 0);
+    loop {
+        let body = request
+            .header("X-Trino-User", "reader")
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("a page")
+            .text()
+            .await
+            .expect("its body");
+        let page: Page = serde_json::from_str(&body).expect("a QueryResults document");
+        assert!(page.error.is_none(), "{:?}", page.error);
+        rows += page.data.map_or(0, |data| data.len());
+        bytes += body.len();
+        pages += 1;
+        match page.next_uri {
+            Some(uri) => request = http.get(uri),
+            None => return (rows, bytes, pages),
+        }
+    }
 }

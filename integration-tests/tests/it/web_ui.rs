@@ -53,6 +53,9 @@ async fn the_ui_shows_the_cluster_and_a_running_query_and_kills_it() {
         "{}",
         out["task_bars"]
     );
+    // Two workers of two task slots: the running tasks take a lane each.
+    assert_eq!(out["overlapping_bars"], 0, "{out}");
+    assert!(out["timeline_lanes"].as_u64().unwrap_or(0) >= 2, "{out}");
     assert!(
         out["sql"]
             .as_str()

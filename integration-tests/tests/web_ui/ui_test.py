@@ -74,6 +74,14 @@ try:
         out["detail_state"] = text("#query-state")
         out["stages"] = texts("#stages tbody tr")
         out["task_bars"] = len(texts("#timeline rect.task"))
+        # Bars on one lane never overlap (2 px is the narrowest bar drawn).
+        bars = sorted((float(r.get_attribute("y")), float(r.get_attribute("x")),
+                       float(r.get_attribute("width")))
+                      for r in driver.find_elements(By.CSS_SELECTOR, "#timeline rect.task"))
+        out["overlapping_bars"] = sum(
+            1 for (y1, x1, w1), (y2, x2, _) in zip(bars, bars[1:])
+            if y1 == y2 and x1 + w1 > x2 + 2.5)
+        out["timeline_lanes"] = len({y for y, _, _ in bars})
         out["sql"] = text("#query-sql")
         out["plans"] = texts("pre.plan")
         driver.save_screenshot(f"{shots}/3-detail.png")

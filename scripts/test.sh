@@ -20,6 +20,7 @@ ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # The REPL's test drives `braid` in a real terminal; the web UI's, headless Chromium.
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v less >/dev/null 2>&1 || missing+=(less)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium chromium-driver)
 # librdkafka (built by rdkafka-sys for the Kafka connector) links OpenSSL and zlib.
 for pkg in libssl-dev zlib1g-dev pkg-config; do

@@ -134,9 +134,23 @@ impl Completion {
 }
 
 /// The completions among keywords and `names` of the word that ends at `pos`, and where that
-/// word starts.
+/// word starts. A name that is not a plain lower-case identifier is offered quoted, and a word
+/// that opens a quote completes only such names.
 fn candidates(names: &[String], line: &str, pos: usize) -> (usize, Vec<String>) {
     let before = &line[..pos];
+    // Inside a quoted name: the word is from its opening quote.
+    if before.matches('"').count() % 2 == 1 {
+        let start = before.rfind('"').unwrap_or(0);
+        let word = &before[start..];
+        let mut found: Vec<String> = names
+            .iter()
+            .map(|n| quoted(n))
+            .filter(|n| n.starts_with(word))
+            .collect();
+        found.sort();
+        found.dedup();
+        return (start, found);
+    }
     // A word: letters, digits, `_`; a dotted name completes its last part.
     let start = before
         .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
@@ -161,11 +175,28 @@ fn candidates(names: &[String], line: &str, pos: usize) -> (usize, Vec<String>) 
                 k.to_string()
             }
         })
-        .chain(names.iter().filter(|n| matches(n)).cloned())
+        .chain(names.iter().filter(|n| matches(n)).map(|n| quoted(n)))
         .collect();
     found.sort();
     found.dedup();
     (start, found)
+}
+
+/// `name` as SQL must spell it: as it is when it is a plain lower-case identifier, else
+/// between double quotes (a quote in it doubled).
+fn quoted(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 /// Catalogs, schemas, tables and columns of the session's current catalog and schema.
@@ -275,6 +306,25 @@ mod tests {
             (15, vec!["lineitem".to_string()])
         );
         assert_eq!(offered(&names, "SELECT "), (7, vec![]));
-        assert_eq!(offered(&names, "mi").1, vec!["Mixed Name", "min"]);
+        assert_eq!(offered(&names, "mi").1, vec!["\"Mixed Name\"", "min"]);
+    }
+
+    #[test]
+    fn names_that_need_quotes_complete_quoted() {
+        let names = ["Mixed Name", "O\"Brien", "orders", "a.b"];
+        assert_eq!(
+            offered(&names, "SELECT * FROM \"Mi"),
+            (14, vec!["\"Mixed Name\"".to_string()])
+        );
+        assert_eq!(
+            offered(&names, "SELECT \"O"),
+            (7, vec!["\"O\"\"Brien\"".to_string()])
+        );
+        assert_eq!(offered(&names, "FROM tpch.\"a").1, vec!["\"a.b\""]);
+        // A quote typed and closed before the word does not count.
+        assert_eq!(
+            offered(&names, "FROM \"Mixed Name\" JOIN orde").1,
+            vec!["order", "orders"]
+        );
     }
 }

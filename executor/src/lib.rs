@@ -119,7 +119,8 @@ pub async fn run_worker_with(
 /// in `executor_process.rs`, no setting turns it off), and the flag it sets on the way out,
 /// `executor_server::TERMINATING`, is a process-wide static that is never cleared, so a worker
 /// started again in the same process would report itself terminating in every heartbeat and
-/// never get a task. `repl::ctrl_c_in_the_embedded_repl_keeps_its_worker` fails without it.
+/// never get a task. Without it the REPL test
+/// `the_embedded_repl_keeps_its_worker_after_ctrl_c_and_pages_long_tables` hangs.
 pub async fn run_embedded_worker(mut settings: WorkerSettings) -> Result<(), WorkerError> {
     loop {
         run_worker(settings.clone()).await?;

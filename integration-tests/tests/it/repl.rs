@@ -222,7 +222,10 @@ async fn the_repl_in_a_terminal_meta_commands_completion_and_ctrl_c() {
         );
         terminal.keys(&["C-u"]);
     }
-    terminal.keys(&["-l", " FROM \"Rc Ran\" WHERE speaker LIK"]);
+    // A table whose name needs quotes completes quoted.
+    terminal.keys(&["-l", " FROM rc"]);
+    terminal.keys(&["Tab"]);
+    terminal.keys(&["-l", " WHERE speaker LIK"]);
     terminal.keys(&["Tab"]);
     terminal.line(" 'O%';");
     prompts += 1;
@@ -276,20 +279,31 @@ async fn the_repl_in_a_terminal_meta_commands_completion_and_ctrl_c() {
 }
 
 /// Without `--connect` the REPL runs an embedded cluster, whose worker (Ballista's executor)
-/// also hears Ctrl-C and stops: it starts again, so the next query still runs. SIGTERM still
+/// also hears Ctrl-C and stops: it starts again, so the next query still runs. A table longer
+/// than the terminal goes through the default pager (`less`) until it is quit. SIGTERM still
 /// ends the program, as it ends `braid --connect`.
 #[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_in_the_embedded_repl_keeps_its_worker() {
+async fn the_embedded_repl_keeps_its_worker_after_ctrl_c_and_pages_long_tables() {
     let _serial = serial().await;
     let home = tempfile::tempdir().expect("home");
     let home = shell_quote(&home.path().display().to_string());
     let program = format!(
-        "cd {home} && exec env HOME={home} BRAID_PAGER= {}",
+        "cd {home} && exec env -u BRAID_PAGER HOME={home} {}",
         shell_quote(&binary("braid").display().to_string()),
     );
     let terminal = Terminal::start(&program);
     let mut prompts = 1;
     terminal.wait_for("braid> ", prompts).await;
+
+    // 300 rows in a 60-line terminal: the pager holds the prompt back until `q`.
+    terminal.line("SELECT l_orderkey AS paged_key FROM tpch.tiny.lineitem LIMIT 300;");
+    let screen = terminal.wait_for("| paged_key", 1).await;
+    assert_eq!(screen.matches("braid> ").count(), prompts, "{screen}");
+    terminal.keys(&["q"]);
+    prompts += 1;
+    let screen = terminal.wait_for("braid> ", prompts).await;
+    assert!(screen.contains("(300 rows in "), "{screen}");
+
     terminal.line(LONG_QUERY);
     // The progress line shows once the query runs.
     terminal.wait_for("] query ", 1).await;

@@ -232,45 +232,31 @@ pub async fn running_task_counts(scheduler: &Scheduler, job_id: &str) -> Option<
     let running = scheduler.state.task_manager.get_running_job_cache();
     let cache = running.get(job_id)?;
     let graph = cache.execution_graph.read().await;
-    let mut counts = TaskCounts::default();
-    let mut workers = std::collections::HashSet::new();
-    for stage in graph.stages().values() {
-        let infos: Vec<Option<&TaskInfo>> = match stage {
-            ExecutionStage::UnResolved(s) => {
-                let planned = s.plan.children().first().map_or(1, |input| {
-                    input.properties().output_partitioning().partition_count()
-                });
-                counts.total += planned as u64;
-                counts.queued += planned as u64;
-                continue;
-            }
-            ExecutionStage::Resolved(s) => {
-                counts.total += s.partitions as u64;
-                counts.queued += s.partitions as u64;
-                continue;
-            }
-            ExecutionStage::Running(s) => s.task_infos.iter().map(Option::as_ref).collect(),
-            ExecutionStage::Successful(s) => s.task_infos.iter().map(Some).collect(),
-            ExecutionStage::Failed(s) => s.task_infos.iter().map(Option::as_ref).collect(),
-        };
-        for info in infos {
-            counts.total += 1;
-            match info.map(|i| &i.task_status) {
-                Some(task_status::Status::Running(t)) => {
-                    counts.running += 1;
-                    workers.insert(t.executor_id.clone());
-                }
-                Some(task_status::Status::Successful(t)) => {
-                    counts.completed += 1;
-                    workers.insert(t.executor_id.clone());
-                }
-                // A failed task is tried again: it is queued until then.
-                None | Some(task_status::Status::Failed(_)) => counts.queued += 1,
-            }
-        }
-    }
-    counts.workers = workers.len() as u64;
-    Some(counts)
+    let tasks = graph_tasks(graph.as_ref());
+    let unscheduled: usize = graph
+        .stages()
+        .values()
+        .map(|stage| match stage {
+            ExecutionStage::UnResolved(s) => s.plan.children().first().map_or(1, |input| {
+                input.properties().output_partitioning().partition_count()
+            }),
+            ExecutionStage::Resolved(s) => s.partitions,
+            _ => 0,
+        })
+        .sum();
+    let count = |state: &str| tasks.iter().filter(|t| t.state == state).count() as u64;
+    let (running, completed) = (count("RUNNING"), count("FINISHED"));
+    let total = (tasks.len() + unscheduled) as u64;
+    let workers: std::collections::HashSet<_> =
+        tasks.iter().filter_map(|t| t.worker.as_ref()).collect();
+    Some(TaskCounts {
+        total,
+        // A failed task is tried again: it is queued until then.
+        queued: total - running - completed,
+        running,
+        completed,
+        workers: workers.len() as u64,
+    })
 }
 
 fn graph_tasks(graph: &dyn ExecutionGraph) -> Vec<TaskRow> {

@@ -343,13 +343,21 @@ async fn query_detail(
             return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), false).into_response();
         }
     };
+    // A cancelled job's stages keep the state they had in Ballista's graph: once the query
+    // ended, none of them runs any more.
+    let ended = found.state().is_done();
     let mut stages = Vec::new();
     for job in found.control.jobs() {
         for stage in job_stages(&ui.runtime.scheduler, &job).await {
+            let status = match stage.stage_status.as_str() {
+                "Successful" | "Failed" => stage.stage_status,
+                _ if ended => "Stopped".to_string(),
+                _ => stage.stage_status,
+            };
             stages.push(json!({
                 "job_id": job,
                 "stage_id": stage.stage_id,
-                "status": stage.stage_status,
+                "status": status,
                 "input_rows": stage.input_rows,
                 "output_rows": stage.output_rows,
                 "elapsed_compute": stage.elapsed_compute,

@@ -72,6 +72,14 @@ async fn the_ui_shows_the_cluster_and_a_running_query_and_kills_it() {
         "{}",
         out["after_kill"]
     );
+    let stages = out["stages_after_kill"].as_array().expect("stages");
+    assert!(
+        !stages.is_empty()
+            && stages
+                .iter()
+                .all(|row| !row.as_str().unwrap_or_default().contains("Running")),
+        "{stages:?}"
+    );
 
     // The cluster agrees: the query failed as killed and the workers went idle.
     let id = out["query_id"].as_str().expect("query id");

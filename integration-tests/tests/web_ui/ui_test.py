@@ -89,6 +89,9 @@ try:
         click("#kill")
         wait.until(lambda d: text("#query-state") == "FAILED" and text("#query-error"))
         out["after_kill"] = text("#query-error")
+        # No stage of the killed query reads as running.
+        wait.until(lambda d: texts("#stages tbody tr"))
+        out["stages_after_kill"] = texts("#stages tbody tr")
         driver.save_screenshot(f"{shots}/4-killed.png")
     elif mode == "login":
         password = sys.argv[4]

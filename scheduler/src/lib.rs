@@ -250,9 +250,14 @@ impl Coordinator {
                 endpoint: internal_endpoint,
             },
         ));
-        let trino_routes = trino_http::TrinoHttp::new(engine.clone(), auth.clone(), tls.is_some())
-            .router()
-            .merge(web_ui::WebUi::new(runtime, auth.clone(), tls.is_some()).router());
+        let trino_routes = trino_http::TrinoHttp::new(
+            engine.clone(),
+            auth.clone(),
+            tls.is_some(),
+            Duration::from_secs(settings.query_client_timeout_seconds),
+        )
+        .router()
+        .merge(web_ui::WebUi::new(runtime, auth.clone(), tls.is_some()).router());
         let http_task = match &tls {
             Some(files) => {
                 let listener = tls::TlsListener::new(http_listener, files.acceptor())

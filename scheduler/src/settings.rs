@@ -32,6 +32,9 @@ pub struct CoordinatorSettings {
     /// After SIGTERM, how long running queries may take to end before they are failed with
     /// `SERVER_SHUTTING_DOWN` (Trino's `shutdown.grace-period`, 2 minutes).
     pub shutdown_grace_period_seconds: u64,
+    /// How long a statement of Trino's protocol may wait for its client to fetch a page before
+    /// it is cancelled as `ABANDONED_QUERY` (Trino's `query.client.timeout`, 5 minutes).
+    pub query_client_timeout_seconds: u64,
     /// Cluster-internal Flight port: workers fetch memory-table rows here. Like the scheduler
     /// port it carries no client authentication and belongs on the cluster's private network.
     pub internal_port: u16,
@@ -136,6 +139,7 @@ impl Default for CoordinatorSettings {
                 .then(|| PathBuf::from("etc/catalog")),
             worker_timeout_seconds: 20,
             shutdown_grace_period_seconds: 120,
+            query_client_timeout_seconds: 300,
             internal_port: 50070,
             auth: AuthMode::None,
             password_file: None,
@@ -184,6 +188,10 @@ pub struct CoordinatorFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_period_seconds: Option<u64>,
+    /// Seconds a Trino-protocol statement may go unfetched before it is abandoned.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_client_timeout_seconds: Option<u64>,
     /// Cluster-internal Flight port for workers.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,7 +11,8 @@
 //!   producing while its client has not fetched what it made: the coordinator never holds
 //!   more than two pages of a result. A page can be fetched again (a client's retry).
 //! - `DELETE` on a `nextUri` cancels the statement and its jobs on the workers. A statement
-//!   whose client stopped fetching for five minutes is cancelled as `ABANDONED_QUERY`.
+//!   whose client stopped fetching for `query_client_timeout_seconds` (5 minutes) is cancelled
+//!   as `ABANDONED_QUERY`.
 //! - The session travels in the `X-Trino-*` headers ([`session`]); `PREPARE`, `EXECUTE …
 //!   USING`, `EXECUTE IMMEDIATE` and `DEALLOCATE PREPARE` work as in Trino ([`prepared`]).
 //! - `GET /v1/info` describes the server, as Trino's clients probe it.
@@ -51,10 +52,6 @@ pub(crate) const PLAIN_HTTP_REFUSAL: &str = "this coordinator requires passwords
 const PER_USER: usize = 1000;
 const IN_ALL: usize = 10_000;
 
-/// A statement whose client fetched nothing for this long is cancelled (Trino's
-/// `query.client.timeout`).
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
-
 /// How long an ended statement's last page stays, for a client that asks for it again.
 const ENDED_KEPT: Duration = Duration::from_secs(60);
 
@@ -66,20 +63,30 @@ pub struct TrinoHttp {
     tls: bool,
     queries: Mutex<HashMap<String, Arc<HttpQuery>>>,
     started: Instant,
+    /// How long a statement may go unfetched before it is abandoned.
+    client_timeout: Duration,
 }
 
 impl TrinoHttp {
-    pub fn new(engine: Arc<Engine>, auth: Arc<Authenticator>, tls: bool) -> Arc<Self> {
+    pub fn new(
+        engine: Arc<Engine>,
+        auth: Arc<Authenticator>,
+        tls: bool,
+        client_timeout: Duration,
+    ) -> Arc<Self> {
         let this = Arc::new(Self {
             engine,
             auth,
             tls,
             queries: Mutex::new(HashMap::new()),
             started: Instant::now(),
+            client_timeout,
         });
         let weak = Arc::downgrade(&this);
+        // Every 5 s, or more often for a short timeout.
+        let every = (client_timeout / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 let Some(this) = weak.upgrade() else { break };
@@ -108,7 +115,7 @@ impl TrinoHttp {
             let idle = query.idle();
             if query.ended() {
                 idle < ENDED_KEPT
-            } else if idle >= CLIENT_TIMEOUT {
+            } else if idle >= self.client_timeout {
                 abandoned.push(query.clone());
                 false
             } else {
@@ -116,7 +123,7 @@ impl TrinoHttp {
             }
         });
         for query in abandoned {
-            query.abandon(self.engine.scheduler(), CLIENT_TIMEOUT);
+            query.abandon(self.engine.scheduler(), self.client_timeout);
         }
     }
 

@@ -283,6 +283,46 @@ async fn pages_repeat_on_retry_and_delete_stops_the_query_on_the_workers() {
     assert_eq!(after["error"]["errorName"], "USER_CANCELED", "{after}");
 }
 
+/// A statement whose client stops fetching pages is cancelled as `ABANDONED_QUERY` once
+/// `--query-client-timeout-seconds` passed (Trino's `query.client.timeout`), on the workers too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_whose_client_stops_fetching_is_abandoned() {
+    let _serial = serial().await;
+    let timeout = ["--query-client-timeout-seconds".to_string(), "3".into()];
+    let cluster = Cluster::start_with_workers(2, 2, &timeout, &[]).await;
+    let http = reqwest::Client::new();
+    let statement = format!("http://{}/v1/statement", cluster.http_addr);
+    let (_, first) = request(&http, reqwest::Method::POST, &statement, Some(LONG_QUERY)).await;
+    let id = first["id"].as_str().expect("id").to_string();
+    let mut next = first["nextUri"].as_str().expect("nextUri").to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, page) = request(&http, reqwest::Method::GET, &next, None).await;
+        next = page["nextUri"].as_str().expect("still running").to_string();
+        if page["stats"]["state"] == "RUNNING" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never RUNNING: {page}");
+    }
+    // The client fetches nothing more.
+    let mut client = cluster.client().await;
+    let sql =
+        format!("SELECT state, error_code FROM system.runtime.queries WHERE query_id = '{id}'");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = query(&mut client, &sql).await;
+        if state == ["FAILED|ABANDONED_QUERY"] {
+            break;
+        }
+        assert_eq!(state, ["RUNNING|"], "before it is abandoned");
+        assert!(Instant::now() < deadline, "not abandoned after 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cluster
+        .wait_until_workers_idle("the abandoned query was stopped")
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn with_passwords_on_the_http_port_refuses_every_request() {
     let _serial = serial().await;

@@ -305,12 +305,9 @@ async fn a_statement_whose_client_stops_fetching_is_abandoned() {
         assert!(Instant::now() < deadline, "never RUNNING: {page}");
     }
     // The client fetches nothing more.
-    let mut client = cluster.client().await;
-    let sql =
-        format!("SELECT state, error_code FROM system.runtime.queries WHERE query_id = '{id}'");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let state = query(&mut client, &sql).await;
+        let state = cluster.query_outcome(&id).await;
         if state == ["FAILED|ABANDONED_QUERY"] {
             break;
         }

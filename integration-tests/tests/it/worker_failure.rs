@@ -51,15 +51,24 @@ async fn wait_for_tasks(watcher: &mut BraidClient) {
 /// The rows of the spawned `query` once it ends (within 240 s); `failing` says what its failure
 /// would mean.
 async fn outcome(query: Running, cluster: &Cluster, failing: &str) -> Vec<String> {
+    let (_, batches) = ended(query, cluster, failing).await;
+    rows(&batches)
+}
+
+/// What the spawned client task `query` returned once it ended (within 240 s).
+async fn ended<T>(
+    query: tokio::task::JoinHandle<Result<T, ClientError>>,
+    cluster: &Cluster,
+    failing: &str,
+) -> T {
     match tokio::time::timeout(Duration::from_secs(240), query).await {
-        Ok(Ok(Ok((_, batches)))) => rows(&batches),
+        Ok(Ok(Ok(value))) => value,
         Ok(Ok(Err(e))) => panic!("{failing}: {e}\n{}", cluster.logs()),
         Ok(Err(join)) => panic!("client task panicked: {join}"),
         Err(_) => panic!("the query did not finish within 240 s\n{}", cluster.logs()),
     }
 }
 
-/// Fails unless the process (`who`) has exited with status 0.
 fn exited_cleanly(status: Option<std::process::ExitStatus>, who: &str, cluster: &Cluster) {
     match status {
         Some(status) if status.success() => {}
@@ -206,15 +215,13 @@ async fn a_terminated_coordinator_ends_running_queries_and_refuses_new_ones() {
 
     // The query admitted before the stop streams to its end.
     let _ = read_on.send(());
-    match tokio::time::timeout(Duration::from_secs(240), query).await {
-        Ok(Ok(Ok(count))) => assert_eq!(count, 6_001_215),
-        Ok(Ok(Err(e))) => panic!(
-            "the running query failed on the coordinator's stop: {e}\n{}",
-            cluster.logs()
-        ),
-        Ok(Err(join)) => panic!("client task panicked: {join}"),
-        Err(_) => panic!("the query did not finish within 240 s\n{}", cluster.logs()),
-    }
+    let count = ended(
+        query,
+        &cluster,
+        "the running query failed on the coordinator's stop",
+    )
+    .await;
+    assert_eq!(count, 6_001_215);
     let status = cluster.wait_scheduler_exit(Duration::from_secs(30)).await;
     exited_cleanly(
         status,

@@ -37,43 +37,65 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
-if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "== installing cargo-nextest"
-  cargo install --locked cargo-nextest
-fi
-# The two test services below are built once, at opt-level 1: they serve small test loads, and
-# a full release build of tansu alone took 14 minutes of a cold CI run.
-# The Kafka-protocol broker of the Kafka tests (scripts/services.sh).
-if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
-  echo "== installing tansu"
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install --locked --features dynostore --version 0.6.0 tansu
-fi
-# The S3-protocol server of the object-storage tests (scripts/services.sh).
-if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
-  echo "== installing s3s-fs"
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install --locked --features binary --version 0.14.1 s3s-fs
-fi
-
-# Independent clients the tests drive Braid and the sources with: the ADBC Flight SQL driver,
-# confluent-kafka (librdkafka's Python client), fastavro, pyiceberg (its SQL catalog on
-# SQLite and PostgreSQL), deltalake (the Delta Lake tables' writer and reader), and Trino's
-# own client with its SQLAlchemy dialect and pandas (`read_sql` over it, as notebooks do), and
-# selenium, which drives Chromium through the web UI.
+# The tools below are installed in the background, beside the release build: that build leaves
+# a core idle for long stretches (single large crates, links), and on a cold machine these
+# installs took about 20 minutes one after another. The build goes on in the foreground; the
+# tests wait for the installs and fail if one failed.
+install_tools() {
+  # Its own target directory: the release build holds the lock on the main one.
+  export CARGO_TARGET_DIR="$CARGO_TARGET_DIR/tools"
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "== installing cargo-nextest"
+    cargo install --locked cargo-nextest
+  fi
+  # The two test services below are built at opt-level 1: they serve small test loads, and a
+  # full release build of tansu alone took 14 minutes of a cold CI run.
+  # The Kafka-protocol broker of the Kafka tests (scripts/services.sh).
+  if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+    echo "== installing tansu"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install --locked --features dynostore --version 0.6.0 tansu
+  fi
+  # The S3-protocol server of the object-storage tests (scripts/services.sh).
+  if ! command -v s3s-fs >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+    echo "== installing s3s-fs"
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 cargo install --locked --features binary --version 0.14.1 s3s-fs
+  fi
+  # Independent clients the tests drive Braid and the sources with: the ADBC Flight SQL driver,
+  # confluent-kafka (librdkafka's Python client), fastavro, pyiceberg (its SQL catalog on
+  # SQLite and PostgreSQL), deltalake (the Delta Lake tables' writer and reader), and Trino's
+  # own client with its SQLAlchemy dialect and pandas (`read_sql` over it, as notebooks do), and
+  # selenium, which drives Chromium through the web UI.
+  if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2, deltalake, trino.sqlalchemy, sqlalchemy, pandas, selenium' >/dev/null 2>&1; then
+    echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro, pyiceberg, deltalake, trino, pandas and selenium into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow \
+      confluent-kafka fastavro 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.10.0' 'deltalake==1.2.1' \
+      'trino[sqlalchemy]==0.340.0' 'pandas==3.1.1' 'selenium==4.38.0'
+  fi
+  echo "== test tools installed after ${SECONDS}s"
+}
 VENV="$HOME/.cache/braid/venv"
 export BRAID_PYTHON="$VENV/bin/python"
-if ! "$BRAID_PYTHON" -c 'import adbc_driver_flightsql, pyarrow, confluent_kafka, fastavro, pyiceberg.catalog.sql, psycopg2, deltalake, trino.sqlalchemy, sqlalchemy, pandas, selenium' >/dev/null 2>&1; then
-  echo "== installing adbc-driver-flightsql, pyarrow, confluent-kafka, fastavro, pyiceberg, deltalake, trino, pandas and selenium into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow \
-    confluent-kafka fastavro 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.10.0' 'deltalake==1.2.1' \
-    'trino[sqlalchemy]==0.340.0' 'pandas==3.1.1' 'selenium==4.38.0'
-fi
+mkdir -p "$CARGO_TARGET_DIR"
+TOOLS_LOG="$CARGO_TARGET_DIR/test-tools.log"
+SECONDS=0
+install_tools >"$TOOLS_LOG" 2>&1 &
+tools_pid=$!
+trap 'pkill -P "$tools_pid" 2>/dev/null; kill "$tools_pid" 2>/dev/null || true' EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== building (release)"
+echo "== building (release), installing the test tools beside it (log: $TOOLS_LOG)"
 cargo build --release --workspace --bins --tests
+echo "== build done after ${SECONDS}s; waiting for the test tools"
+if ! wait "$tools_pid"; then
+  cat "$TOOLS_LOG"
+  echo "== installing the test tools failed (log above: $TOOLS_LOG)"
+  exit 1
+fi
+trap - EXIT
+grep '^== ' "$TOOLS_LOG" || true
 
 # docker/ (images, the compose cluster) needs a Docker daemon; where none answers, say so.
 if docker info >/dev/null 2>&1; then

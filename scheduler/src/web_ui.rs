@@ -4,8 +4,8 @@
 //!   the cluster (workers with their task slots, memory and last heartbeat; running, queued and
 //!   ended query counts; result rows and bytes per second now), the query list (filter by
 //!   state and user, kill), and a query's detail (its SQL, its stages with their plans — a
-//!   source scan's pushed-down SQL among them — and rows, a timeline of its tasks per worker,
-//!   its error).
+//!   source scan's pushed-down SQL among them — rows and output bytes, a timeline of its tasks
+//!   per worker, its error).
 //! - The page reads `/ui/api/*`, JSON made from the coordinator's own state: the rows of
 //!   `system.runtime.nodes`, `queries` and `tasks` ([`Runtime::table`]) and the scheduler's
 //!   stages of a query's jobs. Reading it registers no query.

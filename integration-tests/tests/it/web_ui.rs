@@ -81,6 +81,18 @@ async fn the_ui_shows_the_cluster_and_a_running_query_and_kills_it() {
         "{stages:?}"
     );
 
+    // A finished query's stages each show the bytes they wrote ("1.2 KB").
+    assert_eq!(out["grouped_state"], "FINISHED");
+    let stage_bytes = out["grouped_stage_bytes"].as_array().expect("stage bytes");
+    assert!(
+        stage_bytes.len() >= 2
+            && stage_bytes.iter().all(|b| {
+                let b = b.as_str().unwrap_or_default();
+                b.ends_with('B') && !b.starts_with("0 ")
+            }),
+        "{stage_bytes:?}"
+    );
+
     // The cluster agrees: the query failed as killed and the workers went idle.
     let id = out["query_id"].as_str().expect("query id");
     assert_eq!(

@@ -2,7 +2,8 @@
 
 Usage: ui_test.py overview BASE_URL SHOTS_DIR
          the overview lists the nodes; a long query shows up running in the query list; its
-         detail has stages and a timeline; the Kill button ends it.
+         detail has stages and a timeline; the Kill button ends it; a finished query's stages
+         show the bytes they wrote.
        ui_test.py login BASE_URL SHOTS_DIR PASSWORD
          with passwords on (over TLS): the login page refuses a wrong password and lets the
          right one in.
@@ -19,6 +20,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 mode, base, shots = sys.argv[1], sys.argv[2].rstrip("/"), sys.argv[3]
+# Two stages: partial counts over the splits, shuffled to the final counts.
+GROUPED_QUERY = ("SELECT o_orderpriority, count(*) FROM tpch.sf1.orders "
+                 "GROUP BY o_orderpriority")
 LONG_QUERY = (
     "SELECT count(*), sum(l_quantity) FROM tpch.sf100.lineitem WHERE l_comment LIKE '%zebra%'"
 )
@@ -93,11 +97,26 @@ try:
         wait.until(lambda d: texts("#stages tbody tr"))
         out["stages_after_kill"] = texts("#stages tbody tr")
         driver.save_screenshot(f"{shots}/4-killed.png")
+
+        # A finished query: each stage shows the bytes its tasks wrote (the result stage, the
+        # bytes of the result).
+        done = requests.post(base + "/v1/statement", data=GROUPED_QUERY, headers=headers,
+                             timeout=30).json()
+        out["grouped_id"] = done["id"]
+        while "nextUri" in done:
+            done = requests.get(done["nextUri"], headers=headers, timeout=30).json()
+        out["grouped_state"] = done["stats"]["state"]
+        driver.get(base + "/ui/#/query/" + out["grouped_id"])
+        wait.until(lambda d: texts("#query-state") == ["FINISHED"]
+                   and len(texts("#stages tbody td.stage-bytes")) >= 2
+                   and all(texts("#stages tbody td.stage-bytes")))
+        out["grouped_stage_bytes"] = texts("#stages tbody td.stage-bytes")
+        driver.save_screenshot(f"{shots}/5-finished.png")
     elif mode == "login":
         password = sys.argv[4]
         driver.get(base + "/ui/")
         wait.until(lambda d: d.find_elements(By.ID, "login"))
-        driver.save_screenshot(f"{shots}/5-login.png")
+        driver.save_screenshot(f"{shots}/6-login.png")
         driver.find_element(By.ID, "user").send_keys("ann")
         driver.find_element(By.ID, "password").send_keys(password + "-wrong")
         driver.find_element(By.ID, "login-button").click()
@@ -109,7 +128,7 @@ try:
         driver.find_element(By.ID, "login-button").click()
         wait.until(lambda d: len(texts("#nodes tbody tr")) >= 2)
         out["signed_in"] = text("#whoami")
-        driver.save_screenshot(f"{shots}/6-signed-in.png")
+        driver.save_screenshot(f"{shots}/7-signed-in.png")
 except Exception:
     # What the page showed, for the one who reads the failure.
     driver.save_screenshot(f"{shots}/failure-{mode}.png")

@@ -183,6 +183,9 @@ pub struct TaskRow {
     pub ended: Option<i64>,
     pub input_rows: Option<u64>,
     pub output_rows: Option<u64>,
+    /// What a finished task wrote for the next stage (or the result): the bytes of its
+    /// shuffle files, compressed Arrow IPC, as its worker reported them.
+    pub output_bytes: Option<u64>,
 }
 
 /// The tasks of a job's running and finished stages: states, workers and times from the
@@ -293,6 +296,12 @@ fn graph_tasks(graph: &dyn ExecutionGraph) -> Vec<TaskRow> {
                 ended: info.and_then(|i| millis(i.end_exec_time)),
                 input_rows: None,
                 output_rows: None,
+                output_bytes: match info.map(|i| &i.task_status) {
+                    Some(task_status::Status::Successful(t)) => {
+                        Some(t.partitions.iter().map(|p| p.num_bytes).sum())
+                    }
+                    _ => None,
+                },
             });
         }
     }

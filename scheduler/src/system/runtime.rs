@@ -154,6 +154,7 @@ impl Kind {
                 text("state", false),
                 int("input_rows", true),
                 int("output_rows", true),
+                int("output_bytes", true),
                 time("start", true),
                 time("end", true),
                 int("elapsed_time_millis", true),
@@ -426,6 +427,10 @@ async fn tasks(runtime: &Runtime, only: Option<&str>) -> Vec<ArrayRef> {
         strings(rows.iter().map(|(_, _, t)| Some(t.state.to_string()))),
         ints(rows.iter().map(|(_, _, t)| t.input_rows.map(|n| n as i64))),
         ints(rows.iter().map(|(_, _, t)| t.output_rows.map(|n| n as i64))),
+        ints(
+            rows.iter()
+                .map(|(_, _, t)| t.output_bytes.map(|n| n as i64)),
+        ),
         times(rows.iter().map(|(_, _, t)| t.started)),
         times(rows.iter().map(|(_, _, t)| t.ended)),
         ints(rows.iter().map(|(_, _, t)| {

@@ -72,10 +72,20 @@ install_tools() {
       confluent-kafka fastavro 'pyiceberg[sql-sqlite,sql-postgres,pyarrow]==0.10.0' 'deltalake==1.2.1' \
       'trino[sqlalchemy]==0.340.0' 'pandas==3.1.1' 'selenium==4.38.0'
   fi
+  # dbt with dbt-trino, which a test runs unchanged against the Trino protocol, in a
+  # virtualenv of its own (dbt pins many packages). Pinned: later dbt-core releases download a
+  # parser from GitHub while installing.
+  if ! "$DBT_VENV/bin/python" -c 'import dbt.adapters.trino' >/dev/null 2>&1; then
+    echo "== installing dbt-core and dbt-trino into $DBT_VENV"
+    python3 -m venv "$DBT_VENV"
+    "$DBT_VENV/bin/pip" install --quiet --disable-pip-version-check 'dbt-core==1.8.9' 'dbt-trino==1.8.2'
+  fi
   echo "== test tools installed after ${SECONDS}s"
 }
 VENV="$HOME/.cache/braid/venv"
 export BRAID_PYTHON="$VENV/bin/python"
+DBT_VENV="$HOME/.cache/braid/dbt-venv"
+export BRAID_DBT="$DBT_VENV/bin/dbt"
 mkdir -p "$CARGO_TARGET_DIR"
 TOOLS_LOG="$CARGO_TARGET_DIR/test-tools.log"
 SECONDS=0

@@ -726,15 +726,24 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
 /// The Python of the tests' independent clients (ADBC, confluent-kafka): `$BRAID_PYTHON`, else
 /// `~/.cache/braid/venv/bin/python`, which `scripts/test.sh` makes; a missing one fails the test.
 pub fn python() -> PathBuf {
-    let path = std::env::var_os("BRAID_PYTHON")
+    installed_tool("BRAID_PYTHON", ".cache/braid/venv/bin/python")
+}
+
+/// dbt, with dbt-trino, in a virtualenv of its own (dbt pins many packages): `$BRAID_DBT`, else
+/// `~/.cache/braid/dbt-venv/bin/dbt`, which `scripts/test.sh` makes; a missing one fails the test.
+pub fn dbt() -> PathBuf {
+    installed_tool("BRAID_DBT", ".cache/braid/dbt-venv/bin/dbt")
+}
+
+/// `$variable`, else `~/<home_path>`: a program `scripts/test.sh` installs.
+fn installed_tool(variable: &str, home_path: &str) -> PathBuf {
+    let path = std::env::var_os(variable)
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/braid/venv/bin/python"))
-        })
-        .expect("BRAID_PYTHON or HOME");
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(home_path)))
+        .unwrap_or_else(|| panic!("{variable} or HOME must be set"));
     assert!(
         path.is_file(),
-        "{} is missing: run scripts/test.sh, which installs the tests' Python clients in a virtualenv",
+        "{} is missing: run scripts/test.sh, which installs the tests' clients in virtualenvs",
         path.display()
     );
     path

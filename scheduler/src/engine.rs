@@ -69,6 +69,13 @@ pub enum Planned {
         query_id: String,
         message: Option<String>,
     },
+    /// `ALTER TABLE|VIEW [IF EXISTS] from RENAME TO to`; `view` for `ALTER VIEW`.
+    Rename {
+        from: TableReference,
+        to: TableReference,
+        view: bool,
+        if_exists: bool,
+    },
 }
 
 impl Planned {
@@ -76,7 +83,9 @@ impl Planned {
     pub fn schema(&self) -> SchemaRef {
         match self {
             Planned::Rows(batch) => batch.schema(),
-            Planned::Use { .. } | Planned::KillQuery { .. } => Arc::new(Schema::empty()),
+            Planned::Use { .. } | Planned::KillQuery { .. } | Planned::Rename { .. } => {
+                Arc::new(Schema::empty())
+            }
             Planned::Local(plan) | Planned::Distributed(plan) => {
                 Arc::new(plan.schema().as_arrow().clone())
             }
@@ -92,7 +101,8 @@ impl Planned {
             Planned::Use { .. }
             | Planned::CreateTable(_)
             | Planned::Insert(_)
-            | Planned::KillQuery { .. } => true,
+            | Planned::KillQuery { .. }
+            | Planned::Rename { .. } => true,
             Planned::Local(plan) => matches!(
                 plan,
                 LogicalPlan::Statement(_) | LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)
@@ -111,7 +121,10 @@ impl Planned {
             Planned::CreateTable(create) => Some(create.input.as_ref()),
             Planned::Insert(insert) => Some(insert.input.as_ref()),
             Planned::Explain(plan) | Planned::ExplainAnalyze(plan) => Some(plan.as_ref()),
-            Planned::Rows(_) | Planned::Use { .. } | Planned::KillQuery { .. } => None,
+            Planned::Rows(_)
+            | Planned::Use { .. }
+            | Planned::KillQuery { .. }
+            | Planned::Rename { .. } => None,
         }
     }
 
@@ -316,11 +329,29 @@ impl Engine {
         let sql = alias.as_deref().unwrap_or(sql);
         let travelled = time_travel::rewrite(sql).map_err(DataFusionError::Plan)?;
         let sql = travelled.as_deref().unwrap_or(sql);
+        let view_sql = trino::view_statement(sql);
+        let (sql, renames_view) = match &view_sql {
+            Some(edit) => (edit.sql.as_str(), edit.renames_view),
+            None => (sql, false),
+        };
         let state = ctx.state();
         let mut statement =
             state.sql_to_statement(sql, &state.config().options().sql_parser.dialect)?;
         if let Some((query_id, message)) = trino::kill_query_call(&statement)? {
             return Ok(Planned::KillQuery { query_id, message });
+        }
+        let normalize = state
+            .config()
+            .options()
+            .sql_parser
+            .enable_ident_normalization;
+        if let Some((from, to, if_exists)) = trino::rename_of(&statement, normalize)? {
+            return Ok(Planned::Rename {
+                from,
+                to,
+                view: renames_view,
+                if_exists,
+            });
         }
         let mut catalogs = BTreeSet::new();
         let mut listed = BTreeSet::new();
@@ -530,6 +561,15 @@ impl Engine {
             Planned::Local(LogicalPlan::Ddl(DdlStatement::DropTable(drop))) => {
                 self.drop_table(ctx, drop).await
             }
+            Planned::Local(LogicalPlan::Ddl(DdlStatement::CreateView(create))) => {
+                self.create_view(ctx, create).await
+            }
+            Planned::Rename {
+                from,
+                to,
+                view,
+                if_exists,
+            } => self.rename(ctx, (from, to), view, if_exists).await,
             Planned::Local(LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(create)))
                 if self.create_schema(&ctx, &create).await? =>
             {
@@ -713,7 +753,10 @@ fn classify(plan: LogicalPlan) -> Result<Planned> {
             | DdlStatement::DropCatalogSchema(_)
             // DataFusion makes a `ListingTable` and registers it with the target schema; a
             // catalog that keeps such tables (files) accepts it, others refuse.
-            | DdlStatement::CreateExternalTable(_),
+            | DdlStatement::CreateExternalTable(_)
+            // A `ViewTable` of the query, registered with a catalog that keeps views.
+            | DdlStatement::CreateView(_)
+            | DdlStatement::DropView(_),
         ) => Planned::Local(plan),
         LogicalPlan::Ddl(other) => return not_impl_err!("{} is not supported", other.name()),
         LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => Planned::Insert(dml),

@@ -120,6 +120,30 @@ pub fn leading_words(sql: &str, n: usize) -> Vec<(&str, Range<usize>)> {
     words
 }
 
+/// Every code word of `sql` (split at whitespace and `;`) with its byte range: comments are
+/// skipped, and a literal or quoted name ends a word without being one.
+pub fn code_words(sql: &str) -> Vec<(&str, Range<usize>)> {
+    let mut words = Vec::new();
+    for span in code_spans(sql) {
+        let mut start = None;
+        for (offset, c) in sql[span.clone()].char_indices() {
+            let at = span.start + offset;
+            match (c.is_whitespace() || c == ';', start) {
+                (true, Some(from)) => {
+                    words.push((&sql[from..at], from..at));
+                    start = None;
+                }
+                (false, None) => start = Some(at),
+                _ => {}
+            }
+        }
+        if let Some(from) = start {
+            words.push((&sql[from..span.end], from..span.end));
+        }
+    }
+    words
+}
+
 /// Whether `b` can be part of an unquoted word (ASCII letters and digits, `_`, and any byte of
 /// a non-ASCII character).
 pub(crate) fn is_ident_byte(b: u8) -> bool {
@@ -187,6 +211,22 @@ fn dollar_quote_end(sql: &str, open: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn code_words_skip_literals_quoted_names_and_comments() {
+        let sql =
+            "CREATE VIEW \"a b\".v /* security definer */ SECURITY -- x\n INVOKER AS SELECT 'as';";
+        let words: Vec<&str> = super::code_words(sql).into_iter().map(|(w, _)| w).collect();
+        assert_eq!(
+            words,
+            [
+                "CREATE", "VIEW", ".v", "SECURITY", "INVOKER", "AS", "SELECT"
+            ]
+        );
+        for (word, range) in super::code_words(sql) {
+            assert_eq!(&sql[range], word);
+        }
+    }
+
     use super::*;
 
     #[test]

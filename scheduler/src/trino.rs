@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use braid_connector_spi::is_hidden;
+use braid_connector_spi::{char_length, is_hidden};
 use braid_optimizer_rules::properties::SESSION_PROPERTIES;
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
@@ -13,6 +13,7 @@ use datafusion::error::Result;
 use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::planner::object_name_to_table_reference;
 use datafusion::sql::sqlparser::ast;
 
 use crate::sql_text::{self, Run};
@@ -72,6 +73,107 @@ pub fn session_alias(sql: &str) -> Option<String> {
         ("RESET", 1) => Some(format!("RESET {name}{value}")),
         _ => None,
     }
+}
+
+/// A statement about views in Trino's syntax, edited by byte spans into one DataFusion's
+/// parser reads (see [`view_statement`]).
+#[derive(Debug, PartialEq)]
+pub struct ViewEdit {
+    pub sql: String,
+    /// `ALTER VIEW ... RENAME TO ...`, now spelled `ALTER TABLE`.
+    pub renames_view: bool,
+}
+
+/// Trino's view statements that DataFusion's parser does not read: `CREATE [OR REPLACE] VIEW
+/// name SECURITY DEFINER|INVOKER AS ...` loses its `SECURITY` clause (Braid checks no access
+/// per table, so both mean the same; dbt-trino writes one), and `ALTER VIEW name RENAME TO
+/// new` becomes `ALTER TABLE`, with [`ViewEdit::renames_view`] set. `None` for any other
+/// statement.
+pub fn view_statement(sql: &str) -> Option<ViewEdit> {
+    let words = sql_text::code_words(sql);
+    let is = |i: usize, keyword: &str| {
+        words
+            .get(i)
+            .is_some_and(|(word, _)| word.eq_ignore_ascii_case(keyword))
+    };
+    if is(0, "CREATE") {
+        let view_at = if is(1, "OR") && is(2, "REPLACE") {
+            3
+        } else {
+            1
+        };
+        if !is(view_at, "VIEW") {
+            return None;
+        }
+        let as_at = (view_at + 1..words.len()).find(|&i| is(i, "AS"))?;
+        let security = as_at.checked_sub(2)?;
+        if security > view_at
+            && is(security, "SECURITY")
+            && (is(security + 1, "DEFINER") || is(security + 1, "INVOKER"))
+        {
+            let cut = words[security].1.start..words[security + 1].1.end;
+            return Some(ViewEdit {
+                sql: format!("{}{}", &sql[..cut.start], &sql[cut.end..]),
+                renames_view: false,
+            });
+        }
+        return None;
+    }
+    if is(0, "ALTER") && is(1, "VIEW") && (2..words.len()).any(|i| is(i, "RENAME")) {
+        let keyword = words[1].1.clone();
+        return Some(ViewEdit {
+            sql: format!("{}TABLE{}", &sql[..keyword.start], &sql[keyword.end..]),
+            renames_view: true,
+        });
+    }
+    None
+}
+
+/// `ALTER TABLE [IF EXISTS] name RENAME TO new`: the two names (the new one completed from the
+/// old one's catalog and schema when it names none) and `IF EXISTS`; `None` for any other
+/// statement. Another change in the same `ALTER TABLE` is refused.
+pub fn rename_of(
+    statement: &DFStatement,
+    normalize: bool,
+) -> Result<Option<(TableReference, TableReference, bool)>> {
+    let DFStatement::Statement(statement) = statement else {
+        return Ok(None);
+    };
+    let ast::Statement::AlterTable(alter) = statement.as_ref() else {
+        return Ok(None);
+    };
+    let renames = alter.operations.iter().filter_map(|op| match op {
+        ast::AlterTableOperation::RenameTable { table_name } => Some(match table_name {
+            ast::RenameTableNameKind::To(name) | ast::RenameTableNameKind::As(name) => name,
+        }),
+        _ => None,
+    });
+    let new_names: Vec<_> = renames.collect();
+    let [new_name] = new_names.as_slice() else {
+        return Ok(None);
+    };
+    if alter.operations.len() > 1 {
+        return plan_err!("ALTER TABLE ... RENAME TO takes no other change in the same statement");
+    }
+    let from = object_name_to_table_reference(alter.name.clone(), normalize)?;
+    let to = object_name_to_table_reference((*new_name).clone(), normalize)?;
+    // Trino: a new name without a schema (or catalog) stays in the old one's.
+    let to = match (&from, to) {
+        (TableReference::Full { catalog, .. }, TableReference::Partial { schema, table }) => {
+            TableReference::full(catalog.clone(), schema, table)
+        }
+        (
+            TableReference::Full {
+                catalog, schema, ..
+            },
+            TableReference::Bare { table },
+        ) => TableReference::full(catalog.clone(), schema.clone(), table),
+        (TableReference::Partial { schema, .. }, TableReference::Bare { table }) => {
+            TableReference::partial(schema.clone(), table)
+        }
+        (_, to) => to,
+    };
+    Ok(Some((from, to, alter.if_exists)))
 }
 
 /// The procedure Trino users call to end a query.
@@ -347,7 +449,7 @@ pub async fn describe(ctx: &SessionContext, table: &str) -> Result<RecordBatch> 
     };
     let columns = vec![
         column(|f| f.name().clone()),
-        column(|f| trino_type(f.data_type())),
+        column(trino_field_type),
         column(|_| String::new()),
         column(|_| String::new()),
     ];
@@ -382,6 +484,15 @@ pub fn check_exists(ctx: &SessionContext, catalog: &str, schema: Option<&str>) -
         return plan_err!("Schema '{catalog}.{schema}' does not exist");
     }
     Ok(())
+}
+
+/// Trino's name for a column's type: [`trino_type`], or `char(n)` for a text column its
+/// connector marked as one.
+pub fn trino_field_type(field: &Field) -> String {
+    match char_length(field) {
+        Some(length) => format!("char({length})"),
+        None => trino_type(field.data_type()),
+    }
 }
 
 /// Trino's name for an Arrow type.
@@ -449,6 +560,65 @@ fn precision(unit: &TimeUnit) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn view_statements_are_edited_by_byte_spans() {
+        let edit = |sql: &str| view_statement(sql).map(|e| (e.sql, e.renames_view));
+        assert_eq!(
+            edit("create or replace view\n  \"m\".\"a b\".\"V\"\n  security definer\n  as select 'O''Brien' AS \"x y\""),
+            Some((
+                "create or replace view\n  \"m\".\"a b\".\"V\"\n  \n  as select 'O''Brien' AS \"x y\"".to_string(),
+                false
+            ))
+        );
+        assert_eq!(
+            edit("CREATE VIEW \"v\" SECURITY INVOKER AS SELECT 1"),
+            Some(("CREATE VIEW \"v\"  AS SELECT 1".to_string(), false))
+        );
+        // No SECURITY clause, or one inside a literal or a quoted name: nothing to edit.
+        assert_eq!(
+            edit("CREATE VIEW v AS SELECT 'security definer' AS s"),
+            None
+        );
+        assert_eq!(edit("CREATE VIEW \"security definer\" AS SELECT 1"), None);
+        assert_eq!(
+            edit("ALTER VIEW \"a.b\".\"My View\" RENAME TO \"View 2\""),
+            Some((
+                "ALTER TABLE \"a.b\".\"My View\" RENAME TO \"View 2\"".to_string(),
+                true
+            ))
+        );
+        assert_eq!(edit("ALTER VIEW v AS SELECT 1"), None);
+        assert_eq!(edit("SELECT 1"), None);
+    }
+
+    #[test]
+    fn renames_take_the_old_names_catalog_and_schema() {
+        let rename = |sql: &str| {
+            let statement = datafusion::sql::parser::DFParser::parse_sql(sql)
+                .expect("parses")
+                .pop_front()
+                .expect("a statement");
+            rename_of(&statement, true)
+        };
+        let (from, to, if_exists) = rename("ALTER TABLE m.\"Sales Dept\".t RENAME TO \"New T\"")
+            .expect("plans")
+            .expect("a rename");
+        assert_eq!(from, TableReference::full("m", "Sales Dept", "t"));
+        assert_eq!(to, TableReference::full("m", "Sales Dept", "New T"));
+        assert!(!if_exists);
+        let (_, to, if_exists) = rename("ALTER TABLE IF EXISTS m.s.t RENAME TO s2.t2")
+            .expect("plans")
+            .expect("a rename");
+        assert_eq!(to, TableReference::full("m", "s2", "t2"));
+        assert!(if_exists);
+        assert!(
+            rename("ALTER TABLE t ADD COLUMN c INT")
+                .expect("plans")
+                .is_none()
+        );
+        assert!(rename("SELECT 1").expect("plans").is_none());
+    }
 
     #[test]
     fn recognises_metadata_statements() {

@@ -144,6 +144,7 @@ impl Connector for DeltaConnector {
             limit_pushdown: true,
             parallel_splits: true,
             writes: true,
+            views: false,
         }
     }
 }

@@ -124,6 +124,7 @@ impl Connector for FilesConnector {
             limit_pushdown: true,
             parallel_splits: true,
             writes: false,
+            views: false,
         }
     }
 }

@@ -157,6 +157,7 @@ impl Connector for IcebergConnector {
             limit_pushdown: true,
             parallel_splits: true,
             writes: true,
+            views: false,
         }
     }
 }

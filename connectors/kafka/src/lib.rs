@@ -147,6 +147,7 @@ impl Connector for KafkaConnector {
             limit_pushdown: true,
             parallel_splits: true,
             writes: false,
+            views: false,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! # braid-connector-memory
 //!
-//! Cluster-wide in-memory tables, like Trino's `memory` connector: `CREATE TABLE`, `CREATE TABLE
-//! AS`, `INSERT INTO` and `DROP TABLE`, visible to every client and query of the cluster.
+//! Cluster-wide in-memory tables and views, like Trino's `memory` connector: `CREATE TABLE`,
+//! `CREATE TABLE AS`, `INSERT INTO`, `DROP TABLE`, `CREATE [OR REPLACE] VIEW`, `DROP VIEW` and
+//! `ALTER TABLE|VIEW ... RENAME TO`, visible to every client and query of the cluster.
 //!
 //! - [`MemoryStore`] (`metadata.rs`) holds the tables, on the coordinator. A table is an
 //!   append-only list of record batches, so a scan that remembers how many batches it saw reads
@@ -93,6 +94,7 @@ impl MemoryConnector {
     }
 }
 
+#[async_trait::async_trait]
 impl Connector for MemoryConnector {
     fn kind(&self) -> &'static str {
         KIND
@@ -117,6 +119,16 @@ impl Connector for MemoryConnector {
             limit_pushdown: false,
             parallel_splits: true,
             writes: true,
+            views: true,
         }
+    }
+
+    async fn rename_table(
+        &self,
+        from: (&str, &str),
+        to: (&str, &str),
+    ) -> Result<bool, ConnectorError> {
+        self.store.rename(from, to)?;
+        Ok(true)
     }
 }

@@ -1,4 +1,4 @@
-//! [`MemoryStore`]: the tables of one memory catalog, held by the coordinator.
+//! [`MemoryStore`]: the tables and views of one memory catalog, held by the coordinator.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -6,6 +6,7 @@ use std::sync::Arc;
 use braid_connector_spi::ConnectorError;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use parking_lot::RwLock;
 
 /// The schema every memory catalog starts with.
@@ -49,12 +50,29 @@ impl TableData {
     }
 }
 
-/// The tables of one memory catalog, by schema and name.
+/// A name in a schema: a table, or a view (DataFusion's `ViewTable`: its query, planned when
+/// the view was created).
+#[derive(Debug, Clone)]
+enum Relation {
+    Table(Arc<TableData>),
+    View(Arc<dyn TableProvider>),
+}
+
+impl Relation {
+    fn table(&self) -> Option<&Arc<TableData>> {
+        match self {
+            Relation::Table(data) => Some(data),
+            Relation::View(_) => None,
+        }
+    }
+}
+
+/// The tables and views of one memory catalog, by schema and name.
 #[derive(Debug)]
 pub struct MemoryStore {
     catalog: String,
     max_table_bytes: usize,
-    schemas: RwLock<BTreeMap<String, BTreeMap<String, Arc<TableData>>>>,
+    schemas: RwLock<BTreeMap<String, BTreeMap<String, Relation>>>,
 }
 
 impl MemoryStore {
@@ -92,12 +110,13 @@ impl MemoryStore {
             Some(tables) if !tables.is_empty() => Err(ConnectorError::Unsupported {
                 catalog: self.catalog.clone(),
                 kind: crate::KIND,
-                operation: format!("dropping schema '{schema}' while it has tables"),
+                operation: format!("dropping schema '{schema}' while it has tables or views"),
             }),
             Some(_) => Ok(schemas.remove(schema).is_some()),
         }
     }
 
+    /// The tables and views of `schema`.
     pub fn table_names(&self, schema: &str) -> Vec<String> {
         self.schemas
             .read()
@@ -107,7 +126,98 @@ impl MemoryStore {
     }
 
     pub fn table(&self, schema: &str, table: &str) -> Option<Arc<TableData>> {
-        self.schemas.read().get(schema)?.get(table).cloned()
+        self.schemas
+            .read()
+            .get(schema)?
+            .get(table)?
+            .table()
+            .cloned()
+    }
+
+    /// The view `schema.view`.
+    pub fn view(&self, schema: &str, view: &str) -> Option<Arc<dyn TableProvider>> {
+        match self.schemas.read().get(schema)?.get(view)? {
+            Relation::View(view) => Some(view.clone()),
+            Relation::Table(_) => None,
+        }
+    }
+
+    /// Creates a view: `definition` is the provider DataFusion made of its query.
+    pub fn create_view(
+        &self,
+        schema: &str,
+        view: &str,
+        definition: Arc<dyn TableProvider>,
+    ) -> Result<(), ConnectorError> {
+        self.insert(schema, view, Relation::View(definition))
+    }
+
+    /// Drops a table or view; `false` if there was none.
+    pub fn drop_relation(&self, schema: &str, name: &str) -> bool {
+        self.schemas
+            .write()
+            .get_mut(schema)
+            .and_then(|relations| relations.remove(name))
+            .is_some()
+    }
+
+    /// `ALTER TABLE|VIEW schema.name RENAME TO new_schema.new_name`, in one step: readers see
+    /// the old name or the new one. A scan planned before the rename fails rather than read a
+    /// table under a name it no longer has.
+    pub fn rename(
+        &self,
+        (schema, name): (&str, &str),
+        (new_schema, new_name): (&str, &str),
+    ) -> Result<(), ConnectorError> {
+        let mut schemas = self.schemas.write();
+        if !schemas.contains_key(new_schema) {
+            return Err(ConnectorError::SchemaNotFound {
+                catalog: self.catalog.clone(),
+                schema: new_schema.to_string(),
+            });
+        }
+        if schemas
+            .get(new_schema)
+            .is_some_and(|r| r.contains_key(new_name))
+        {
+            return Err(ConnectorError::TableExists {
+                catalog: self.catalog.clone(),
+                schema: new_schema.to_string(),
+                table: new_name.to_string(),
+            });
+        }
+        let Some(relation) = schemas.get_mut(schema).and_then(|r| r.remove(name)) else {
+            return Err(ConnectorError::TableNotFound {
+                catalog: self.catalog.clone(),
+                schema: schema.to_string(),
+                table: name.to_string(),
+            });
+        };
+        schemas
+            .entry(new_schema.to_string())
+            .or_default()
+            .insert(new_name.to_string(), relation);
+        Ok(())
+    }
+
+    /// Puts `relation` under a name no table or view has.
+    fn insert(&self, schema: &str, name: &str, relation: Relation) -> Result<(), ConnectorError> {
+        let mut schemas = self.schemas.write();
+        let relations = schemas
+            .get_mut(schema)
+            .ok_or_else(|| ConnectorError::SchemaNotFound {
+                catalog: self.catalog.clone(),
+                schema: schema.to_string(),
+            })?;
+        if relations.contains_key(name) {
+            return Err(ConnectorError::TableExists {
+                catalog: self.catalog.clone(),
+                schema: schema.to_string(),
+                table: name.to_string(),
+            });
+        }
+        relations.insert(name.to_string(), relation);
+        Ok(())
     }
 
     /// The table whose id is `id`, or an error if it was dropped since the scan was planned.
@@ -121,7 +231,10 @@ impl MemoryStore {
             .filter(|t| t.id == id)
             .ok_or_else(|| ConnectorError::Source {
                 catalog: self.catalog.clone(),
-                message: format!("table '{schema}.{table}' was dropped while a query read it"),
+                message: format!(
+                    "table '{schema}.{table}' was dropped, renamed or replaced after the query \
+                     was planned (a view that reads it must be created again)"
+                ),
             })
     }
 
@@ -132,36 +245,13 @@ impl MemoryStore {
         table: &str,
         columns: SchemaRef,
     ) -> Result<Arc<TableData>, ConnectorError> {
-        let mut schemas = self.schemas.write();
-        let tables = schemas
-            .get_mut(schema)
-            .ok_or_else(|| ConnectorError::SchemaNotFound {
-                catalog: self.catalog.clone(),
-                schema: schema.to_string(),
-            })?;
-        if tables.contains_key(table) {
-            return Err(ConnectorError::TableExists {
-                catalog: self.catalog.clone(),
-                schema: schema.to_string(),
-                table: table.to_string(),
-            });
-        }
         let data = Arc::new(TableData {
             id: uuid::Uuid::new_v4().to_string(),
             schema: columns,
             state: RwLock::new(TableState::default()),
         });
-        tables.insert(table.to_string(), data.clone());
+        self.insert(schema, table, Relation::Table(data.clone()))?;
         Ok(data)
-    }
-
-    /// Drops a table; `false` if there was none.
-    pub fn drop_table(&self, schema: &str, table: &str) -> bool {
-        self.schemas
-            .write()
-            .get_mut(schema)
-            .and_then(|tables| tables.remove(table))
-            .is_some()
     }
 
     /// Appends `batches` to `data` all at once, or nothing if the table would grow past the
@@ -179,7 +269,7 @@ impl MemoryStore {
         let schemas = self.schemas.read();
         if schemas
             .get(schema)
-            .and_then(|t| t.get(table))
+            .and_then(|t| t.get(table)?.table())
             .map(|t| &t.id)
             != Some(&data.id)
         {
@@ -217,9 +307,9 @@ impl MemoryStore {
         let slot = schemas
             .get_mut(schema)
             .and_then(|tables| tables.get_mut(table))
-            .filter(|t| t.id == old_id)
+            .filter(|t| t.table().is_some_and(|t| t.id == old_id))
             .ok_or_else(|| self.dropped(schema, table))?;
-        *slot = Arc::new(TableData {
+        *slot = Relation::Table(Arc::new(TableData {
             id: uuid::Uuid::new_v4().to_string(),
             schema: columns,
             state: RwLock::new(TableState {
@@ -227,7 +317,7 @@ impl MemoryStore {
                 rows,
                 bytes,
             }),
-        });
+        }));
         Ok(rows)
     }
 
@@ -280,7 +370,7 @@ mod tests {
         let data = store
             .create_table("default", "t", batch(vec![]).schema())
             .expect("create");
-        assert!(store.drop_table("default", "t"));
+        assert!(store.drop_relation("default", "t"));
         let err = store
             .append("default", "t", &data, vec![batch(vec![1])])
             .expect_err("dropped")

@@ -1,5 +1,6 @@
 //! The memory catalog as DataFusion sees it: [`MemoryCatalog`] → `MemorySchema` →
-//! `MemoryTable`, plus the `MemorySink` behind `INSERT`.
+//! `MemoryTable` (or a view, kept as DataFusion's `ViewTable`), plus the `MemorySink` behind
+//! `INSERT`.
 
 use std::any::Any;
 use std::fmt;
@@ -100,6 +101,9 @@ impl SchemaProvider for MemorySchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(view) = self.store.view(&self.schema, name) {
+            return Ok(Some(view));
+        }
         Ok(self.store.table(&self.schema, name).map(|data| {
             Arc::new(MemoryTable {
                 store: self.store.clone(),
@@ -118,16 +122,25 @@ impl SchemaProvider for MemorySchema {
         name: String,
         table: Arc<dyn TableProvider>,
     ) -> Result<Option<Arc<dyn TableProvider>>> {
-        self.store
-            .create_table(&self.schema, &name, table.schema())?;
+        // `CREATE VIEW`: DataFusion's view, its query planned now, is kept as it is.
+        if table.table_type() == TableType::View {
+            self.store.create_view(&self.schema, &name, table)?;
+        } else {
+            self.store
+                .create_table(&self.schema, &name, table.schema())?;
+        }
         Ok(None)
     }
 
     fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(view) = self.store.view(&self.schema, name) {
+            self.store.drop_relation(&self.schema, name);
+            return Ok(Some(view));
+        }
         let Some(data) = self.store.table(&self.schema, name) else {
             return Ok(None);
         };
-        self.store.drop_table(&self.schema, name);
+        self.store.drop_relation(&self.schema, name);
         Ok(Some(Arc::new(MemoryTable {
             store: self.store.clone(),
             schema: self.schema.clone(),
@@ -138,7 +151,10 @@ impl SchemaProvider for MemorySchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.store.table(&self.schema, name).is_some()
+        self.store
+            .table_names(&self.schema)
+            .iter()
+            .any(|t| t == name)
     }
 }
 

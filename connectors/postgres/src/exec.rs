@@ -10,7 +10,7 @@ use braid_connector_spi::{
     ConnectorError, ScanEstimate, ScanExec, ScanMetrics, ScanSource, Split, Splits,
 };
 use bytes::{Buf, BytesMut};
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::Statistics;
 use datafusion::error::{DataFusionError, Result};
@@ -73,7 +73,7 @@ impl PostgresScan {
             handle
                 .columns
                 .iter()
-                .map(|(name, kind, nullable)| Field::new(name, kind.arrow_type(), *nullable))
+                .map(|(name, kind, nullable)| kind.field(name, *nullable))
                 .collect::<Vec<_>>(),
         ));
         Ok(Self {

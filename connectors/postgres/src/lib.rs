@@ -131,6 +131,7 @@ impl Connector for PostgresConnector {
             limit_pushdown: true,
             parallel_splits: true,
             writes: false,
+            views: false,
         }
     }
 }

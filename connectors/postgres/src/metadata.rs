@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use braid_connector_spi::{ConnectorError, Listing};
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::stats::Precision;
 use datafusion::common::{ColumnStatistics, Statistics};
 use parking_lot::Mutex;
@@ -425,7 +425,7 @@ impl Metadata {
         let arrow_schema = Arc::new(Schema::new(
             columns
                 .iter()
-                .map(|c| Field::new(&c.name, c.kind.arrow_type(), c.nullable))
+                .map(|c| c.kind.field(&c.name, c.nullable))
                 .collect::<Vec<_>>(),
         ));
         Ok(Some(TableMeta {

@@ -34,8 +34,12 @@ pub enum PgKind {
     Text,
     /// `char(n)`: text whose trailing spaces PostgreSQL treats as insignificant; they are
     /// stripped on read (as PostgreSQL's own cast to text does), so `'FRANCE'::char(25)` reads
-    /// as `FRANCE` and compares equal to it in Braid.
-    Bpchar,
+    /// as `FRANCE` and compares equal to it in Braid. `length` is `n` (`None` for `bpchar`
+    /// without one); the column's field carries it ([`braid_connector_spi::char_field`]), so
+    /// Trino's clients see `char(n)`.
+    Bpchar {
+        length: Option<u32>,
+    },
     Jsonb,
     Uuid,
     Bytea,
@@ -77,7 +81,10 @@ impl PgKind {
                 scale: unconstrained_numeric_scale,
             },
             "numeric" => numeric_kind(typmod)?,
-            "bpchar" => PgKind::Bpchar,
+            // The type modifier of `char(n)` is `n + 4`.
+            "bpchar" => PgKind::Bpchar {
+                length: u32::try_from(typmod - 4).ok(),
+            },
             "text" | "varchar" | "name" | "json" | "xml" | "citext" | "char" => PgKind::Text,
             "jsonb" => PgKind::Jsonb,
             "uuid" => PgKind::Uuid,
@@ -95,11 +102,22 @@ impl PgKind {
     /// column), when it decodes differently from `fallback`, the kind Braid's type implies.
     pub fn for_result_column(type_name: &str, fallback: PgKind) -> PgKind {
         match (type_name, fallback) {
-            ("bpchar", PgKind::Text) => PgKind::Bpchar,
+            ("bpchar", PgKind::Text) => PgKind::Bpchar { length: None },
             ("_bpchar", PgKind::Array(inner)) if *inner == PgKind::Text => {
-                PgKind::Array(Box::new(PgKind::Bpchar))
+                PgKind::Array(Box::new(PgKind::Bpchar { length: None }))
             }
             (_, fallback) => fallback,
+        }
+    }
+
+    /// The Arrow field of a column of this kind: [`Self::arrow_type`], and `char(n)`'s length.
+    pub fn field(&self, name: &str, nullable: bool) -> Field {
+        let field = Field::new(name, self.arrow_type(), nullable);
+        match self {
+            PgKind::Bpchar {
+                length: Some(length),
+            } => braid_connector_spi::char_field(field, *length),
+            _ => field,
         }
     }
 
@@ -113,7 +131,7 @@ impl PgKind {
             PgKind::Float4 => DataType::Float32,
             PgKind::Float8 => DataType::Float64,
             PgKind::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
-            PgKind::Text | PgKind::Bpchar | PgKind::Jsonb | PgKind::Uuid => DataType::Utf8,
+            PgKind::Text | PgKind::Bpchar { .. } | PgKind::Jsonb | PgKind::Uuid => DataType::Utf8,
             PgKind::Bytea => DataType::Binary,
             PgKind::Date => DataType::Date32,
             PgKind::Time => DataType::Time64(TimeUnit::Microsecond),
@@ -202,7 +220,7 @@ impl ColumnBuilder {
                 ColumnBuilder::Numeric(Decimal128Builder::new(), *precision, *scale)
             }
             PgKind::Text => ColumnBuilder::Text(StringBuilder::new()),
-            PgKind::Bpchar => ColumnBuilder::Bpchar(StringBuilder::new()),
+            PgKind::Bpchar { .. } => ColumnBuilder::Bpchar(StringBuilder::new()),
             PgKind::Jsonb => ColumnBuilder::Jsonb(StringBuilder::new()),
             PgKind::Uuid => ColumnBuilder::Uuid(StringBuilder::new()),
             PgKind::Bytea => ColumnBuilder::Bytea(BinaryBuilder::new()),
@@ -532,5 +550,26 @@ mod tests {
             Some(PgKind::Array(Box::new(PgKind::Int4)))
         );
         assert_eq!(PgKind::from_catalog("point", "b", None, -1, 10), None);
+    }
+
+    #[test]
+    fn char_columns_carry_their_length() {
+        use datafusion::arrow::array::AsArray;
+        // char(5): type modifier 9; a bare bpchar has none.
+        let kind = PgKind::from_catalog("bpchar", "b", None, 9, 10).expect("mapped");
+        assert_eq!(kind, PgKind::Bpchar { length: Some(5) });
+        let field = kind.field("code", true);
+        assert_eq!(field.data_type(), &DataType::Utf8);
+        assert_eq!(braid_connector_spi::char_length(&field), Some(5));
+        let bare = PgKind::from_catalog("bpchar", "b", None, -1, 10).expect("mapped");
+        assert_eq!(
+            braid_connector_spi::char_length(&bare.field("code", true)),
+            None
+        );
+        // The padding PostgreSQL sends is not kept.
+        let mut builder = ColumnBuilder::new(&kind);
+        builder.append(Some(b"AB   ")).expect("text");
+        let column = builder.finish();
+        assert_eq!(column.as_string::<i32>().value(0), "AB");
     }
 }

@@ -121,6 +121,16 @@ pub trait Connector: Debug + Send + Sync {
         Ok(false)
     }
 
+    /// `ALTER TABLE|VIEW schema.table RENAME TO new_schema.new_table` within the catalog.
+    /// `Ok(false)`: the connector renames nothing, and the statement fails saying so.
+    async fn rename_table(
+        &self,
+        _from: (&str, &str),
+        _to: (&str, &str),
+    ) -> Result<bool, ConnectorError> {
+        Ok(false)
+    }
+
     /// Runs the source round trips this connector's optimizer rules asked for while they ran
     /// (a rule that needs the source's answer leaves the plan as it is and asks for it); the
     /// next optimization of the same plan finds the answers. Returns whether there were any.

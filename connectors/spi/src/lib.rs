@@ -104,6 +104,33 @@ pub fn is_hidden(field: &datafusion::arrow::datatypes::Field) -> bool {
         .is_some_and(|v| v == "true")
 }
 
+/// The Arrow field metadata key that marks a text column as SQL's `char(n)`, Trino's `char`;
+/// its value is `n`. Arrow has no such type: the values are `Utf8` without their trailing
+/// spaces (so they compare as `char` does), and the Trino protocol, `SHOW COLUMNS` and
+/// `information_schema` name the type `char(n)` and pad the values to `n` as Trino does.
+pub const CHAR_LENGTH: &str = "braid.char_length";
+
+/// `field`, a text column, marked as `char(length)`.
+pub fn char_field(
+    field: datafusion::arrow::datatypes::Field,
+    length: u32,
+) -> datafusion::arrow::datatypes::Field {
+    let mut metadata = field.metadata().clone();
+    metadata.insert(CHAR_LENGTH.to_string(), length.to_string());
+    field.with_metadata(metadata)
+}
+
+/// `n` when `field` is a text column marked as `char(n)`.
+pub fn char_length(field: &datafusion::arrow::datatypes::Field) -> Option<usize> {
+    use datafusion::arrow::datatypes::DataType;
+    let text = matches!(
+        field.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    );
+    let length = field.metadata().get(CHAR_LENGTH)?.parse().ok()?;
+    text.then_some(length)
+}
+
 /// Whether a connector that only appends may run `op` on `table` (`schema.table`): `INSERT INTO`
 /// of the table as it is now, not `INSERT OVERWRITE`, nor a write to a past version.
 pub fn check_append(
@@ -173,4 +200,6 @@ pub struct Capabilities {
     pub parallel_splits: bool,
     /// Supports `CREATE TABLE`, `CREATE TABLE AS`, `INSERT` and `DROP TABLE`.
     pub writes: bool,
+    /// Keeps views: `CREATE [OR REPLACE] VIEW` and `DROP VIEW`.
+    pub views: bool,
 }

@@ -93,6 +93,7 @@ impl Connector for TpchConnector {
             limit_pushdown: true,
             parallel_splits: true,
             writes: false,
+            views: false,
         }
     }
 }

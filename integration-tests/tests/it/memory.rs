@@ -1,5 +1,7 @@
 //! The memory connector, run distributed: CREATE TABLE AS from tpch, INSERT, a join with a tpch
-//! table, visibility to a second connection, DROP, and the per-table size limit.
+//! table, visibility to a second connection, DROP, and the per-table size limit; views (Trino's
+//! `SECURITY` clause, `OR REPLACE`, `DROP VIEW`) and `ALTER TABLE|VIEW ... RENAME TO`, with the
+//! errors for what a catalog cannot do.
 
 use braid_integration_tests::{Cluster, rows};
 
@@ -177,4 +179,145 @@ async fn memory_tables_are_written_and_read_by_distributed_queries() {
         .await
         .expect_err("dropped");
     assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+/// The rows of `sql`, or its error's text.
+async fn run(
+    client: &mut braid_cli::client::BraidClient,
+    sql: &str,
+) -> Result<Vec<String>, String> {
+    match client.query_all(sql).await {
+        Ok((_, batches)) => Ok(rows(&batches)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_views_and_renames_work_as_in_trino() {
+    let _serial = braid_integration_tests::serial().await;
+    let cluster = Cluster::start(1, 2, None).await;
+    let mut client = cluster.client().await;
+    for sql in [
+        "CREATE SCHEMA memory.\"Sales Dept\"",
+        "CREATE TABLE memory.\"Sales Dept\".\"Orders.2024\" AS \
+         SELECT o_orderkey AS \"Key\", 'O''Brien' AS clerk FROM tpch.tiny.orders \
+         WHERE o_orderkey < 10",
+        // Trino's SECURITY clause, as dbt-trino writes it; the view joins a tpch table.
+        "CREATE VIEW memory.\"Sales Dept\".\"Big View\" SECURITY DEFINER AS \
+         SELECT o.\"Key\", o.clerk, t.o_orderstatus FROM memory.\"Sales Dept\".\"Orders.2024\" o \
+         JOIN tpch.tiny.orders t ON t.o_orderkey = o.\"Key\"",
+    ] {
+        run(&mut client, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let view = "SELECT count(*), min(clerk) FROM memory.\"Sales Dept\".\"Big View\"";
+    assert_eq!(run(&mut client, view).await.expect("view"), ["7|O'Brien"]);
+    assert_eq!(
+        run(
+            &mut client,
+            "SELECT table_name, table_type FROM memory.information_schema.tables \
+             WHERE table_schema = 'Sales Dept' ORDER BY table_name"
+        )
+        .await
+        .expect("tables"),
+        ["Big View|VIEW", "Orders.2024|BASE TABLE"]
+    );
+
+    // What is refused, and why.
+    for (sql, expected) in [
+        (
+            "CREATE VIEW memory.\"Sales Dept\".\"Big View\" AS SELECT 1 AS x",
+            "already exists",
+        ),
+        (
+            "CREATE OR REPLACE VIEW memory.\"Sales Dept\".\"Orders.2024\" AS SELECT 1 AS x",
+            "is a table, not a view",
+        ),
+        (
+            "DROP TABLE memory.\"Sales Dept\".\"Big View\"",
+            "is a view, not a table: use DROP VIEW",
+        ),
+        (
+            "CREATE VIEW tpch.tiny.v AS SELECT 1 AS x",
+            "Catalog 'tpch' does not keep views",
+        ),
+        (
+            "ALTER TABLE memory.\"Sales Dept\".\"Big View\" RENAME TO v2",
+            "is a view, not a table: use ALTER VIEW",
+        ),
+        (
+            "ALTER TABLE memory.\"Sales Dept\".\"Orders.2024\" RENAME TO tpch.tiny.x",
+            "Table rename across catalogs is not supported",
+        ),
+        (
+            "ALTER TABLE tpch.tiny.nation RENAME TO n2",
+            "Catalog 'tpch' (tpch connector) does not support renaming tables",
+        ),
+        (
+            "ALTER TABLE memory.\"Sales Dept\".nope RENAME TO n2",
+            "Table 'memory.Sales Dept.nope' does not exist",
+        ),
+    ] {
+        let error = run(&mut client, sql).await.expect_err(sql);
+        assert!(error.contains(expected), "{sql}: {error}");
+    }
+    run(
+        &mut client,
+        "ALTER TABLE IF EXISTS memory.\"Sales Dept\".nope RENAME TO n2",
+    )
+    .await
+    .expect("IF EXISTS: nothing to do");
+
+    // A table renamed into another schema keeps its rows; the view read it under its old
+    // name, so it says what happened until it is replaced.
+    run(
+        &mut client,
+        "ALTER TABLE memory.\"Sales Dept\".\"Orders.2024\" RENAME TO memory.default.\"Moved Orders\"",
+    )
+    .await
+    .expect("rename");
+    assert_eq!(
+        run(
+            &mut client,
+            "SELECT count(*) FROM memory.default.\"Moved Orders\""
+        )
+        .await
+        .expect("renamed table"),
+        ["7"]
+    );
+    let stale = run(&mut client, view)
+        .await
+        .expect_err("the view's table moved");
+    assert!(
+        stale.contains("was dropped, renamed or replaced"),
+        "{stale}"
+    );
+    for sql in [
+        "CREATE OR REPLACE VIEW memory.\"Sales Dept\".\"Big View\" SECURITY INVOKER AS \
+         SELECT \"Key\", clerk FROM memory.default.\"Moved Orders\"",
+        "ALTER VIEW memory.\"Sales Dept\".\"Big View\" RENAME TO \"Renamed View\"",
+    ] {
+        run(&mut client, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    assert_eq!(
+        run(
+            &mut client,
+            "SELECT count(*), max(clerk) FROM memory.\"Sales Dept\".\"Renamed View\""
+        )
+        .await
+        .expect("renamed view"),
+        ["7|O'Brien"]
+    );
+    run(
+        &mut client,
+        "DROP VIEW memory.\"Sales Dept\".\"Renamed View\"",
+    )
+    .await
+    .expect("drop view");
+    run(&mut client, "DROP SCHEMA memory.\"Sales Dept\"")
+        .await
+        .expect("the schema is empty again");
 }

@@ -8,8 +8,11 @@
 //!   schemas, tables and columns and runs a bound query through SQLAlchemy, and reads a
 //!   query with pandas (`tests/trino/trino_client.py`).
 //! - Trino's Python client reads every PostgreSQL type of a `postgres` catalog as the right
-//!   Python value, and its `cursor.cancel()` ends a running query on the workers
+//!   Python value (`char(n)` named and padded as Trino does), and its `cursor.cancel()` ends a
+//!   running query on the workers
 //!   (`tests/trino/trino_pg.py`).
+//! - dbt-trino, unchanged, builds a project of a table model, a seed and a view in the `memory`
+//!   catalog, runs its tests, and builds it again over the first run (`tests/dbt`).
 //! - `X-Trino-Client-Tags` pick the resource group, by the selectors' `clientTags`.
 //! - The protocol by hand: a page fetched again is the same page, a skipped token is refused,
 //!   and `DELETE` on `nextUri` stops the query on the workers.
@@ -19,7 +22,7 @@
 
 use std::time::{Duration, Instant};
 
-use braid_integration_tests::{Cluster, python_json, query, serial};
+use braid_integration_tests::{Cluster, dbt, python_json, query, serial};
 use serde_json::Value;
 
 /// Runs for minutes on two workers: 600 million generated rows.
@@ -456,10 +459,10 @@ async fn trinos_python_client_reads_postgresql_and_cancels_on_the_workers() {
         "DROP SCHEMA IF EXISTS trino_client CASCADE; CREATE SCHEMA trino_client;
          CREATE TABLE trino_client.every_type (id int, amount numeric(12,3), day date,
            at timestamp, at_tz timestamptz, noon time, raw bytea, tags text[], note text,
-           ok boolean, ratio double precision, small smallint, big bigint);
+           ok boolean, ratio double precision, small smallint, big bigint, code char(5));
          INSERT INTO trino_client.every_type VALUES (1, 1234.567, '2024-02-29',
            '2024-02-29 12:34:56.789012', '2024-02-29 12:34:56.5+00', '12:00:01.25', '\\x00ff',
-           ARRAY['a', 'O''Brien'], 'O''Brien', true, 0.25, -3, 9007199254740993);",
+           ARRAY['a', 'O''Brien'], 'O''Brien', true, 0.25, -3, 9007199254740993, 'AB');",
     )
     .await
     .expect("test table");
@@ -474,6 +477,14 @@ async fn trinos_python_client_reads_postgresql_and_cancels_on_the_workers() {
     }
     assert_eq!(out["pg_type_names"][1], "decimal(12,3)");
     assert_eq!(out["pg_type_names"][7], "array(varchar)");
+    // char(n) as Trino has it: named char(5), padded, compared and grouped without the padding.
+    assert_eq!(out["pg_type_names"][13], "char(5)");
+    assert_eq!(out["char_grouped"], serde_json::json!([["AB   ", 1]]));
+    assert_eq!(out["char_shown"], serde_json::json!(["char(5)"]));
+    assert_eq!(
+        out["char_information_schema"],
+        serde_json::json!([["char(5)"]])
+    );
 
     // cursor.cancel(): the client's thread returned, the query failed as cancelled, and the
     // workers went idle.
@@ -486,4 +497,85 @@ async fn trinos_python_client_reads_postgresql_and_cancels_on_the_workers() {
     cluster
         .wait_until_workers_idle("the query was stopped")
         .await;
+}
+
+/// `dbt build` of `tests/dbt` (a copy: dbt writes into the project) against `cluster`; what it
+/// printed.
+fn dbt_build(cluster: &Cluster, project: &std::path::Path) -> String {
+    let (_, port) = cluster.http_addr.rsplit_once(':').expect("host:port");
+    let out = std::process::Command::new(dbt())
+        .args(["build", "--no-use-colors", "--profiles-dir"])
+        .arg(project)
+        .arg("--project-dir")
+        .arg(project)
+        .env("BRAID_TRINO_PORT", port)
+        .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        .current_dir(project)
+        .output()
+        .expect("run dbt");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "dbt build failed:\n{printed}");
+    printed
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dbt_trino_builds_a_project_and_builds_it_again() {
+    let _serial = serial().await;
+    let cluster = Cluster::start(2, 2, None).await;
+    let project = tempfile::tempdir().expect("project dir");
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dbt"),
+        project.path(),
+    );
+    // The second run finds every relation: the table model is built aside and renamed into
+    // place, the view replaced, the seed dropped and loaded again.
+    for run in 1..=2 {
+        let printed = dbt_build(&cluster, project.path());
+        eprintln!("dbt build, run {run}:\n{printed}");
+        assert!(
+            printed.contains("PASS=6 WARN=0 ERROR=0 SKIP=0 TOTAL=6"),
+            "run {run}:\n{printed}"
+        );
+    }
+    let mut client = cluster.client().await;
+    assert_eq!(
+        query(
+            &mut client,
+            "SELECT region_key, nations, owner FROM memory.analytics.region_owners \
+             ORDER BY region_key"
+        )
+        .await,
+        ["0|5|O'Brien", "1|5|Zoë", "2|5|", "3|5|", "4|5|"]
+    );
+    // No relation of dbt's own is left behind (`__dbt_tmp`, `__dbt_backup`).
+    assert_eq!(
+        query(
+            &mut client,
+            "SELECT table_name, table_type FROM memory.information_schema.tables \
+             WHERE table_schema = 'analytics' ORDER BY table_name"
+        )
+        .await,
+        [
+            "nation_counts|BASE TABLE",
+            "owners|BASE TABLE",
+            "region_owners|VIEW"
+        ]
+    );
 }

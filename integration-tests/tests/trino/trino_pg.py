@@ -38,9 +38,23 @@ out["pg_types"] = {
     "double": row[10] == 0.25,
     "smallint": row[11] == -3,
     "bigint": row[12] == 9007199254740993,
+    "char": row[13] == "AB   ",
 }
 out["pg_row"] = repr(row)
 out["pg_type_names"] = [d[1] for d in cur.description]
+# char(n) compares without its padding (a filter PostgreSQL runs), groups in Braid, and is
+# described as char(n), as in Trino.
+cur.execute(
+    "SELECT code, count(*) FROM pg.trino_client.every_type WHERE code = 'AB' GROUP BY code"
+)
+out["char_grouped"] = cur.fetchall()
+cur.execute("SHOW COLUMNS FROM pg.trino_client.every_type")
+out["char_shown"] = [r[1] for r in cur.fetchall() if r[0] == "code"]
+cur.execute(
+    "SELECT data_type FROM pg.information_schema.columns "
+    "WHERE table_schema = 'trino_client' AND column_name = 'code'"
+)
+out["char_information_schema"] = cur.fetchall()
 
 # cursor.cancel() while the query runs on the workers. execute() waits for the first row, so
 # the query runs in a thread and is cancelled from here, as an application does.

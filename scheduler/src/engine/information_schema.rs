@@ -32,7 +32,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::ExecutionPlan;
 
-use crate::trino::trino_type;
+use crate::trino::trino_field_type;
 
 /// The schema's name.
 pub const INFORMATION_SCHEMA: &str = "information_schema";
@@ -356,7 +356,7 @@ impl MetadataTable {
                             columns.number(position);
                             columns.text([None]);
                             columns.text([Some(if field.is_nullable() { "YES" } else { "NO" })]);
-                            columns.text([Some(trino_type(field.data_type()).as_str())]);
+                            columns.text([Some(trino_field_type(field).as_str())]);
                             let comment = field.metadata().get("comment");
                             columns.text([comment.map(String::as_str)]);
                         }

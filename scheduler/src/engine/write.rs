@@ -1,20 +1,23 @@
 //! Writes: `CREATE TABLE [AS]` and `INSERT` run their query as a job and feed its rows to the
 //! table's sink on the coordinator; `CREATE OR REPLACE` replaces the table in one step once all
 //! rows are written. `DROP TABLE` asks the table's connector, then its schema, to drop it;
-//! `CREATE SCHEMA` asks the catalog's connector.
+//! `CREATE SCHEMA` asks the catalog's connector. `CREATE [OR REPLACE] VIEW` registers
+//! DataFusion's view with a catalog that keeps views; `ALTER TABLE|VIEW ... RENAME TO` asks the
+//! catalog's connector.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::UInt64Array;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::catalog::{MemTable, SchemaProvider, TableProvider};
-use datafusion::common::{ResolvedTableReference, not_impl_err, plan_err};
-use datafusion::datasource::source_as_provider;
+use datafusion::common::{ResolvedTableReference, TableReference, not_impl_err, plan_err};
+use datafusion::datasource::{TableType, source_as_provider};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{
-    CreateCatalogSchema, CreateMemoryTable, DmlStatement, DropTable, LogicalPlan, WriteOp,
+    CreateCatalogSchema, CreateMemoryTable, CreateView, DdlStatement, DmlStatement, DropTable,
+    LogicalPlan, WriteOp,
 };
 use datafusion::physical_plan::collect;
 use datafusion::prelude::SessionContext;
@@ -104,7 +107,13 @@ impl Engine {
             };
         }
         let schema = match state.schema_for_ref(drop.name.clone()) {
-            Ok(schema) if schema.table(&resolved.table).await?.is_some() => Some(schema),
+            Ok(schema) => match schema.table(&resolved.table).await? {
+                Some(view) if view.table_type() == TableType::View => {
+                    return plan_err!("'{resolved}' is a view, not a table: use DROP VIEW");
+                }
+                Some(_) => Some(schema),
+                None => None,
+            },
             _ => None,
         };
         let dropped = match schema {
@@ -115,6 +124,99 @@ impl Engine {
             return plan_err!("Table '{resolved}' does not exist");
         }
         Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+    }
+
+    /// `CREATE [OR REPLACE] VIEW`, in a catalog that keeps views. DataFusion plans the view's
+    /// query now and registers it with the schema; a view replaces only a view.
+    pub(super) async fn create_view(
+        &self,
+        ctx: SessionContext,
+        create: CreateView,
+    ) -> Result<SendableRecordBatchStream> {
+        let state = ctx.state();
+        let resolved = trino::resolve(&state, create.name.clone());
+        self.check_schema(&ctx, &resolved.catalog, &resolved.schema)
+            .await?;
+        if !self
+            .registry
+            .get(&resolved.catalog)
+            .is_some_and(|connector| connector.capabilities().views)
+        {
+            return not_impl_err!(
+                "Catalog '{}' does not keep views; create '{}' in a memory catalog",
+                resolved.catalog,
+                resolved.table
+            );
+        }
+        let schema = state.schema_for_ref(create.name.clone())?;
+        if let Some(existing) = schema.table(&resolved.table).await? {
+            if existing.table_type() != TableType::View {
+                return plan_err!("'{resolved}' is a table, not a view");
+            }
+            if !create.or_replace {
+                return plan_err!("View '{resolved}' already exists");
+            }
+        }
+        ctx.execute_logical_plan(LogicalPlan::Ddl(DdlStatement::CreateView(create)))
+            .await?
+            .collect()
+            .await?;
+        Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+    }
+
+    /// `ALTER TABLE|VIEW [IF EXISTS] from RENAME TO to` (`view` for `ALTER VIEW`), within one
+    /// catalog, by its connector.
+    pub(super) async fn rename(
+        &self,
+        ctx: SessionContext,
+        (from, to): (TableReference, TableReference),
+        view: bool,
+        if_exists: bool,
+    ) -> Result<SendableRecordBatchStream> {
+        let done = || Ok(batches_stream(Arc::new(Schema::empty()), vec![]));
+        let state = ctx.state();
+        let (old, new) = (
+            trino::resolve(&state, from.clone()),
+            trino::resolve(&state, to),
+        );
+        let kind = if view { "View" } else { "Table" };
+        if old.catalog != new.catalog {
+            return not_impl_err!(
+                "{kind} rename across catalogs is not supported ('{old}' to '{new}')"
+            );
+        }
+        let existing = match self.check_schema(&ctx, &old.catalog, &old.schema).await {
+            Ok(()) => state.schema_for_ref(from)?.table(&old.table).await?,
+            Err(_) if if_exists => None,
+            Err(e) => return Err(e),
+        };
+        match existing {
+            None if if_exists => return done(),
+            None => return plan_err!("{kind} '{old}' does not exist"),
+            Some(t) if view && t.table_type() != TableType::View => {
+                return plan_err!("'{old}' is a table, not a view: use ALTER TABLE");
+            }
+            Some(t) if !view && t.table_type() == TableType::View => {
+                return plan_err!("'{old}' is a view, not a table: use ALTER VIEW");
+            }
+            Some(_) => {}
+        }
+        self.check_schema(&ctx, &new.catalog, &new.schema).await?;
+        let Some(connector) = self.registry.get(&old.catalog) else {
+            return plan_err!("Catalog '{}' does not exist", old.catalog);
+        };
+        let renamed = connector
+            .rename_table((&old.schema, &old.table), (&new.schema, &new.table))
+            .await
+            .map_err(DataFusionError::from)?;
+        if !renamed {
+            return not_impl_err!(
+                "Catalog '{}' ({} connector) does not support renaming tables",
+                old.catalog,
+                connector.kind()
+            );
+        }
+        done()
     }
 
     /// `CREATE SCHEMA [IF NOT EXISTS] [catalog.]schema` in a catalog whose connector makes

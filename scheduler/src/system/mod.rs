@@ -1,5 +1,6 @@
 //! The `system` catalog, as in Trino: `system.metadata.catalogs` lists every catalog with its
-//! connector and what that connector can do; `system.runtime` (`runtime.rs`) has the cluster's
+//! connector and what that connector can do, `system.metadata.materialized_views` is there
+//! (empty) for the tools that read it; `system.runtime` (`runtime.rs`) has the cluster's
 //! `nodes`, `queries` and `tasks`. Its tables live on the coordinator, so queries that read
 //! only them (and `information_schema`) run there.
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 use braid_catalogs::ConnectorRegistry;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::catalog::{
     CatalogProvider, MemTable, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
 };
@@ -40,6 +41,7 @@ pub fn catalog(registry: &ConnectorRegistry, runtime: Arc<Runtime>) -> Arc<dyn C
         ("limit_pushdown", flag(&|c| c.limit_pushdown)),
         ("parallel_splits", flag(&|c| c.parallel_splits)),
         ("writes", flag(&|c| c.writes)),
+        ("views", flag(&|c| c.views)),
     ];
     let schema = Arc::new(Schema::new(
         columns
@@ -57,6 +59,29 @@ pub fn catalog(registry: &ConnectorRegistry, runtime: Arc<Runtime>) -> Arc<dyn C
         && let Ok(table) = MemTable::try_new(schema, vec![vec![batch]])
     {
         let _ = metadata.register_table("catalogs".into(), Arc::new(table));
+    }
+    // Trino's columns; Braid has no materialized views, so the table is empty. Tools list
+    // relations through it (dbt-trino joins it to `information_schema.tables`).
+    let text_column = |name: &str| Field::new(name, DataType::Utf8, true);
+    let materialized_views = Arc::new(Schema::new(vec![
+        text_column("catalog_name"),
+        text_column("schema_name"),
+        text_column("name"),
+        text_column("storage_catalog"),
+        text_column("storage_schema"),
+        text_column("storage_table"),
+        text_column("freshness"),
+        Field::new(
+            "last_fresh_time",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
+        text_column("owner"),
+        text_column("comment"),
+        text_column("definition"),
+    ]));
+    if let Ok(table) = MemTable::try_new(materialized_views, vec![vec![]]) {
+        let _ = metadata.register_table("materialized_views".into(), Arc::new(table));
     }
     let catalog = MemoryCatalogProvider::new();
     let _ = catalog.register_schema("metadata", Arc::new(metadata));

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use braid_connector_spi::char_length;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
@@ -475,6 +476,12 @@ impl Statement<'_> {
                 .collect();
             self.send(Event::Columns(columns)).await?;
         }
+        let char_lengths: Vec<Option<usize>> = planned
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| char_length(f))
+            .collect();
         let running = CancelOnDrop::new(self.query.clone(), self.engine.scheduler());
         let mut rows = self
             .engine
@@ -496,7 +503,7 @@ impl Statement<'_> {
             let mut offset = 0;
             while offset < batch.num_rows() {
                 let length = PAGE_SLICE_ROWS.min(batch.num_rows() - offset);
-                write_rows(&batch.slice(offset, length), &mut page)
+                write_rows(&batch.slice(offset, length), &char_lengths, &mut page)
                     .map_err(|e| QueryFailure::classify(&e))?;
                 offset += length;
                 if page.len() >= PAGE_BYTES {
@@ -596,6 +603,8 @@ fn update_type(planned: &Planned, sql: &str) -> Option<String> {
         Planned::Insert(_) => "INSERT".into(),
         Planned::Use { .. } => "USE".into(),
         Planned::KillQuery { .. } => "CALL".into(),
+        Planned::Rename { view: false, .. } => "RENAME TABLE".into(),
+        Planned::Rename { view: true, .. } => "RENAME VIEW".into(),
         _ => {
             let words: Vec<String> = crate::sql_text::leading_words(sql, 2)
                 .iter()

@@ -25,7 +25,9 @@ use datafusion::error::Result;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::trino::trino_type;
+use braid_connector_spi::char_length;
+
+use crate::trino::{trino_field_type, trino_type};
 
 /// A result column as the protocol describes it.
 #[derive(Debug, Clone, Serialize)]
@@ -40,10 +42,16 @@ pub struct Column {
 
 impl Column {
     pub fn of(field: &Field) -> Self {
+        let type_signature = match char_length(field) {
+            Some(length) => json!({"rawType": "char", "arguments": [
+                {"kind": "LONG", "value": length},
+            ]}),
+            None => type_signature(field.data_type()),
+        };
         Self {
             name: field.name().clone(),
-            type_name: trino_type(field.data_type()),
-            type_signature: type_signature(field.data_type()),
+            type_name: trino_field_type(field),
+            type_signature,
         }
     }
 }
@@ -112,8 +120,13 @@ fn precision(unit: &TimeUnit) -> i64 {
 }
 
 /// Appends the rows of `batch` to `out` as JSON arrays separated by commas (`[1,"a"],[2,"b"]`),
-/// each value encoded as Trino encodes its type.
-pub fn write_rows(batch: &RecordBatch, out: &mut String) -> Result<()> {
+/// each value encoded as Trino encodes its type. `char_lengths` has the `n` of each `char(n)`
+/// column (see [`char_length`]), whose values Trino pads with spaces to `n` characters.
+pub fn write_rows(
+    batch: &RecordBatch,
+    char_lengths: &[Option<usize>],
+    out: &mut String,
+) -> Result<()> {
     let columns: Vec<ArrayRef> = batch
         .columns()
         .iter()
@@ -126,7 +139,15 @@ pub fn write_rows(batch: &RecordBatch, out: &mut String) -> Result<()> {
     for row in 0..batch.num_rows() {
         let values: Vec<Value> = columns
             .iter()
-            .map(|column| value(column, row))
+            .enumerate()
+            .map(
+                |(i, column)| match (value(column, row)?, char_lengths.get(i)) {
+                    (Value::String(text), Some(Some(length))) => {
+                        Ok(Value::String(padded(text, *length)))
+                    }
+                    (other, _) => Ok(other),
+                },
+            )
             .collect::<Result<_>>()?;
         if !out.is_empty() {
             out.push(',');
@@ -134,6 +155,13 @@ pub fn write_rows(batch: &RecordBatch, out: &mut String) -> Result<()> {
         out.push_str(&Value::Array(values).to_string());
     }
     Ok(())
+}
+
+/// `text` padded with spaces to `length` characters, as Trino writes a `char(length)` value.
+fn padded(mut text: String, length: usize) -> String {
+    let missing = length.saturating_sub(text.chars().count());
+    text.extend(std::iter::repeat_n(' ', missing));
+    text
 }
 
 /// The value at `row` of `array` in Trino's JSON encoding.
@@ -400,8 +428,28 @@ mod tests {
     fn row_of(columns: Vec<(&str, ArrayRef)>) -> String {
         let batch = RecordBatch::try_from_iter(columns).expect("a batch");
         let mut out = String::new();
-        write_rows(&batch, &mut out).expect("rows");
+        write_rows(&batch, &[], &mut out).expect("rows");
         out
+    }
+
+    #[test]
+    fn char_columns_are_named_and_padded_as_trino_does() {
+        let field = braid_connector_spi::char_field(Field::new("code", DataType::Utf8, true), 5);
+        let column = Column::of(&field);
+        assert_eq!(column.type_name, "char(5)");
+        assert_eq!(
+            column.type_signature,
+            json!({"rawType": "char", "arguments": [{"kind": "LONG", "value": 5}]})
+        );
+        let codes = StringArray::from(vec![Some("AB"), None, Some("zoë"), Some("ABCDE")]);
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![field])),
+            vec![Arc::new(codes) as ArrayRef],
+        )
+        .expect("a batch");
+        let mut out = String::new();
+        write_rows(&batch, &[char_length(batch.schema().field(0))], &mut out).expect("rows");
+        assert_eq!(out, r#"["AB   "],[null],["zoë  "],["ABCDE"]"#);
     }
 
     #[test]

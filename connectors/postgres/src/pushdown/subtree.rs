@@ -123,7 +123,13 @@ impl SubtreeSource for PostgresSubtree {
         let Some(kinds) = schema
             .fields()
             .iter()
-            .map(|f| kind_of(f.data_type()))
+            .map(|f| match braid_connector_spi::char_length(f) {
+                // Read as `char(n)` again, so that the scan's field is the subtree's.
+                Some(length) => Some(PgKind::Bpchar {
+                    length: u32::try_from(length).ok(),
+                }),
+                None => kind_of(f.data_type()),
+            })
             .collect::<Option<Vec<PgKind>>>()
         else {
             return Ok(None);

@@ -548,7 +548,7 @@ impl Engine {
             Planned::KillQuery { query_id, message } => {
                 self.queries
                     .kill(&query_id, message.as_deref(), &query.user)?;
-                Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+                Ok(done_stream())
             }
             Planned::Rows(batch) => Ok(batches_stream(batch.schema(), vec![batch])),
             Planned::Use { catalog, schema } => {
@@ -556,7 +556,7 @@ impl Engine {
                 config.options_mut().catalog.default_catalog = catalog;
                 config.options_mut().catalog.default_schema = schema;
                 session.update_config(config, false);
-                Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+                Ok(done_stream())
             }
             Planned::Local(LogicalPlan::Ddl(DdlStatement::DropTable(drop))) => {
                 self.drop_table(ctx, drop).await
@@ -573,7 +573,7 @@ impl Engine {
             Planned::Local(LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(create)))
                 if self.create_schema(&ctx, &create).await? =>
             {
-                Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+                Ok(done_stream())
             }
             Planned::Local(plan) => {
                 let is_set = matches!(
@@ -845,6 +845,11 @@ fn single_value_stream(
             ),
         ),
     }
+}
+
+/// The empty result of a statement that returns nothing (DDL, `USE`, `CALL`).
+fn done_stream() -> SendableRecordBatchStream {
+    batches_stream(Arc::new(Schema::empty()), vec![])
 }
 
 fn rows_stream(rows: i64) -> SendableRecordBatchStream {

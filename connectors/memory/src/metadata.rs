@@ -170,16 +170,13 @@ impl MemoryStore {
         (new_schema, new_name): (&str, &str),
     ) -> Result<(), ConnectorError> {
         let mut schemas = self.schemas.write();
-        if !schemas.contains_key(new_schema) {
+        let Some(target) = schemas.get(new_schema) else {
             return Err(ConnectorError::SchemaNotFound {
                 catalog: self.catalog.clone(),
                 schema: new_schema.to_string(),
             });
-        }
-        if schemas
-            .get(new_schema)
-            .is_some_and(|r| r.contains_key(new_name))
-        {
+        };
+        if target.contains_key(new_name) {
             return Err(ConnectorError::TableExists {
                 catalog: self.catalog.clone(),
                 schema: new_schema.to_string(),

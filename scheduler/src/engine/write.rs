@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::UInt64Array;
-use datafusion::arrow::datatypes::Schema;
 use datafusion::catalog::{MemTable, SchemaProvider, TableProvider};
 use datafusion::common::{ResolvedTableReference, TableReference, not_impl_err, plan_err};
 use datafusion::datasource::{TableType, source_as_provider};
@@ -24,7 +23,7 @@ use datafusion::prelude::SessionContext;
 
 use braid_connector_spi::Listing;
 
-use super::{Engine, batches_stream, rows_stream};
+use super::{Engine, batches_stream, done_stream, rows_stream};
 use crate::job::OneShotExec;
 use crate::queries::Query;
 use crate::trino;
@@ -101,7 +100,7 @@ impl Engine {
             .await
         {
             return if drop.if_exists {
-                Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+                Ok(done_stream())
             } else {
                 Err(e)
             };
@@ -123,7 +122,7 @@ impl Engine {
         if !dropped && !drop.if_exists {
             return plan_err!("Table '{resolved}' does not exist");
         }
-        Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+        Ok(done_stream())
     }
 
     /// `CREATE [OR REPLACE] VIEW`, in a catalog that keeps views. DataFusion plans the view's
@@ -161,7 +160,7 @@ impl Engine {
             .await?
             .collect()
             .await?;
-        Ok(batches_stream(Arc::new(Schema::empty()), vec![]))
+        Ok(done_stream())
     }
 
     /// `ALTER TABLE|VIEW [IF EXISTS] from RENAME TO to` (`view` for `ALTER VIEW`), within one
@@ -173,7 +172,6 @@ impl Engine {
         view: bool,
         if_exists: bool,
     ) -> Result<SendableRecordBatchStream> {
-        let done = || Ok(batches_stream(Arc::new(Schema::empty()), vec![]));
         let state = ctx.state();
         let (old, new) = (
             trino::resolve(&state, from.clone()),
@@ -191,7 +189,7 @@ impl Engine {
             Err(e) => return Err(e),
         };
         match existing {
-            None if if_exists => return done(),
+            None if if_exists => return Ok(done_stream()),
             None => return plan_err!("{kind} '{old}' does not exist"),
             Some(t) if view && t.table_type() != TableType::View => {
                 return plan_err!("'{old}' is a table, not a view: use ALTER TABLE");
@@ -216,7 +214,7 @@ impl Engine {
                 connector.kind()
             );
         }
-        done()
+        Ok(done_stream())
     }
 
     /// `CREATE SCHEMA [IF NOT EXISTS] [catalog.]schema` in a catalog whose connector makes

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use braid_executor::{WorkerSettings, free_port, run_embedded_worker};
+use braid_executor::{WorkerFlags, WorkerSettings, free_port, run_embedded_worker};
 use braid_scheduler::{Coordinator, CoordinatorSettings};
 
 use crate::client::{BraidClient, ClientError};
@@ -44,6 +44,10 @@ impl EmbeddedCluster {
             .prefix("braid-embedded-spill-")
             .tempdir()
             .map_err(|e| format!("cannot create a spill directory: {e}"))?;
+        // `[executor]` of `./braid.toml` and `BRAID_EXECUTOR_*` apply (memory, shuffles), as
+        // to a worker of its own; where it listens and keeps its files are the cluster's.
+        let configured = WorkerSettings::resolve(&WorkerFlags::default())
+            .map_err(|e| format!("embedded worker: {e}"))?;
         let worker = WorkerSettings {
             scheduler: coordinator.scheduler_addr.to_string(),
             port: free_port().map_err(|e| e.to_string())?,
@@ -54,7 +58,7 @@ impl EmbeddedCluster {
             // After Ctrl-C the worker waits this long at most for the cancelled query's tasks
             // before it starts again.
             shutdown_grace_period_seconds: 5,
-            ..Default::default()
+            ..configured
         };
         // Ballista's worker listens for SIGTERM, so the signal no longer ends the process by
         // itself: end it here, as it ends `braid --connect`.

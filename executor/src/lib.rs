@@ -9,11 +9,14 @@
 //!   pool ([`braid_optimizer_rules::memory::WorkerMemory`]: every task runs in its query's
 //!   sub-pool, `QueryRuntimes`), registers with the coordinator and runs tasks until shut
 //!   down.
+//! - [`shuffle`]: shuffles kept in memory ([`shuffle::ShuffleStore`], [`shuffle::MemoryEngine`]),
+//!   on disk only past `shuffle_memory`.
 //! - `status.rs`: the worker's Flight service — Ballista's, plus the action through which the
 //!   coordinator reads the worker's memory per query. [`run_worker_with`] takes the connector kinds
 //!   to know (tests add their own); [`main_with`] is the whole `braid-executor` program.
 
 mod settings;
+pub mod shuffle;
 mod status;
 
 use std::sync::Arc;
@@ -222,8 +225,20 @@ pub fn executor_config(
         .map_err(|e| WorkerError::Settings(format!("max_spill_per_node: {e}")))?;
     let runtimes = QueryRuntimes::new(memory.clone(), &spill_dir, max_spill)?;
     let runtime_producer: RuntimeProducer = Arc::new(move |config| runtimes.for_task(config));
+    let shuffle_budget = match &settings.shuffle_memory {
+        Some(text) => {
+            parse_size(text).map_err(|e| WorkerError::Settings(format!("shuffle_memory: {e}")))?
+        }
+        None => memory.limit() / 4,
+    };
+    let store = Arc::new(shuffle::ShuffleStore::new(settings.port, shuffle_budget));
+    let engine = shuffle::MemoryEngine::new(store.clone(), memory.clone());
     let defaults = ExecutorProcessConfig::default();
-    let flight = status::flight_server(memory, defaults.grpc_max_encoding_message_size as usize);
+    let flight = status::flight_server(
+        memory,
+        store,
+        defaults.grpc_max_encoding_message_size as usize,
+    );
 
     Ok(ExecutorProcessConfig {
         bind_host: settings.bind_host.clone(),
@@ -241,6 +256,7 @@ pub fn executor_config(
         override_function_registry: Some(bootstrap::function_registry()),
         override_runtime_producer: Some(runtime_producer),
         override_arrow_flight_service: Some(Arc::new(flight)),
+        override_execution_engine: Some(Arc::new(engine)),
         override_config_producer: Some(Arc::new(bootstrap::session_config)),
         override_physical_codec: Some(Arc::new(registry.codec())),
         ..defaults

@@ -30,14 +30,21 @@ pub struct WorkerSettings {
     /// The worker's copy of the catalog files.
     pub catalog_dir: Option<PathBuf>,
     /// The worker's memory pool, e.g. `8GB`; default 60% of the machine's memory.
+    #[serde(default, deserialize_with = "size_text")]
     pub memory_limit: Option<String>,
     /// How the pool is shared: `fair`, `greedy` or `reserved` (Trino's general and reserved
     /// pools).
     pub memory_pool: String,
     /// Under `reserved`: the reserved slice, e.g. `1GB`; default a quarter of the pool.
+    #[serde(default, deserialize_with = "size_text")]
     pub reserved_pool_size: Option<String>,
     /// Trino's `max-spill-per-node`: the most that spills may hold on the worker's disk.
     pub max_spill_per_node: String,
+    /// The most shuffle output the worker keeps in memory (drawn from its pool) before
+    /// writing shuffles to disk, e.g. `2GB`; `0` writes every shuffle to disk. Default a
+    /// quarter of the pool.
+    #[serde(default, deserialize_with = "size_text")]
+    pub shuffle_memory: Option<String>,
     /// Seconds between heartbeats to the coordinator.
     pub heartbeat_interval_seconds: u64,
     /// After SIGTERM, how long the worker's running tasks may take to end before it exits
@@ -63,10 +70,26 @@ impl Default for WorkerSettings {
             memory_pool: "fair".into(),
             reserved_pool_size: None,
             max_spill_per_node: "100GB".into(),
+            shuffle_memory: None,
             heartbeat_interval_seconds: 5,
             shutdown_grace_period_seconds: 30,
         }
     }
+}
+
+/// A size setting, written as text (`"2GB"`) or as a number of bytes (`0`, which environment
+/// variables always are).
+fn size_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Text(String),
+        Bytes(u64),
+    }
+    Ok(Option::<Size>::deserialize(d)?.map(|size| match size {
+        Size::Text(text) => text,
+        Size::Bytes(bytes) => bytes.to_string(),
+    }))
 }
 
 /// Command-line flags of `braid-executor`.
@@ -124,6 +147,10 @@ pub struct WorkerFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_spill_per_node: Option<String>,
+    /// The most shuffle output kept in memory, e.g. 2GB (0 = always on disk).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shuffle_memory: Option<String>,
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat_interval_seconds: Option<u64>,
@@ -155,5 +182,29 @@ impl WorkerSettings {
         };
         let (host, port) = self.scheduler.rsplit_once(':').ok_or_else(bad)?;
         Ok((host.to_string(), port.parse().map_err(|_| bad())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_may_be_written_as_numbers_of_bytes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("braid.toml");
+        std::fs::write(
+            &file,
+            "[executor]\nshuffle_memory = 0\nmemory_limit = \"512MB\"\n",
+        )
+        .expect("write braid.toml");
+        let flags = WorkerFlags {
+            config: Some(file),
+            ..WorkerFlags::default()
+        };
+        let settings = WorkerSettings::resolve(&flags).expect("settings");
+        assert_eq!(settings.shuffle_memory.as_deref(), Some("0"));
+        assert_eq!(settings.memory_limit.as_deref(), Some("512MB"));
+        assert_eq!(settings.reserved_pool_size, None);
     }
 }

@@ -1,5 +1,7 @@
-//! The worker's Arrow Flight service: Ballista's (shuffle reads), plus one action through
-//! which the coordinator asks the worker how it is doing (a `WorkerStatus`).
+//! The worker's Arrow Flight service: Ballista's (shuffle reads), serving first the shuffle
+//! partitions the worker holds in memory (`shuffle.rs`), plus one action through which the
+//! coordinator asks the worker how it is doing (a `WorkerStatus`) and tells it which jobs
+//! still run (a `StatusRequest`: the store drops the outputs of the others).
 //!
 //! Ballista 53's heartbeat carries only process-wide figures (RSS, the machine's memory), not
 //! what the worker's memory pool holds per query, and it cannot be extended; the coordinator
@@ -20,14 +22,21 @@ use ballista_core::error::BallistaError;
 use ballista_core::utils::{GrpcServerConfig, create_grpc_server};
 use ballista_executor::flight_service::BallistaFlightService;
 use ballista_executor::shutdown::Shutdown;
-use braid_optimizer_rules::memory::{STATUS_ACTION, WorkerMemory, WorkerStatus};
+use braid_optimizer_rules::memory::{STATUS_ACTION, StatusRequest, WorkerMemory, WorkerStatus};
 use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
-/// Ballista's Flight service with the status action added.
+use crate::shuffle::{self, ShuffleStore};
+
+/// Ballista's action for a shuffle partition sent as the bytes of an Arrow IPC stream.
+const BLOCK_TRANSPORT: &str = "IO_BLOCK_TRANSPORT";
+
+/// Ballista's Flight service with the status action added, serving the shuffle partitions
+/// the worker holds in memory before its files.
 struct WorkerFlightService {
     ballista: BallistaFlightService,
     memory: Arc<WorkerMemory>,
+    store: Arc<ShuffleStore>,
 }
 
 type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -36,6 +45,7 @@ type BoxedStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'sta
 /// `override_arrow_flight_service`).
 pub fn flight_server(
     memory: Arc<WorkerMemory>,
+    store: Arc<ShuffleStore>,
     max_message_size: usize,
 ) -> impl Fn(
     String,
@@ -49,6 +59,7 @@ pub fn flight_server(
         let service = WorkerFlightService {
             ballista: BallistaFlightService::new(work_dir),
             memory: memory.clone(),
+            store: store.clone(),
         };
         tokio::spawn(async move {
             tracing::info!(%address, "worker Flight service listening");
@@ -79,8 +90,24 @@ impl FlightService for WorkerFlightService {
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
-        if request.get_ref().r#type != STATUS_ACTION {
+        let action = request.get_ref();
+        if action.r#type == BLOCK_TRANSPORT
+            && let Some(held) = shuffle::held_partition(&self.store, &action.body)
+        {
+            return Ok(Response::new(shuffle::serve_blocks(held)));
+        }
+        if action.r#type != STATUS_ACTION {
             return self.ballista.do_action(request).await;
+        }
+        // The coordinator lists its running jobs: outputs of the others are no longer read.
+        if !action.body.is_empty() {
+            let asked: StatusRequest = serde_json::from_slice(&action.body)
+                .map_err(|e| Status::invalid_argument(format!("status request: {e}")))?;
+            let running = asked.running_jobs.into_iter().collect();
+            let freed = self.store.retain_jobs(&running);
+            if freed > 0 {
+                tracing::debug!(freed, "released the shuffle outputs of ended jobs");
+            }
         }
         let status = WorkerStatus {
             processor_count: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -97,6 +124,9 @@ impl FlightService for WorkerFlightService {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
+        if let Some(held) = shuffle::held_partition(&self.store, &request.get_ref().ticket) {
+            return Ok(Response::new(shuffle::serve(held)));
+        }
         self.ballista.do_get(request).await
     }
 

@@ -132,6 +132,11 @@ impl WorkerMemory {
         }
     }
 
+    /// The pool's size in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// The default budget: 60% of the machine's memory, leaving room for what the pool does not
     /// account (Flight buffers, shuffle reads, Arrow buffers outside reservations).
     pub fn default_limit() -> usize {
@@ -161,6 +166,13 @@ impl WorkerMemory {
         });
         queries.insert(query_id.to_string(), Arc::downgrade(&pool));
         pool
+    }
+
+    /// A reservation on the worker's pool outside any query: what the worker keeps of
+    /// finished tasks (shuffle outputs held in memory) until their job ends.
+    pub fn shuffle_reservation(&self) -> MemoryReservation {
+        let pool: Arc<dyn MemoryPool> = self.general.clone();
+        MemoryConsumer::new("shuffle store").register(&pool)
     }
 
     /// What the worker's pool holds now, and for which queries.
@@ -234,6 +246,13 @@ impl WorkerMemory {
 /// The Flight action by which the coordinator asks a worker for its [`WorkerStatus`], which
 /// the answer's body holds as JSON.
 pub const STATUS_ACTION: &str = "braid.worker_status";
+
+/// What the coordinator sends with [`STATUS_ACTION`]: the jobs it still runs, so that the
+/// worker can drop what it holds for the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StatusRequest {
+    pub running_jobs: Vec<String>,
+}
 
 /// What a worker reports to the coordinator.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -303,3 +303,72 @@ async fn results_stream_while_the_job_still_runs() {
     }
     assert_eq!(total, 1_500_000, "every order, once");
 }
+
+/// The shuffle files (`*.arrow`) under a worker's work directory.
+fn shuffle_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .map(|path| match path.is_dir() {
+            true => shuffle_files(&path),
+            false => usize::from(path.extension().is_some_and(|x| x == "arrow")),
+        })
+        .sum()
+}
+
+/// Q9 and Q18 (joins and aggregations: hash shuffles between every stage) on two workers,
+/// distributed, checked against plain DataFusion; returns the shuffle files the workers wrote.
+async fn shuffle_heavy_queries(cluster: &Cluster) -> usize {
+    let mut client = cluster.client().await;
+    client
+        .query_all("SET SESSION single_task_max_input_rows = 0")
+        .await
+        .expect("SET SESSION");
+    client.query_all("USE tpch.tiny").await.expect("USE");
+    let plain = plain_datafusion();
+    for q in [9, 18] {
+        let what = format!("Q{q}");
+        let (braid, expected) = braid_and_plain(&mut client, &plain, QUERIES[q - 1], &what).await;
+        assert!(!expected.is_empty(), "{what}: expected some rows");
+        assert_eq!(braid, expected, "{what}: Braid and DataFusion differ");
+    }
+    assert!(
+        cluster.both_workers_ran_one_job(),
+        "the queries did not run on both workers"
+    );
+    (0..2).map(|i| shuffle_files(&cluster.work_dirs[i])).sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shuffles_stay_in_memory_and_go_to_disk_past_the_budget() {
+    let _serial = braid_integration_tests::serial().await;
+    {
+        let cluster = Cluster::start(2, 2, None).await;
+        let files = shuffle_heavy_queries(&cluster).await;
+        assert_eq!(files, 0, "shuffles went to disk under the default budget");
+        // Once the jobs ended, the workers give their shuffle memory back to their pools.
+        let mut client = cluster.client().await;
+        let sql = "SELECT sum(heap_used) FROM system.runtime.nodes WHERE NOT coordinator";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (_, held) = client.query_all(sql).await.expect(sql);
+            if rows(&held) == ["0"] {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the workers still hold {held:?} bytes a minute after the queries"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+    // A store of 16 KB cannot hold a task's output: it goes to Ballista's files, and the
+    // results are the same.
+    let cluster =
+        Cluster::start_with_workers(2, 2, &[], &["--shuffle-memory".into(), "16KB".into()]).await;
+    let files = shuffle_heavy_queries(&cluster).await;
+    assert!(files > 0, "no shuffle file under a 16 KB budget");
+}

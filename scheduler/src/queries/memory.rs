@@ -5,6 +5,9 @@
 //! its `query.max-memory` with `EXCEEDED_GLOBAL_MEMORY_LIMIT`, and tells the resource groups
 //! what their queries hold (their `softMemoryLimit`).
 //!
+//! Each ask lists the jobs still running, and the worker drops the shuffle outputs it holds
+//! in memory for the others.
+//!
 //! A worker that does not answer within [`POLL_TIMEOUT`] keeps its last figures until it
 //! leaves the cluster; the map holds only workers the scheduler still knows.
 
@@ -14,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use arrow_flight::Action;
 use arrow_flight::flight_service_client::FlightServiceClient;
-use braid_optimizer_rules::memory::{STATUS_ACTION, WorkerStatus};
+use braid_optimizer_rules::memory::{STATUS_ACTION, StatusRequest, WorkerStatus};
 use braid_optimizer_rules::properties::format_size;
 use futures::StreamExt;
 use parking_lot::Mutex;
@@ -67,10 +70,20 @@ pub fn spawn_monitor(queries: &Arc<Queries>) {
 /// One round: ask every live worker, then account the queries.
 async fn poll(queries: &Queries) {
     let executors = live_executors(queries.scheduler()).await;
+    // Listed with each ask: a worker drops the shuffle outputs of jobs no longer running.
+    let running = StatusRequest {
+        running_jobs: (queries.scheduler().state.task_manager)
+            .get_running_job_cache()
+            .keys()
+            .cloned()
+            .collect(),
+    };
+    let request = serde_json::to_vec(&running).unwrap_or_default();
     let memory = &queries.memory;
     let asks = executors.iter().map(|meta| {
         let known = memory.nodes.lock().get(&meta.id).map(|(_, c)| c.clone());
         let address = format!("http://{}:{}", meta.host, meta.port);
+        let request = request.clone();
         async move {
             let channel = match known {
                 Some(channel) => channel,
@@ -80,7 +93,7 @@ async fn poll(queries: &Queries) {
                     .timeout(POLL_TIMEOUT)
                     .connect_lazy(),
             };
-            let status = tokio::time::timeout(POLL_TIMEOUT, ask(channel.clone()))
+            let status = tokio::time::timeout(POLL_TIMEOUT, ask(channel.clone(), request))
                 .await
                 .map_err(|_| format!("worker {address} did not answer within {POLL_TIMEOUT:?}"))?
                 .map_err(|e| format!("worker {address}: {e}"))?;
@@ -104,11 +117,11 @@ async fn poll(queries: &Queries) {
     account(queries);
 }
 
-async fn ask(channel: Channel) -> Result<WorkerStatus, String> {
+async fn ask(channel: Channel, request: Vec<u8>) -> Result<WorkerStatus, String> {
     let mut client = FlightServiceClient::new(channel);
     let action = Action {
         r#type: STATUS_ACTION.to_string(),
-        body: Default::default(),
+        body: request.into(),
     };
     let mut results = client
         .do_action(action)

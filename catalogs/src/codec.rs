@@ -2,7 +2,8 @@
 //! node carries its connector kind and catalog, and is decoded by that catalog's own codec
 //! (with the worker's settings for that catalog); [`BALLISTA`] tags what Ballista's own codec
 //! encodes (the shuffle nodes), [`RESULT_SINK`] the root that streams results to the
-//! coordinator ([`ResultSinkExec`]). Dispatch is on the tags, never on position, so processes may
+//! coordinator ([`ResultSinkExec`]), [`LOCAL_BUILD_JOIN`] a join that builds its
+//! small build side in each task ([`LocalBuildJoinExec`], encoded with this codec). Dispatch is on the tags, never on position, so processes may
 //! register catalogs in any order.
 
 use std::collections::BTreeMap;
@@ -13,15 +14,29 @@ use datafusion::common::{exec_err, internal_datafusion_err};
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion_proto::physical_plan::PhysicalExtensionCodec;
+use datafusion_proto::physical_plan::{AsExecutionPlan, PhysicalExtensionCodec};
+use datafusion_proto::protobuf::PhysicalPlanNode;
 use prost::Message;
 
 use braid_connector_spi::{ResultSinkExec, ResultTarget, ScanCodec};
+use braid_optimizer_rules::local_subtree::LocalBuildJoinExec;
 
 /// The envelope tag of nodes encoded by Ballista's codec.
 pub const BALLISTA: &str = "ballista";
 /// The envelope tag of a [`ResultSinkExec`] (its payload: the JSON of its [`ResultTarget`]).
 pub const RESULT_SINK: &str = "braid.result_sink";
+/// The envelope tag of a [`LocalBuildJoinExec`] (its payload: a [`LocalBuildJoinNode`]).
+pub const LOCAL_BUILD_JOIN: &str = "braid.local_build_join";
+
+/// A [`LocalBuildJoinExec`]: its join with the build side and a stand-in for the probe side
+/// (which travels as the node's input), encoded with this same codec.
+#[derive(Clone, PartialEq, prost::Message)]
+struct LocalBuildJoinNode {
+    #[prost(bytes = "vec", tag = "1")]
+    join: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    build_rows: u64,
+}
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Envelope {
@@ -72,6 +87,24 @@ impl PhysicalExtensionCodec for BraidPhysicalCodec {
             };
             return Ok(Arc::new(ResultSinkExec::new(input.clone(), target)));
         }
+        if envelope.kind == LOCAL_BUILD_JOIN {
+            let failed = |e: prost::DecodeError| {
+                internal_datafusion_err!("cannot decode a join with a local build side: {e}")
+            };
+            let node = LocalBuildJoinNode::decode(envelope.payload.as_slice()).map_err(failed)?;
+            let join = PhysicalPlanNode::decode(node.join.as_slice())
+                .map_err(failed)?
+                .try_into_physical_plan(ctx, self)?;
+            let [probe] = inputs else {
+                return exec_err!(
+                    "a join with a local build side has one input, not {}",
+                    inputs.len()
+                );
+            };
+            let build_rows = node.build_rows as usize;
+            let node = LocalBuildJoinExec::with_probe(join, probe.clone(), build_rows)?;
+            return Ok(Arc::new(node));
+        }
         match self.catalogs.get(envelope.catalog.as_str()) {
             Some((kind, codec)) if *kind == envelope.kind => {
                 codec.try_decode(&envelope.payload, ctx)
@@ -95,6 +128,14 @@ impl PhysicalExtensionCodec for BraidPhysicalCodec {
             let payload = serde_json::to_vec(sink.target())
                 .map_err(|e| internal_datafusion_err!("cannot encode a result sink: {e}"))?;
             return encode(RESULT_SINK, "", payload, buf);
+        }
+        if let Some(local) = node.as_any().downcast_ref::<LocalBuildJoinExec>() {
+            let join = PhysicalPlanNode::try_from_physical_plan(local.join_without_probe()?, self)?;
+            let payload = LocalBuildJoinNode {
+                join: join.encode_to_vec(),
+                build_rows: local.build_rows() as u64,
+            };
+            return encode(LOCAL_BUILD_JOIN, "", payload.encode_to_vec(), buf);
         }
         for (catalog, (kind, codec)) in &self.catalogs {
             if let Some(payload) = codec.try_encode(node.as_ref())? {

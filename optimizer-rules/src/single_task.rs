@@ -36,69 +36,24 @@ fn scan_rows(scan: &TableScan) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use std::any::Any;
     use std::sync::Arc;
 
-    use async_trait::async_trait;
-    use datafusion::arrow::array::Int64Array;
-    use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-    use datafusion::arrow::record_batch::RecordBatch;
-    use datafusion::catalog::{Session, TableProvider};
-    use datafusion::common::Statistics;
-    use datafusion::common::stats::Precision;
-    use datafusion::datasource::{MemTable, TableType};
-    use datafusion::error::Result;
-    use datafusion::logical_expr::Expr;
-    use datafusion::physical_plan::ExecutionPlan;
+    use datafusion::catalog::TableProvider;
+    use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
 
     use super::*;
-
-    /// A table of `rows` rows that knows its row count (a `MemTable` does not).
-    #[derive(Debug)]
-    struct Counted(MemTable, usize);
-
-    #[async_trait]
-    impl TableProvider for Counted {
-        fn as_any(&self) -> &dyn Any {
-            self
-        }
-        fn schema(&self) -> SchemaRef {
-            self.0.schema()
-        }
-        fn table_type(&self) -> TableType {
-            TableType::Base
-        }
-        async fn scan(
-            &self,
-            state: &dyn Session,
-            projection: Option<&Vec<usize>>,
-            filters: &[Expr],
-            limit: Option<usize>,
-        ) -> Result<Arc<dyn ExecutionPlan>> {
-            self.0.scan(state, projection, filters, limit).await
-        }
-        fn statistics(&self) -> Option<Statistics> {
-            let mut statistics = Statistics::new_unknown(&self.schema());
-            statistics.num_rows = Precision::Exact(self.1);
-            Some(statistics)
-        }
-    }
-
-    fn mem_table(rows: usize) -> MemTable {
-        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
-        let values = Int64Array::from_iter_values(0..rows as i64);
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(values)]).expect("batch");
-        MemTable::try_new(schema, vec![vec![batch]]).expect("table")
-    }
+    use crate::test_tables::Counted;
 
     fn context() -> SessionContext {
         let ctx = SessionContext::new();
         for (name, rows) in [("small", 10), ("big", 1000)] {
-            ctx.register_table(name, Arc::new(Counted(mem_table(rows), rows)))
+            ctx.register_table(name, Arc::new(Counted::new(rows, 1)))
                 .expect("table");
         }
-        ctx.register_table("unknown", Arc::new(mem_table(5)))
+        let unknown = Counted::new(5, 1).schema();
+        let unknown = MemTable::try_new(unknown, vec![vec![]]).expect("table");
+        ctx.register_table("unknown", Arc::new(unknown))
             .expect("table");
         ctx
     }

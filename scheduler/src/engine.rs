@@ -18,6 +18,7 @@ use ballista_core::extension::{
 use braid_catalogs::ConnectorRegistry;
 use braid_connector_spi::{Listing, LogicalRule, PhysicalRule};
 use braid_optimizer_rules::joins::{self, SingleProbe};
+use braid_optimizer_rules::local_subtree::LocalSubtrees;
 use braid_optimizer_rules::properties::QueryProperties;
 use braid_optimizer_rules::single_task::input_rows;
 use braid_optimizer_rules::topk::SpillingTopK;
@@ -182,13 +183,15 @@ impl Planner {
             catalogs,
             logical_rules: registry.logical_rules(),
             // After the connectors' rules: a TopK with a large LIMIT sorts (and spills) instead;
-            // last, joins that need all probe rows in one task get them.
+            // joins that need all probe rows in one task get them; small broadcast build
+            // sides run inside their join's tasks.
             physical_rules: registry
                 .physical_rules()
                 .into_iter()
                 .chain([
                     Arc::new(SpillingTopK) as PhysicalRule,
                     Arc::new(SingleProbe) as PhysicalRule,
+                    Arc::new(LocalSubtrees) as PhysicalRule,
                     Arc::new(ResultsToCoordinator) as PhysicalRule,
                 ])
                 .collect(),

@@ -41,11 +41,14 @@ async fn all_22_queries_match_plain_datafusion_on_two_workers() {
     let plain = plain_datafusion();
 
     // Distributed (`single_task_max_input_rows = 0`): AUTOMATIC broadcasts the sides small by
-    // statistics, BROADCAST every side it may. Then the default: a query whose scans read at
-    // most 100,000 rows by the tables' statistics (most of `tiny`'s) runs as one task.
+    // statistics, BROADCAST every side it may. At 1,000, broadcast build sides that read at
+    // most that (nation, region) run inside their joins' tasks. Then the default: a query
+    // whose scans read at most 100,000 rows by the tables' statistics (most of `tiny`'s) runs
+    // as one task.
     for (distribution, single_task) in [
         ("AUTOMATIC", "0"),
         ("BROADCAST", "0"),
+        ("AUTOMATIC", "1000"),
         ("AUTOMATIC", "100000"),
     ] {
         for set in [
@@ -371,4 +374,49 @@ async fn shuffles_stay_in_memory_and_go_to_disk_past_the_budget() {
         Cluster::start_with_workers(2, 2, &[], &["--shuffle-memory".into(), "16KB".into()]).await;
     let files = shuffle_heavy_queries(&cluster).await;
     assert!(files > 0, "no shuffle file under a 16 KB budget");
+}
+
+/// The stages of `sql`'s distributed plan, and the plan.
+async fn stages(client: &mut BraidClient, sql: &str) -> (usize, String) {
+    let (_, plan) = client
+        .query_all(&format!("EXPLAIN {sql}"))
+        .await
+        .expect("EXPLAIN");
+    let text = rows(&plan).join("\n");
+    let stages = text
+        .lines()
+        .filter(|line| line.trim_start().starts_with("Stage "))
+        .count();
+    (stages, text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn small_broadcast_sides_run_inside_their_joins_tasks() {
+    let _serial = braid_integration_tests::serial().await;
+    let cluster = Cluster::start(2, 2, None).await;
+    let mut client = cluster.client().await;
+    client.query_all("USE tpch.tiny").await.expect("USE");
+    let plain = plain_datafusion();
+    // Q2 joins nation and region (30 rows) twice, and Q11 nation, both by broadcast.
+    for q in [2, 11] {
+        let sql = QUERIES[q - 1];
+        client
+            .query_all("SET SESSION single_task_max_input_rows = 0")
+            .await
+            .expect("SET SESSION");
+        let (all, _) = stages(&mut client, sql).await;
+        client
+            .query_all("SET SESSION single_task_max_input_rows = 1000")
+            .await
+            .expect("SET SESSION");
+        let (fewer, plan) = stages(&mut client, sql).await;
+        assert!(
+            plan.contains("LocalBuildJoinExec: build_rows=") && fewer < all,
+            "Q{q}: {all} stages without local subtrees, {fewer} with:\n{plan}"
+        );
+        let what = format!("Q{q} with local subtrees");
+        let (braid, expected) = braid_and_plain(&mut client, &plain, sql, &what).await;
+        assert_eq!(braid, expected, "{what}: Braid and DataFusion differ");
+        eprintln!("Q{q}: {all} stages distributed, {fewer} with small build sides in their joins");
+    }
 }

@@ -19,7 +19,7 @@ use datafusion_proto::protobuf::PhysicalPlanNode;
 use prost::Message;
 
 use braid_connector_spi::{ResultSinkExec, ResultTarget, ScanCodec};
-use braid_optimizer_rules::local_subtree::LocalBuildJoinExec;
+use braid_optimizer_rules::local_build::LocalBuildJoinExec;
 
 /// The envelope tag of nodes encoded by Ballista's codec.
 pub const BALLISTA: &str = "ballista";

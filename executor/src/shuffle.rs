@@ -47,7 +47,7 @@ use futures::{Stream, StreamExt};
 use tonic::Status;
 
 pub use reader::MemoryShuffleReaderExec;
-pub use store::{RELEASE_GRACE, ShuffleKey, ShuffleStore, StoredPartition};
+pub use store::{ShuffleKey, ShuffleStore, StoredPartition};
 pub use writer::MemoryShuffleWriterExec;
 
 /// The execution engine of a Braid worker: stages write into and read from the

@@ -12,8 +12,8 @@
 //!   joins by statistics and keep every join correct when Ballista splits its probe side.
 //! - [`single_task`]: [`single_task::input_rows`], the rows a query's tables hold by their
 //!   statistics; under `single_task_max_input_rows` the coordinator plans it as one task.
-//! - [`local_subtree`]: [`local_subtree::LocalSubtrees`], which has each task of a broadcast
-//!   join build a small build side itself ([`local_subtree::LocalBuildJoinExec`]) instead of
+//! - [`local_build`]: [`local_build::LocalBuildJoins`], which has each task of a broadcast
+//!   join build a small build side itself ([`local_build::LocalBuildJoinExec`]) instead of
 //!   reading it from a stage of its own.
 //! - [`topk`]: [`topk::SpillingTopK`], which turns a TopK with a large `LIMIT` into a sort
 //!   that can spill.
@@ -21,7 +21,7 @@
 //!   query id every job carries and Trino's per-query limits (`query_max_run_time`, ...).
 
 pub mod joins;
-pub mod local_subtree;
+pub mod local_build;
 pub mod memory;
 pub mod properties;
 pub mod single_task;

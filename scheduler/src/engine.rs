@@ -18,7 +18,7 @@ use ballista_core::extension::{
 use braid_catalogs::ConnectorRegistry;
 use braid_connector_spi::{Listing, LogicalRule, PhysicalRule};
 use braid_optimizer_rules::joins::{self, SingleProbe};
-use braid_optimizer_rules::local_subtree::LocalSubtrees;
+use braid_optimizer_rules::local_build::LocalBuildJoins;
 use braid_optimizer_rules::properties::QueryProperties;
 use braid_optimizer_rules::single_task::input_rows;
 use braid_optimizer_rules::topk::SpillingTopK;
@@ -191,7 +191,7 @@ impl Planner {
                 .chain([
                     Arc::new(SpillingTopK) as PhysicalRule,
                     Arc::new(SingleProbe) as PhysicalRule,
-                    Arc::new(LocalSubtrees) as PhysicalRule,
+                    Arc::new(LocalBuildJoins) as PhysicalRule,
                     Arc::new(ResultsToCoordinator) as PhysicalRule,
                 ])
                 .collect(),

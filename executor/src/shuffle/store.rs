@@ -44,7 +44,6 @@ impl ShuffleKey {
 pub struct StoredPartition {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
-    pub rows: usize,
     pub bytes: usize,
     /// Its share of the worker's memory pool, given back when the partition is dropped.
     _reservation: MemoryReservation,
@@ -57,11 +56,9 @@ impl StoredPartition {
         bytes: usize,
         reservation: MemoryReservation,
     ) -> Self {
-        let rows = batches.iter().map(RecordBatch::num_rows).sum();
         Self {
             schema,
             batches,
-            rows,
             bytes,
             _reservation: reservation,
         }
@@ -175,7 +172,8 @@ impl ShuffleStore {
     }
 
     /// Bytes held, and the number of partitions.
-    pub fn held(&self) -> (usize, usize) {
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize) {
         let state = self.state.lock();
         (state.used, state.partitions.len())
     }

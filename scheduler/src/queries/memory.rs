@@ -78,7 +78,7 @@ async fn poll(queries: &Queries) {
             .cloned()
             .collect(),
     };
-    let request = serde_json::to_vec(&running).unwrap_or_default();
+    let request = bytes::Bytes::from(serde_json::to_vec(&running).unwrap_or_default());
     let memory = &queries.memory;
     let asks = executors.iter().map(|meta| {
         let known = memory.nodes.lock().get(&meta.id).map(|(_, c)| c.clone());
@@ -117,11 +117,11 @@ async fn poll(queries: &Queries) {
     account(queries);
 }
 
-async fn ask(channel: Channel, request: Vec<u8>) -> Result<WorkerStatus, String> {
+async fn ask(channel: Channel, request: bytes::Bytes) -> Result<WorkerStatus, String> {
     let mut client = FlightServiceClient::new(channel);
     let action = Action {
         r#type: STATUS_ACTION.to_string(),
-        body: request.into(),
+        body: request,
     };
     let mut results = client
         .do_action(action)

@@ -2,7 +2,7 @@
 //!
 //! Ballista writes the build side of every broadcast hash join (`CollectLeft`) as a stage of
 //! its own, which every task of the join reads back, and each stage costs a schedule, task
-//! starts and a shuffle. [`LocalSubtrees`] wraps a broadcast join whose build side reads few
+//! starts and a shuffle. [`LocalBuildJoins`] wraps a broadcast join whose build side reads few
 //! rows by its scans' statistics (at most `single_task_max_input_rows`, the bound under which
 //! a whole query runs as one task) in a [`LocalBuildJoinExec`]: Ballista sees only its probe
 //! side, cuts no stage for the build side, and each task of the join builds it in-process —
@@ -31,9 +31,9 @@ use crate::properties::QueryProperties;
 /// Wraps broadcast joins with small build sides in [`LocalBuildJoinExec`] (see the module
 /// docs).
 #[derive(Debug, Default)]
-pub struct LocalSubtrees;
+pub struct LocalBuildJoins;
 
-impl PhysicalOptimizerRule for LocalSubtrees {
+impl PhysicalOptimizerRule for LocalBuildJoins {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
@@ -62,7 +62,7 @@ impl PhysicalOptimizerRule for LocalSubtrees {
     }
 
     fn name(&self) -> &str {
-        "local_subtrees"
+        "local_build_joins"
     }
 
     fn schema_check(&self) -> bool {
@@ -248,7 +248,7 @@ mod tests {
         );
 
         let options: ConfigOptions = ctx.state().config_options().as_ref().clone();
-        let local = LocalSubtrees
+        let local = LocalBuildJoins
             .optimize(plan.clone(), &options)
             .expect("rule");
         let after = text(&local);
@@ -286,7 +286,7 @@ mod tests {
         options
             .set("braid.single_task_max_input_rows", "5")
             .expect("property");
-        let kept = text(&LocalSubtrees.optimize(plan, &options).expect("rule"));
+        let kept = text(&LocalBuildJoins.optimize(plan, &options).expect("rule"));
         assert!(!kept.contains("LocalBuildJoinExec"), "{kept}");
     }
 }

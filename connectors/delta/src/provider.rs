@@ -16,7 +16,7 @@ use braid_connector_spi::{
     SchemaListing, Split, TableName, check_append, encode_schema,
 };
 use buoyant_kernel::table_features::ColumnMappingMode;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::error::Result;
@@ -131,8 +131,10 @@ pub struct DeltaLakeTable {
     name: String,
     /// Read at a version named by the statement (not written to).
     historical: bool,
-    /// The table's columns, in the log's order.
+    /// The table's columns, in the log's order, strings and binaries as views.
     schema: SchemaRef,
+    /// The table's columns as the log types them, which the writer takes.
+    log_schema: SchemaRef,
     /// The data columns (in the files), then the partition columns: the files scan's order.
     file_schema: Schema,
     partition_schema: Schema,
@@ -163,8 +165,27 @@ impl DeltaLakeTable {
                 ),
             ));
         }
-        let schema = snapshot.arrow_schema();
+        let log_schema = snapshot.arrow_schema();
         let partitions = snapshot.metadata().partition_columns().to_vec();
+        // Strings and binaries in the files are read as views, as DataFusion reads Parquet:
+        // decoding them so is cheaper, and the rest of the plan is faster on them.
+        let schema = Arc::new(Schema::new_with_metadata(
+            log_schema
+                .fields()
+                .iter()
+                .map(|field| match field.data_type() {
+                    _ if partitions.contains(field.name()) => field.clone(),
+                    DataType::Utf8 | DataType::LargeUtf8 => {
+                        Arc::new(field.as_ref().clone().with_data_type(DataType::Utf8View))
+                    }
+                    DataType::Binary | DataType::LargeBinary => {
+                        Arc::new(field.as_ref().clone().with_data_type(DataType::BinaryView))
+                    }
+                    _ => field.clone(),
+                })
+                .collect::<Vec<_>>(),
+            log_schema.metadata().clone(),
+        ));
         let (data, partition): (Vec<_>, Vec<_>) = schema
             .fields()
             .iter()
@@ -198,6 +219,7 @@ impl DeltaLakeTable {
             partition_schema: Schema::new(partition),
             scan_index,
             schema,
+            log_schema,
             table,
         })
     }
@@ -323,7 +345,7 @@ impl TableProvider for DeltaLakeTable {
             metadata.clone(),
             self.table.clone(),
             self.name.clone(),
-            self.schema.clone(),
+            self.log_schema.clone(),
         );
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

@@ -14,7 +14,7 @@ use braid_connector_spi::{
 use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use datafusion::common::config::{CsvOptions as DfCsvOptions, TableParquetOptions};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::common::{Column, ColumnStatistics, DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{
     CsvSource, FileGroup, FileScanConfigBuilder, FileSource, ParquetSource,
@@ -107,6 +107,9 @@ pub struct FilesScan {
     /// The scan's output columns.
     schema: SchemaRef,
     stores: Arc<CatalogStores>,
+    /// What the coordinator read of the scan's columns in the files' footers, for planning;
+    /// not shipped (a worker plans nothing).
+    columns: Option<Vec<ColumnStatistics>>,
 }
 
 impl FilesScan {
@@ -162,7 +165,15 @@ impl FilesScan {
             partition_fields,
             handle,
             stores,
+            columns: None,
         })
+    }
+
+    /// This scan, its statistics giving `columns` (one per output column) for its columns.
+    pub fn with_column_statistics(mut self, columns: Vec<ColumnStatistics>) -> Self {
+        debug_assert_eq!(columns.len(), self.schema.fields().len());
+        self.columns = Some(columns);
+        self
     }
 
     pub fn handle_ref(&self) -> &FilesScanHandle {
@@ -293,6 +304,18 @@ impl ScanSource for FilesScan {
 
     fn estimate(&self) -> ScanEstimate {
         self.handle.estimate
+    }
+
+    fn statistics(&self, partition: Option<usize>, splits: usize) -> Result<Statistics> {
+        let mut statistics = self.estimate().statistics(&self.schema, partition, splits);
+        if let Some(columns) = &self.columns {
+            statistics.column_statistics = match partition {
+                None => columns.clone(),
+                // A split holds some of the rows: its bounds and counts are the table's at most.
+                Some(_) => columns.iter().cloned().map(|c| c.to_inexact()).collect(),
+            };
+        }
+        Ok(statistics)
     }
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {

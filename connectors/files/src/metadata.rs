@@ -11,6 +11,7 @@ use braid_connector_spi::{
     CatalogStores, ConnectorError, Listing, TableDirectories, location_url, percent_decode,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::Statistics;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -18,7 +19,7 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 use object_store::path::Path;
 use parking_lot::RwLock;
@@ -29,6 +30,9 @@ use crate::config::{CsvOptions, FilesConfig, Format, TableEntry};
 
 /// The most tables `CREATE EXTERNAL TABLE` keeps in one catalog.
 const MAX_CREATED_TABLES: usize = 10_000;
+
+/// The most Parquet footers a scan's planning reads at once.
+const FOOTER_READS: usize = 16;
 
 /// The type of a partition column, inferred from its values as Hive-style paths write them:
 /// `BIGINT` when every value is an integer, else `VARCHAR`.
@@ -372,6 +376,50 @@ impl Metadata {
             partitions,
             files,
         }))
+    }
+
+    /// What the footers of `files` (Parquet files of `table`) say of their rows: the rows and
+    /// each column's null count, summed, and its bounds, as inexact values (a footer may hold
+    /// truncated ones). Read once per file: the catalog's footer cache keeps them, and the
+    /// workers read the same files through their own.
+    pub async fn parquet_statistics(
+        &self,
+        table: &ResolvedTable,
+        files: &[&TableFile],
+    ) -> Result<Statistics, ConnectorError> {
+        let store = self.stores.store(table.url.as_ref())?;
+        let format = ParquetFormat::default();
+        // The reads are made before they are streamed: a stream holding the mapping closure
+        // would make the caller's future not `Send` for every lifetime.
+        let reads: Vec<_> = files
+            .iter()
+            .map(|file| {
+                let (store, format, meta) = (store.clone(), &format, file.meta.clone());
+                let schema = table.file_schema.clone();
+                async move {
+                    format
+                        .infer_stats(&self.state, &store, schema, &meta)
+                        .await
+                        .map_err(|e| {
+                            self.table_message(
+                                &table.name,
+                                format!("cannot read the footer of file '{}': {e}", meta.location),
+                            )
+                        })
+                }
+            })
+            .collect();
+        let per_file: Vec<Statistics> = futures::stream::iter(reads)
+            .buffered(FOOTER_READS)
+            .try_collect()
+            .await?;
+        let mut merged = Statistics::try_merge_iter(&per_file, &table.file_schema)
+            .map_err(|e| self.table_message(&table.name, e.to_string()))?;
+        for column in &mut merged.column_statistics {
+            column.min_value = column.min_value.clone().to_inexact();
+            column.max_value = column.max_value.clone().to_inexact();
+        }
+        Ok(merged)
     }
 
     fn table_error(&self, name: &str, url: &Url, e: impl std::fmt::Display) -> ConnectorError {

@@ -13,8 +13,8 @@ use braid_connector_spi::{
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
-use datafusion::common::DFSchema;
 use datafusion::common::cast::as_boolean_array;
+use datafusion::common::{ColumnStatistics, DFSchema};
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -29,7 +29,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::config::{CsvOptions, Format, TableEntry};
 use crate::exec::{FilesScan, FilesScanHandle, unqualified};
-use crate::metadata::{Metadata, PartitionType, ResolvedTable};
+use crate::metadata::{Metadata, PartitionType, ResolvedTable, TableFile};
 use crate::split::{FileChunk, plan_splits};
 
 /// What every level of the catalog shares.
@@ -161,22 +161,74 @@ pub struct FilesTable {
 impl FilesTable {
     /// The files a scan with `filters` reads, in path order: the table's files whose partition
     /// values pass the filters on partition columns.
-    fn files(&self, filters: &[Expr]) -> Result<Vec<FileChunk>> {
+    fn files(&self, filters: &[Expr]) -> Result<Vec<&TableFile>> {
         let table = &self.table;
         let keep = partition_mask(table, filters)?;
         Ok(table
             .files
             .iter()
             .zip(keep)
-            .filter(|(_, keep)| *keep)
-            .map(|(file, _)| FileChunk {
-                path: file.meta.location.to_string(),
-                size: file.meta.size,
-                modified_ms: file.meta.last_modified.timestamp_millis(),
-                range: None,
-                partition_values: file.partition_values.iter().cloned().map(Some).collect(),
-            })
+            .filter_map(|(file, keep)| keep.then_some(file))
             .collect())
+    }
+
+    /// What the scan of `files` with `projection` and `filters` reads, as the files' metadata
+    /// tells before any is read: for Parquet the rows and each column's counts and bounds in
+    /// the footers (exact without filters, else upper bounds); for CSV the files' sizes, about
+    /// the size of their rows.
+    async fn estimate(
+        &self,
+        files: &[&TableFile],
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+    ) -> Result<(ScanEstimate, Option<Vec<ColumnStatistics>>)> {
+        if self.table.format.format == Format::Csv {
+            let bytes = files.iter().map(|f| f.meta.size as usize).sum();
+            return Ok((
+                ScanEstimate {
+                    bytes: Some(bytes),
+                    ..ScanEstimate::default()
+                },
+                None,
+            ));
+        }
+        let footers = self
+            .shared
+            .metadata
+            .parquet_statistics(&self.table, files)
+            .await?;
+        let exact = filters.is_empty();
+        let mut columns = footers.column_statistics;
+        // A partition column's values are in the paths, not the footers.
+        columns.extend(
+            self.table
+                .partitions
+                .iter()
+                .map(|_| ColumnStatistics::new_unknown()),
+        );
+        let columns = match projection {
+            Some(indices) => indices
+                .iter()
+                .map(|&i| {
+                    columns
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(ColumnStatistics::new_unknown)
+                })
+                .collect(),
+            None => columns,
+        };
+        let columns = if exact {
+            columns
+        } else {
+            columns.into_iter().map(|c| c.to_inexact()).collect()
+        };
+        let estimate = ScanEstimate {
+            rows: footers.num_rows.get_value().copied(),
+            bytes: None,
+            exact,
+        };
+        Ok((estimate, Some(columns)))
     }
 }
 
@@ -251,17 +303,19 @@ impl TableProvider for FilesTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let metadata = &self.shared.metadata;
-        let files = self.files(filters)?;
+        let kept = self.files(filters)?;
+        let (estimate, columns) = self.estimate(&kept, projection, filters).await?;
+        let files: Vec<FileChunk> = kept
+            .iter()
+            .map(|file| FileChunk {
+                path: file.meta.location.to_string(),
+                size: file.meta.size,
+                modified_ms: file.meta.last_modified.timestamp_millis(),
+                range: None,
+                partition_values: file.partition_values.iter().cloned().map(Some).collect(),
+            })
+            .collect();
         let file_count = files.len();
-        // A CSV file's size is about the size of its rows; a Parquet file's is not (it is
-        // compressed), and its row count is in its footer, which only the workers read.
-        let estimate = match self.table.format.format {
-            Format::Csv => ScanEstimate {
-                bytes: Some(files.iter().map(|f| f.size as usize).sum()),
-                ..ScanEstimate::default()
-            },
-            Format::Parquet => ScanEstimate::default(),
-        };
         let splits = plan_splits(
             files,
             state.config().target_partitions(),
@@ -284,7 +338,10 @@ impl TableProvider for FilesTable {
             files: file_count,
             estimate: estimate.limited(limit, splits.len()),
         };
-        let source = FilesScan::new(handle, metadata.stores().clone())?;
+        let mut source = FilesScan::new(handle, metadata.stores().clone())?;
+        if let (Some(columns), None) = (columns, limit) {
+            source = source.with_column_statistics(columns);
+        }
         let splits = self.shared.context.plan_splits(splits)?;
         Ok(Arc::new(ScanExec::new(source, splits)))
     }

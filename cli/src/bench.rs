@@ -1,5 +1,6 @@
-//! `braid bench tpch`: the 22 TPC-H queries on the embedded cluster and on plain
-//! single-process DataFusion over the same generated data, in one run, with the ratio.
+//! `braid bench tpch`: the 22 TPC-H queries on the embedded cluster (or the cluster of
+//! `--connect`) and on plain single-process DataFusion over the same generated data, in one
+//! run, with the ratio.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,8 +63,9 @@ pub async fn set_session(client: &mut BraidClient, properties: &[String]) -> Res
     Ok(())
 }
 
-/// Runs the benchmark; prints one line per query and the totals.
-pub async fn run(client: &mut BraidClient, args: &BenchArgs) -> Result<(), String> {
+/// Runs the benchmark on `cluster` (as the heading names it) through `client`; prints one
+/// line per query and the totals.
+pub async fn run(client: &mut BraidClient, cluster: &str, args: &BenchArgs) -> Result<(), String> {
     let schema = schema_of(args.sf);
     let queries = tpch_queries(&args.queries)?;
     client
@@ -83,7 +85,7 @@ pub async fn run(client: &mut BraidClient, args: &BenchArgs) -> Result<(), Strin
     );
 
     println!(
-        "TPC-H SF {} — Braid embedded cluster vs plain DataFusion ({} partitions), best of {}",
+        "TPC-H SF {} — Braid on {cluster} vs plain DataFusion ({} partitions), best of {}",
         args.sf,
         cores,
         args.iterations.max(1)

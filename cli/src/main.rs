@@ -218,7 +218,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             bench: BenchCommand::Tpch(args),
         }) => {
             let mut client = client;
-            return bench::run(&mut client, args).await;
+            let cluster = match &cli.connect {
+                Some(addr) => format!("the cluster at {addr}"),
+                None => "the embedded cluster".to_string(),
+            };
+            return bench::run(&mut client, &cluster, args).await;
         }
         Some(Command::Bench {
             bench: BenchCommand::Postgres(args),

@@ -26,6 +26,7 @@ mod metadata;
 mod predicate;
 mod provider;
 mod sink;
+mod stats;
 
 use std::sync::Arc;
 

@@ -13,11 +13,12 @@ use braid_connector_files::{
 };
 use braid_connector_spi::{
     ComputedTable, ConnectorContext, ConnectorError, ListedCatalog, ScanEstimate, ScanExec,
-    SchemaListing, Split, TableName, check_append, encode_schema,
+    ScanSource, SchemaListing, Split, TableName, check_append, encode_schema,
 };
 use buoyant_kernel::table_features::ColumnMappingMode;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::ColumnStatistics;
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::error::Result;
 use datafusion::logical_expr::dml::InsertOp;
@@ -32,6 +33,7 @@ use crate::history::History;
 use crate::metadata::Metadata;
 use crate::predicate::to_kernel_predicate;
 use crate::sink::DeltaSink;
+use crate::stats::LogColumns;
 
 /// What every level of the catalog shares.
 #[derive(Debug)]
@@ -224,12 +226,9 @@ impl DeltaLakeTable {
         })
     }
 
-    /// The files of this version that `filters` may match, as the files scan reads them, and
-    /// their rows by the log's statistics (`None` when a file has none).
-    async fn files(
-        &self,
-        filters: &[Expr],
-    ) -> Result<(Vec<FileChunk>, Option<usize>), ConnectorError> {
+    /// The files of this version that `filters` may match, as the files scan reads them, with
+    /// what the log's statistics say of them.
+    async fn files(&self, filters: &[Expr]) -> Result<KeptFiles, ConnectorError> {
         let metadata = &self.shared.metadata;
         let url = self.table.table_url();
         let state = self
@@ -252,8 +251,10 @@ impl DeltaLakeTable {
             Path::from_url_path(url.path()).map_err(|e| metadata.error(&self.name, url, e))?;
         let mut files = Vec::with_capacity(views.len());
         let mut rows = Some(0usize);
+        let mut columns = LogColumns::new(&self.schema);
         for view in views {
             rows = rows.zip(view.num_records()).map(|(sum, n)| sum + n);
+            columns.add(&self.schema, view.stats().as_deref());
             if view.deletion_vector_descriptor().is_some() {
                 return Err(metadata.message(
                     &self.name,
@@ -282,8 +283,21 @@ impl DeltaLakeTable {
             });
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok((files, rows))
+        Ok(KeptFiles {
+            files,
+            rows,
+            columns: columns.finish(),
+        })
     }
+}
+
+/// The files a scan reads, and what the log's statistics say of them.
+struct KeptFiles {
+    files: Vec<FileChunk>,
+    /// Their rows (`None` when a file has no count).
+    rows: Option<usize>,
+    /// Null counts and bounds of the table's columns over them.
+    columns: Vec<ColumnStatistics>,
 }
 
 /// The object-store path of a data file the log names by `path` (relative to the table, or a
@@ -358,7 +372,11 @@ impl TableProvider for DeltaLakeTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let metadata = &self.shared.metadata;
-        let (files, rows) = self.files(filters).await?;
+        let KeptFiles {
+            files,
+            rows,
+            columns,
+        } = self.files(filters).await?;
         let file_count = files.len();
         let splits = plan_splits(
             files,
@@ -369,6 +387,14 @@ impl TableProvider for DeltaLakeTable {
         .iter()
         .map(Split::encode)
         .collect::<Result<Vec<_>, _>>()?;
+        // The scan's columns are the table's, in the order asked.
+        let columns: Vec<ColumnStatistics> = match projection {
+            Some(indices) => indices
+                .iter()
+                .filter_map(|&i| columns.get(i).cloned())
+                .collect(),
+            None => columns,
+        };
         let projection = match projection {
             Some(indices) => indices.iter().map(|&i| self.scan_index[i]).collect(),
             None => self.scan_index.clone(),
@@ -389,7 +415,15 @@ impl TableProvider for DeltaLakeTable {
             files: file_count,
             estimate: ScanEstimate::rows(rows).limited(limit, splits.len()),
         };
-        let source = FilesScan::new(handle, metadata.stores().clone())?;
+        let mut source = FilesScan::new(handle, metadata.stores().clone())?;
+        if limit.is_none() && columns.len() == source.schema().fields().len() {
+            // Filters may skip rows of the files kept: the counts are then upper bounds.
+            let columns = match filters.is_empty() {
+                true => columns,
+                false => columns.into_iter().map(|c| c.to_inexact()).collect(),
+            };
+            source = source.with_column_statistics(columns);
+        }
         let splits = self.shared.context.plan_splits(splits)?;
         Ok(Arc::new(ScanExec::new(source, splits)))
     }

@@ -71,6 +71,14 @@ async fn local_tables_match_deltalake_with_skipping_time_travel_history_and_writ
         plan.contains(&format!("Rows=Inexact({})", answers["live_records"])),
         "the scan's estimate: {plan}"
     );
+    // And the columns' bounds and null counts are the log's per-file statistics, merged.
+    let bounds = query(&mut c, &format!("SELECT min(id), max(id) FROM {orders}")).await;
+    let (min, max) = bounds[0].split_once('|').expect("two values");
+    let plan = query(&mut c, &format!("EXPLAIN SELECT id FROM {orders}"))
+        .await
+        .join("\n");
+    let expected = format!("Min=Inexact(Int64({min})) Max=Inexact(Int64({max})) Null=Exact(0)");
+    assert!(plan.contains(&expected), "{expected} in {plan}");
 
     // Time travel, by version and by time.
     let first = sorted_rows(

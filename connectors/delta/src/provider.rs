@@ -13,7 +13,7 @@ use braid_connector_files::{
 };
 use braid_connector_spi::{
     ComputedTable, ConnectorContext, ConnectorError, ListedCatalog, ScanEstimate, ScanExec,
-    ScanSource, SchemaListing, Split, TableName, check_append, encode_schema,
+    SchemaListing, Split, TableName, check_append, encode_schema,
 };
 use buoyant_kernel::table_features::ColumnMappingMode;
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -387,14 +387,11 @@ impl TableProvider for DeltaLakeTable {
         .iter()
         .map(Split::encode)
         .collect::<Result<Vec<_>, _>>()?;
-        // The scan's columns are the table's, in the order asked.
-        let columns: Vec<ColumnStatistics> = match projection {
-            Some(indices) => indices
-                .iter()
-                .filter_map(|&i| columns.get(i).cloned())
-                .collect(),
-            None => columns,
-        };
+        // The statistics of the table's columns in the files scan's order.
+        let mut scan_columns = vec![ColumnStatistics::new_unknown(); self.scan_index.len()];
+        for (column, &at) in columns.into_iter().zip(&self.scan_index) {
+            scan_columns[at] = column;
+        }
         let projection = match projection {
             Some(indices) => indices.iter().map(|&i| self.scan_index[i]).collect(),
             None => self.scan_index.clone(),
@@ -415,15 +412,8 @@ impl TableProvider for DeltaLakeTable {
             files: file_count,
             estimate: ScanEstimate::rows(rows).limited(limit, splits.len()),
         };
-        let mut source = FilesScan::new(handle, metadata.stores().clone())?;
-        if limit.is_none() && columns.len() == source.schema().fields().len() {
-            // Filters may skip rows of the files kept: the counts are then upper bounds.
-            let columns = match filters.is_empty() {
-                true => columns,
-                false => columns.into_iter().map(|c| c.to_inexact()).collect(),
-            };
-            source = source.with_column_statistics(columns);
-        }
+        let source = FilesScan::new(handle, metadata.stores().clone())?
+            .with_column_statistics(scan_columns, !filters.is_empty());
         let splits = self.shared.context.plan_splits(splits)?;
         Ok(Arc::new(ScanExec::new(source, splits)))
     }

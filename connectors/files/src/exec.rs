@@ -169,10 +169,29 @@ impl FilesScan {
         })
     }
 
-    /// This scan, its statistics giving `columns` (one per output column) for its columns.
-    pub fn with_column_statistics(mut self, columns: Vec<ColumnStatistics>) -> Self {
-        debug_assert_eq!(columns.len(), self.schema.fields().len());
-        self.columns = Some(columns);
+    /// This scan, its statistics giving the null counts and bounds the table's metadata knows
+    /// of the files it reads: `table` has one per column of the table (the files' columns,
+    /// then the partition columns); `filtered` when filters may skip some of those rows, which
+    /// makes the counts upper bounds. Ignored when the scan has a limit.
+    pub fn with_column_statistics(mut self, table: Vec<ColumnStatistics>, filtered: bool) -> Self {
+        if self.handle.limit.is_some() {
+            return self;
+        }
+        let column = |i: usize| {
+            let column = table
+                .get(i)
+                .cloned()
+                .unwrap_or_else(ColumnStatistics::new_unknown);
+            if filtered {
+                column.to_inexact()
+            } else {
+                column
+            }
+        };
+        self.columns = Some(match &self.handle.projection {
+            Some(indices) => indices.iter().map(|&i| column(i)).collect(),
+            None => (0..self.schema.fields().len()).map(column).collect(),
+        });
         self
     }
 

@@ -172,14 +172,13 @@ impl FilesTable {
             .collect())
     }
 
-    /// What the scan of `files` with `projection` and `filters` reads, as the files' metadata
-    /// tells before any is read: for Parquet the rows and each column's counts and bounds in
-    /// the footers (exact without filters, else upper bounds); for CSV the files' sizes, about
-    /// the size of their rows.
+    /// What the scan of `files` with `filters` reads, as the files' metadata tells before any
+    /// is read: for Parquet the rows and each column's counts and bounds in the footers (exact
+    /// without filters, else upper bounds), one per column of the table; for CSV the files'
+    /// sizes, about the size of their rows.
     async fn estimate(
         &self,
         files: &[&TableFile],
-        projection: Option<&Vec<usize>>,
         filters: &[Expr],
     ) -> Result<(ScanEstimate, Option<Vec<ColumnStatistics>>)> {
         if self.table.format.format == Format::Csv {
@@ -197,32 +196,9 @@ impl FilesTable {
             .metadata
             .parquet_statistics(&self.table, files)
             .await?;
+        // A partition column's values are in the paths, not the footers: left unknown.
+        let columns = footers.column_statistics;
         let exact = filters.is_empty();
-        let mut columns = footers.column_statistics;
-        // A partition column's values are in the paths, not the footers.
-        columns.extend(
-            self.table
-                .partitions
-                .iter()
-                .map(|_| ColumnStatistics::new_unknown()),
-        );
-        let columns = match projection {
-            Some(indices) => indices
-                .iter()
-                .map(|&i| {
-                    columns
-                        .get(i)
-                        .cloned()
-                        .unwrap_or_else(ColumnStatistics::new_unknown)
-                })
-                .collect(),
-            None => columns,
-        };
-        let columns = if exact {
-            columns
-        } else {
-            columns.into_iter().map(|c| c.to_inexact()).collect()
-        };
         let estimate = ScanEstimate {
             rows: footers.num_rows.get_value().copied(),
             bytes: None,
@@ -304,7 +280,7 @@ impl TableProvider for FilesTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let metadata = &self.shared.metadata;
         let kept = self.files(filters)?;
-        let (estimate, columns) = self.estimate(&kept, projection, filters).await?;
+        let (estimate, columns) = self.estimate(&kept, filters).await?;
         let files: Vec<FileChunk> = kept
             .iter()
             .map(|file| FileChunk {
@@ -339,8 +315,8 @@ impl TableProvider for FilesTable {
             estimate: estimate.limited(limit, splits.len()),
         };
         let mut source = FilesScan::new(handle, metadata.stores().clone())?;
-        if let (Some(columns), None) = (columns, limit) {
-            source = source.with_column_statistics(columns);
+        if let Some(columns) = columns {
+            source = source.with_column_statistics(columns, !filters.is_empty());
         }
         let splits = self.shared.context.plan_splits(splits)?;
         Ok(Arc::new(ScanExec::new(source, splits)))

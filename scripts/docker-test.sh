@@ -8,8 +8,9 @@
 #   scripts/docker-test.sh        (needs a running Docker daemon; scripts/test.sh runs it when
 #                                  `docker info` answers)
 #
-# The images are built with `--target prebuilt` from this machine's release build
-# ($CARGO_TARGET_DIR/release/braid, stripped) and the tansu and s3s-fs that scripts/test.sh
+# The images are built with `--target prebuilt` from this machine's build
+# ($CARGO_TARGET_DIR/$BRAID_CARGO_PROFILE/braid, stripped; the profile scripts/test.sh builds,
+# `release` by default) and the tansu and s3s-fs that scripts/test.sh
 # installs, instead of compiling inside Docker. Without a `debian:bookworm-slim` image (none can
 # be pulled on a machine without registry access) one is made with debootstrap.
 set -euo pipefail
@@ -40,7 +41,7 @@ else
   fail "neither 'docker compose' nor docker-compose is installed"
 fi
 
-braid_bin="$CARGO_TARGET_DIR/release/braid"
+braid_bin="$CARGO_TARGET_DIR/${BRAID_CARGO_PROFILE:-release}/braid"
 tansu_bin="$(command -v tansu || echo "$HOME/.cargo/bin/tansu")"
 s3s_bin="$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")"
 for bin in "$braid_bin" "$tansu_bin" "$s3s_bin"; do

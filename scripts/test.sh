@@ -5,12 +5,15 @@
 #   scripts/test.sh -E 'package(braid-catalogs)'   extra arguments go to cargo nextest
 #
 # The build goes to $CARGO_TARGET_DIR (default: ~/.cache/braid/target) so that repeated runs,
-# CI's included, reuse it.
+# CI's included, reuse it. It uses the `ci` profile of Cargo.toml (release, dependencies at a
+# lower opt-level, so a cold build is shorter); BRAID_CARGO_PROFILE=release tests a release
+# build instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/braid/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export BRAID_CARGO_PROFILE="${BRAID_CARGO_PROFILE:-ci}"
 
 missing=()
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
@@ -96,8 +99,8 @@ trap 'pkill -P "$tools_pid" 2>/dev/null; kill "$tools_pid" 2>/dev/null || true' 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== building (release), installing the test tools beside it (log: $TOOLS_LOG)"
-cargo build --release --workspace --bins --tests
+echo "== building (profile $BRAID_CARGO_PROFILE), installing the test tools beside it (log: $TOOLS_LOG)"
+cargo build --profile "$BRAID_CARGO_PROFILE" --workspace --bins --tests
 echo "== build done after ${SECONDS}s; waiting for the test tools"
 if ! wait "$tools_pid"; then
   cat "$TOOLS_LOG"
@@ -122,4 +125,4 @@ trap 'scripts/services.sh stop' EXIT
 source "${BRAID_SERVICES_DIR:-/tmp/braid-services}/env"
 
 echo "== running tests"
-cargo nextest run --release --workspace --profile ci --no-fail-fast "$@"
+cargo nextest run --cargo-profile "$BRAID_CARGO_PROFILE" --workspace --profile ci --no-fail-fast "$@"

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use braid_connector_spi::{
     CatalogStores, ConnectorError, ScanEstimate, ScanExec, ScanMetrics, ScanSource, Split, Splits,
-    column_list, decode_schema, store_url,
+    column_list, decode_schema, project_column_statistics, store_url,
 };
 use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
 use datafusion::common::config::{CsvOptions as DfCsvOptions, TableParquetOptions};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{Column, ColumnStatistics, DFSchema, ScalarValue, Statistics};
+use datafusion::common::{Column, ColumnStatistics, DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{
     CsvSource, FileGroup, FileScanConfigBuilder, FileSource, ParquetSource,
@@ -174,24 +174,14 @@ impl FilesScan {
     /// then the partition columns); `filtered` when filters may skip some of those rows, which
     /// makes the counts upper bounds. Ignored when the scan has a limit.
     pub fn with_column_statistics(mut self, table: Vec<ColumnStatistics>, filtered: bool) -> Self {
-        if self.handle.limit.is_some() {
-            return self;
+        if self.handle.limit.is_none() {
+            self.columns = Some(project_column_statistics(
+                &table,
+                self.handle.projection.as_deref(),
+                self.schema.fields().len(),
+                filtered,
+            ));
         }
-        let column = |i: usize| {
-            let column = table
-                .get(i)
-                .cloned()
-                .unwrap_or_else(ColumnStatistics::new_unknown);
-            if filtered {
-                column.to_inexact()
-            } else {
-                column
-            }
-        };
-        self.columns = Some(match &self.handle.projection {
-            Some(indices) => indices.iter().map(|&i| column(i)).collect(),
-            None => (0..self.schema.fields().len()).map(column).collect(),
-        });
         self
     }
 
@@ -325,16 +315,8 @@ impl ScanSource for FilesScan {
         self.handle.estimate
     }
 
-    fn statistics(&self, partition: Option<usize>, splits: usize) -> Result<Statistics> {
-        let mut statistics = self.estimate().statistics(&self.schema, partition, splits);
-        if let Some(columns) = &self.columns {
-            statistics.column_statistics = match partition {
-                None => columns.clone(),
-                // A split holds some of the rows: its bounds and counts are the table's at most.
-                Some(_) => columns.iter().cloned().map(|c| c.to_inexact()).collect(),
-            };
-        }
-        Ok(statistics)
+    fn column_statistics(&self) -> Option<&[ColumnStatistics]> {
+        self.columns.as_deref()
     }
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {

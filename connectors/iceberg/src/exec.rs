@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use braid_connector_spi::{
     CatalogStores, ConnectorError, FilePiece, ScanEstimate, ScanExec, ScanMetrics, ScanSource,
-    Split, Splits, column_list, decode_schema,
+    Split, Splits, column_list, decode_schema, project_column_statistics,
 };
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ColumnStatistics;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -103,6 +104,9 @@ pub struct IcebergScan {
     schema: SchemaRef,
     name_mapping: Option<Arc<NameMapping>>,
     stores: Arc<CatalogStores>,
+    /// What the coordinator read of the scan's columns in the manifests, for planning; not
+    /// shipped.
+    columns: Option<Vec<ColumnStatistics>>,
 }
 
 impl IcebergScan {
@@ -135,7 +139,28 @@ impl IcebergScan {
             schema,
             name_mapping,
             stores,
+            columns: None,
         })
+    }
+
+    /// This scan, its statistics giving the null counts and bounds of `table` (one per column
+    /// of the table) for the columns it reads, `projection` of the table's; `filtered` when
+    /// filters or deletes may skip rows they count. Ignored when the scan has a limit.
+    pub fn with_column_statistics(
+        mut self,
+        table: &[ColumnStatistics],
+        projection: Option<&[usize]>,
+        filtered: bool,
+    ) -> Self {
+        if self.handle.limit.is_none() {
+            self.columns = Some(project_column_statistics(
+                table,
+                projection,
+                self.schema.fields().len(),
+                filtered,
+            ));
+        }
+        self
     }
 }
 
@@ -160,6 +185,10 @@ impl ScanSource for IcebergScan {
 
     fn estimate(&self) -> ScanEstimate {
         self.handle.estimate
+    }
+
+    fn column_statistics(&self) -> Option<&[ColumnStatistics]> {
+        self.columns.as_deref()
     }
 
     fn fmt_details(&self, splits: &Splits, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -32,6 +32,7 @@ mod exec;
 mod metadata;
 mod provider;
 mod sink;
+mod stats;
 mod storage;
 mod system;
 mod v0_catalog;

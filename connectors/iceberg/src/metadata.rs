@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use braid_connector_spi::{CatalogStores, ConnectorError, Listing};
 use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::common::ColumnStatistics;
 use iceberg::arrow::arrow_schema_to_schema_auto_assign_ids;
+use iceberg::spec::Schema as IcebergSchema;
 use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableCreation, TableIdent};
 use iceberg_catalog_rest::RestCatalogBuilder;
@@ -22,6 +24,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
 use crate::config::{CatalogType, IcebergConfig};
+use crate::stats::{self, SnapshotColumnsCache};
 use crate::storage::StoresFactory;
 use crate::v0_catalog;
 
@@ -34,6 +37,8 @@ pub struct Metadata {
     client: Mutex<Option<Arc<dyn Catalog>>>,
     /// Namespaces and their tables, as last listed.
     found: RwLock<BTreeMap<String, BTreeSet<String>>>,
+    /// What the manifests of snapshots scanned lately say of their columns.
+    snapshot_columns: SnapshotColumnsCache,
 }
 
 impl Metadata {
@@ -44,6 +49,7 @@ impl Metadata {
             stores,
             client: Mutex::new(None),
             found: RwLock::new(BTreeMap::new()),
+            snapshot_columns: SnapshotColumnsCache::default(),
         }
     }
 
@@ -245,6 +251,35 @@ impl Metadata {
         };
         *client = Some(connected.clone());
         Ok(connected)
+    }
+
+    /// The null counts and bounds of the columns of `table` (named `name`) at `snapshot_id`,
+    /// read with `schema` (`arrow` its Arrow form), from its manifests the first time.
+    pub async fn snapshot_columns(
+        &self,
+        name: &str,
+        table: &Table,
+        snapshot_id: i64,
+        schema: &IcebergSchema,
+        arrow: &Schema,
+    ) -> Result<Arc<Vec<ColumnStatistics>>, ConnectorError> {
+        let key = (table.metadata().uuid(), snapshot_id, schema.schema_id());
+        if let Some(columns) = self.snapshot_columns.get(&key) {
+            return Ok(columns);
+        }
+        let Some(snapshot) = table.metadata().snapshot_by_id(snapshot_id) else {
+            return Ok(Arc::new(Vec::new()));
+        };
+        let what = format!("read the manifests of table '{name}'");
+        let columns = self
+            .round_trip(
+                &what,
+                stats::snapshot_columns(table, snapshot, schema, arrow),
+            )
+            .await?;
+        let columns = Arc::new(columns);
+        self.snapshot_columns.insert(key, columns.clone());
+        Ok(columns)
     }
 
     /// `call` to the catalog within the catalog's timeout; an error names `what` failed.

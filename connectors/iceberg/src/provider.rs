@@ -25,6 +25,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::TryStreamExt;
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::scan::FileScanTask;
+use iceberg::spec::SchemaRef as IcebergSchemaRef;
 use iceberg::table::Table;
 use iceberg_datafusion::physical_plan::{convert_filters_to_predicate, project_with_partition};
 
@@ -123,6 +124,8 @@ pub struct IcebergTable {
     snapshot_id: Option<i64>,
     /// Read at a version named by the statement (not written to).
     historical: bool,
+    /// The Iceberg schema read, and its Arrow form.
+    iceberg_schema: IcebergSchemaRef,
     schema: SchemaRef,
 }
 
@@ -142,8 +145,9 @@ impl IcebergTable {
             .and_then(|id| metadata.snapshot_by_id(id))
             .and_then(|snapshot| snapshot.schema_id())
             .and_then(|id| metadata.schema_by_id(id))
-            .unwrap_or_else(|| metadata.current_schema());
-        let schema = schema_to_arrow_schema(schema).map_err(|e| ConnectorError::Source {
+            .unwrap_or_else(|| metadata.current_schema())
+            .clone();
+        let arrow = schema_to_arrow_schema(&schema).map_err(|e| ConnectorError::Source {
             catalog: shared.metadata.catalog().to_string(),
             message: format!("table '{name}': unsupported schema: {}", describe(&e)),
         })?;
@@ -153,7 +157,8 @@ impl IcebergTable {
             name,
             snapshot_id,
             historical,
-            schema: Arc::new(schema),
+            iceberg_schema: schema,
+            schema: Arc::new(arrow),
         })
     }
 
@@ -328,7 +333,21 @@ impl TableProvider for IcebergTable {
             delete_files,
             estimate: ScanEstimate::rows(rows).limited(limit, splits.len()),
         };
-        let source = IcebergScan::new(handle, metadata.stores().clone())?;
+        let mut source = IcebergScan::new(handle, metadata.stores().clone())?;
+        if let Some(id) = self.snapshot_id {
+            let table = metadata
+                .snapshot_columns(
+                    &self.name,
+                    &self.table,
+                    id,
+                    &self.iceberg_schema,
+                    &self.schema,
+                )
+                .await?;
+            // Filters and deletes may skip rows the manifests count.
+            let filtered = !filters.is_empty() || delete_files > 0;
+            source = source.with_column_statistics(&table, projection.map(Vec::as_slice), filtered);
+        }
         let splits = self.shared.context.plan_splits(splits)?;
         Ok(Arc::new(ScanExec::new(source, splits)))
     }

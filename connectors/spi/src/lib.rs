@@ -67,6 +67,7 @@ pub use pack::{FilePiece, MIN_RANGE, pack_files};
 pub use results::{END_MARKER, RESULT_PATH, ResultSinkExec, ResultTarget, result_partition};
 pub use scan::{
     ScanEstimate, ScanExec, ScanExecCodec, ScanMetrics, ScanSource, decode_schema, encode_schema,
+    project_column_statistics,
 };
 pub use split::{
     INLINE_SPLITS_MAX_BYTES, INTERNAL_TIMEOUT, Split, SplitPlanner, SplitStore, Splits,

@@ -15,7 +15,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::common::stats::Precision;
-use datafusion::common::{Statistics, internal_err};
+use datafusion::common::{ColumnStatistics, Statistics, internal_err};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::metrics::{
@@ -80,12 +80,54 @@ pub trait ScanSource: fmt::Debug + Send + Sync + 'static {
         ScanEstimate::default()
     }
 
+    /// The null counts and bounds of the scan's columns as the source's metadata gave them
+    /// when the coordinator planned the scan (none by default; see
+    /// [`project_column_statistics`]). Kept on the coordinator: they do not travel.
+    fn column_statistics(&self) -> Option<&[ColumnStatistics]> {
+        None
+    }
+
     /// Statistics of the whole scan (`None`) or of one partition, the scan having `splits`:
-    /// by default those of [`ScanSource::estimate`].
+    /// by default those of [`ScanSource::estimate`] and [`ScanSource::column_statistics`].
     fn statistics(&self, partition: Option<usize>, splits: usize) -> Result<Statistics> {
-        Ok(self
+        let mut statistics = self
             .estimate()
-            .statistics(&self.schema(), partition, splits))
+            .statistics(&self.schema(), partition, splits);
+        if let Some(columns) = self.column_statistics() {
+            statistics.column_statistics = match partition {
+                None => columns.to_vec(),
+                // A split holds some of the rows: its bounds and counts are the table's at most.
+                Some(_) => columns.iter().cloned().map(|c| c.to_inexact()).collect(),
+            };
+        }
+        Ok(statistics)
+    }
+}
+
+/// A scan's [`ScanSource::column_statistics`] from `table`'s, one per column of the table:
+/// those of the `projection` (all `width` columns without one), unknown past the end of
+/// `table`; inexact when `filtered`, that is when filters or deletes may skip rows of the files
+/// the statistics count.
+pub fn project_column_statistics(
+    table: &[ColumnStatistics],
+    projection: Option<&[usize]>,
+    width: usize,
+    filtered: bool,
+) -> Vec<ColumnStatistics> {
+    let column = |i: usize| {
+        let column = table
+            .get(i)
+            .cloned()
+            .unwrap_or_else(ColumnStatistics::new_unknown);
+        if filtered {
+            column.to_inexact()
+        } else {
+            column
+        }
+    };
+    match projection {
+        Some(indices) => indices.iter().map(|&i| column(i)).collect(),
+        None => (0..width).map(column).collect(),
     }
 }
 

@@ -86,6 +86,30 @@ async fn check_tables(
         plan.contains(&format!("Rows=Inexact({})", answers["live_records"])),
         "the scan's estimate: {plan}"
     );
+    // And the columns' bounds and null counts are the manifests' per-file statistics, merged
+    // (pyiceberg's overwrite rewrote files rather than write delete files: the counts are exact).
+    let bounds = query(
+        c,
+        &format!("SELECT min(id), max(id), min(name), max(name) FROM {orders}"),
+    )
+    .await;
+    let bounds: Vec<&str> = bounds[0].split('|').collect();
+    let plan = query(c, &format!("EXPLAIN SELECT id, name FROM {orders}"))
+        .await
+        .join("\n");
+    let expected = [
+        format!(
+            "Min=Inexact(Int64({})) Max=Inexact(Int64({})) Null=Exact(0)",
+            bounds[0], bounds[1]
+        ),
+        format!(
+            "Min=Inexact(Utf8(\"{}\")) Max=Inexact(Utf8(\"{}\")) Null=Exact(0)",
+            bounds[2], bounds[3]
+        ),
+    ];
+    for expected in expected {
+        assert!(plan.contains(&expected), "{expected} in {plan}");
+    }
 
     // Time travel, by snapshot id and by time; the first snapshot as pyiceberg read it.
     let first = answers["first_snapshot"].as_i64().expect("id");

@@ -1,7 +1,8 @@
 //! The worker's Arrow Flight service: Ballista's (shuffle reads), serving first the shuffle
 //! partitions the worker holds in memory (`shuffle.rs`), plus one action through which the
 //! coordinator asks the worker how it is doing (a `WorkerStatus`) and tells it which jobs
-//! still run (a `StatusRequest`: the store drops the outputs of the others).
+//! still run (a `StatusRequest`: the store drops the outputs of the others) and which query
+//! may use the reserved memory slice.
 //!
 //! Ballista 53's heartbeat carries only process-wide figures (RSS, the machine's memory), not
 //! what the worker's memory pool holds per query, and it cannot be extended; the coordinator
@@ -103,6 +104,7 @@ impl FlightService for WorkerFlightService {
         if !action.body.is_empty() {
             let asked: StatusRequest = serde_json::from_slice(&action.body)
                 .map_err(|e| Status::invalid_argument(format!("status request: {e}")))?;
+            self.memory.designate(asked.reserved_query);
             let running = asked.running_jobs.into_iter().collect();
             let freed = self.store.retain_jobs(&running);
             if freed > 0 {

@@ -94,6 +94,9 @@ pub struct WorkerMemory {
     /// The reserved slice (`reserved` policy only).
     reserved: Option<ReservedSlice>,
     queries: Mutex<HashMap<String, Weak<QueryPool>>>,
+    /// The query the coordinator chose for the reserved slices of the whole cluster (the
+    /// cluster's largest), from its last status request; `None` before one named a query.
+    designated: Mutex<Option<String>>,
 }
 
 /// Trino's reserved pool: a slice of the worker's memory lent to one query at a time.
@@ -129,7 +132,14 @@ impl WorkerMemory {
             general: Arc::new(TrackConsumersPool::new(inner, top)),
             reserved,
             queries: Mutex::default(),
+            designated: Mutex::default(),
         }
+    }
+
+    /// Takes the coordinator's choice of the query that may go on in the reserved slice (see
+    /// [`StatusRequest::reserved_query`]).
+    pub fn designate(&self, query_id: Option<String>) {
+        *self.designated.lock() = query_id;
     }
 
     /// The pool's size in bytes.
@@ -194,10 +204,16 @@ impl WorkerMemory {
             .reserved
             .as_ref()
             .map_or(0, |r| r.used.load(Ordering::Relaxed));
+        let reserved_owner = self
+            .reserved
+            .as_ref()
+            .and_then(|slice| slice.owner.lock().upgrade())
+            .map(|owner| owner.query_id.clone());
         MemoryStatus {
             limit: self.limit,
             reserved: self.general.reserved() + reserved_slice,
             queries,
+            reserved_owner,
         }
     }
 
@@ -210,7 +226,9 @@ impl WorkerMemory {
     }
 
     /// Whether `query` may move on into the reserved slice: the slice is free and `query` is
-    /// the largest query on the worker.
+    /// the one the coordinator chose for the whole cluster (so that two workers never lend
+    /// their slices to two different queries, each of which then fails on the other worker),
+    /// or, before the coordinator chose one, the largest query on the worker.
     fn try_promote(&self, query: &Arc<QueryPool>) -> bool {
         let Some(slice) = &self.reserved else {
             return false;
@@ -219,9 +237,14 @@ impl WorkerMemory {
         if let Some(current) = owner.upgrade() {
             return Arc::ptr_eq(&current, query);
         }
-        let own = query.used();
-        let largest = self.live_queries().iter().all(|other| other.used() <= own);
-        if largest {
+        let chosen = match &*self.designated.lock() {
+            Some(designated) => *designated == query.query_id,
+            None => {
+                let own = query.used();
+                self.live_queries().iter().all(|other| other.used() <= own)
+            }
+        };
+        if chosen {
             *owner = Arc::downgrade(query);
             tracing::info!(
                 query = %query.query_id,
@@ -229,7 +252,7 @@ impl WorkerMemory {
                 "query continues in the reserved memory pool"
             );
         }
-        largest
+        chosen
     }
 
     fn owns_reserved(&self, query: &QueryPool) -> bool {
@@ -248,10 +271,15 @@ impl WorkerMemory {
 pub const STATUS_ACTION: &str = "braid.worker_status";
 
 /// What the coordinator sends with [`STATUS_ACTION`]: the jobs it still runs, so that the
-/// worker can drop what it holds for the others.
+/// worker can drop what it holds for the others, and under the `reserved` policy the query
+/// that may go on in the workers' reserved slices.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatusRequest {
     pub running_jobs: Vec<String>,
+    /// The query that holds a reserved slice on some worker, else the query that holds the
+    /// most memory across the cluster (Trino's choice for its reserved pool).
+    #[serde(default)]
+    pub reserved_query: Option<String>,
 }
 
 /// What a worker reports to the coordinator.
@@ -272,6 +300,9 @@ pub struct MemoryStatus {
     pub reserved: usize,
     /// The queries with a task on the worker.
     pub queries: Vec<QueryMemory>,
+    /// The query going on in the worker's reserved slice (`reserved` policy).
+    #[serde(default)]
+    pub reserved_owner: Option<String>,
 }
 
 /// One query's memory on one worker.
@@ -804,5 +835,25 @@ mod tests {
         drop(big);
         small.try_grow(300).expect("general pool has room again");
         assert_eq!(worker.status().reserved, 450);
+    }
+
+    #[test]
+    fn the_query_the_coordinator_chose_takes_the_slice_even_if_not_the_largest_here() {
+        let worker = worker(1000, PoolPolicy::Reserved, 300);
+        let big = MemoryConsumer::new("big").register(&pool_of(&worker, "big", None));
+        let chosen = MemoryConsumer::new("chosen").register(&pool_of(&worker, "chosen", None));
+        worker.designate(Some("chosen".into()));
+        big.try_grow(500).expect("general pool");
+        chosen.try_grow(150).expect("general pool");
+        assert!(big.try_grow(100).is_err(), "not the cluster's choice");
+        chosen.try_grow(250).expect("the reserved slice");
+        assert_eq!(worker.status().reserved_owner.as_deref(), Some("chosen"));
+        // Once it owns the slice, a new choice waits until it is done.
+        worker.designate(Some("big".into()));
+        assert!(big.try_grow(100).is_err(), "the slice is taken");
+        drop(chosen);
+        // 750 bytes: past the general pool's 700.
+        big.try_grow(250).expect("the slice, free again");
+        assert_eq!(worker.status().reserved_owner.as_deref(), Some("big"));
     }
 }

@@ -1,8 +1,9 @@
 //! Resource management on a real cluster (a coordinator and two workers, separate processes):
 //! Trino's resource groups (admission, FIFO queue, `QUERY_QUEUE_FULL`, selectors by user and
-//! source), the `system.runtime` tables, `kill_query`, cancelling a queued query, and the time
-//! limits (`query.max-execution-time`, `query_max_run_time`). Clients are arrow-flight's own
-//! Flight SQL client, logged in as different users.
+//! source, `softMemoryLimit`), the `system.runtime` tables, `kill_query`, cancelling a queued
+//! query, the time limits (`query.max-execution-time`, `query_max_run_time`), and the workers'
+//! memory (per-node and cluster limits, spill, the `reserved` pool). Clients are arrow-flight's
+//! own Flight SQL client, logged in as different users.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -53,8 +54,19 @@ async fn start(dir: &Path, settings: &str) -> Cluster {
 
 /// [`start`] with extra flags for the workers.
 async fn start_with_workers(dir: &Path, settings: &str, worker_args: &[&str]) -> Cluster {
-    let groups = dir.join("resource-groups.json");
-    std::fs::write(&groups, GROUPS).expect("write resource groups");
+    start_with_groups(dir, GROUPS, settings, worker_args).await
+}
+
+/// [`start_with_workers`] with the resource groups `groups` (JSON).
+async fn start_with_groups(
+    dir: &Path,
+    groups: &str,
+    settings: &str,
+    worker_args: &[&str],
+) -> Cluster {
+    let groups_file = dir.join("resource-groups.json");
+    std::fs::write(&groups_file, groups).expect("write resource groups");
+    let groups = groups_file;
     let config = dir.join("braid.toml");
     std::fs::write(
         &config,
@@ -119,15 +131,7 @@ async fn twenty_clients_against_a_group_of_four_running_and_ten_queued() {
     let _serial = braid_integration_tests::serial().await;
     let dir = tempfile::tempdir().expect("dir");
     let cluster = start(dir.path(), "").await;
-    let expected = rows(
-        &plain_datafusion()
-            .sql(LOAD_QUERY)
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("plain DataFusion"),
-    );
+    let expected = plain_rows(LOAD_QUERY).await;
 
     // Twenty clients of user `load` plan the query, then fetch it at the same moment.
     let barrier = Arc::new(tokio::sync::Barrier::new(20));
@@ -497,6 +501,9 @@ const DEEP_SORT: &str = "SELECT l_orderkey, l_linenumber, l_comment FROM tpch.sf
 /// Workers' memory pool and the per-node query limit of the memory test.
 const WORKER_POOL: &str = "512MB";
 const PER_NODE: &str = "96MB";
+/// The reserved slice of the reserved-pool test: its general pool (the rest of the 512MB) is
+/// too small for the deep sort without spilling, the whole pool is not.
+const RESERVED_SLICE: &str = "384MB";
 
 /// Runs `sql` as `user` while `LOAD_QUERY` runs beside it on another connection; checks the
 /// latter's result and returns the former's.
@@ -547,23 +554,8 @@ async fn memory_limits_spill_fail_with_trinos_names_and_report_per_worker() {
         &["--memory-limit", WORKER_POOL],
     )
     .await;
-    let plain = plain_datafusion();
-    let expected = |sql: &'static str| {
-        let plain = plain.clone();
-        async move {
-            rows(
-                &plain
-                    .sql(sql)
-                    .await
-                    .expect("plan")
-                    .collect()
-                    .await
-                    .expect("plain"),
-            )
-        }
-    };
-    let deep_expected = expected(DEEP_SORT).await;
-    let load_expected = expected(LOAD_QUERY).await;
+    let deep_expected = plain_rows(DEEP_SORT).await;
+    let load_expected = plain_rows(LOAD_QUERY).await;
     assert_eq!(deep_expected.len(), 2);
 
     // With spilling (the default), the deep sort stays within 96MB per worker and completes.
@@ -652,4 +644,215 @@ async fn memory_limits_spill_fail_with_trinos_names_and_report_per_worker() {
             rss >> 20
         );
     }
+}
+
+/// What plain DataFusion answers to `sql`.
+async fn plain_rows(sql: &str) -> Vec<String> {
+    let batches = plain_datafusion()
+        .sql(sql)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("plain");
+    rows(&batches)
+}
+
+/// Waits (bounded) until the running query whose text is `sql` holds memory on the workers,
+/// as the coordinator last heard from them, or until `client` (the task running it) ended;
+/// returns whether it held memory.
+async fn wait_until_it_holds_memory<T>(
+    monitor: &mut FlightSqlServiceClient<Channel>,
+    sql: &str,
+    client: &tokio::task::JoinHandle<T>,
+) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let held = must(
+            monitor,
+            &format!(
+                "SELECT memory_reservation > 0 FROM system.runtime.queries \
+                 WHERE query = '{}' AND state = 'RUNNING'",
+                sql.replace('\'', "''")
+            ),
+        )
+        .await;
+        if held == ["true"] {
+            return true;
+        }
+        if client.is_finished() {
+            return false;
+        }
+        assert!(Instant::now() < deadline, "{sql}: never held memory");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Holds memory on the workers for as long as it runs (each task of the join keeps the hash
+/// table of `tiny.orders`), and runs until stopped (its probe side is TPC-H SF100).
+const HOLDING_QUERY: &str = "SELECT count(*) FROM tpch.sf100.lineitem l \
+     JOIN tpch.tiny.orders o ON l.l_orderkey = o.o_orderkey WHERE l.l_comment LIKE '%zebra%'";
+
+/// The state of the queries whose text is `sql`.
+async fn state_of(monitor: &mut FlightSqlServiceClient<Channel>, sql: &str) -> Vec<String> {
+    must(
+        monitor,
+        &format!(
+            "SELECT state FROM system.runtime.queries WHERE query = '{}'",
+            sql.replace('\'', "''")
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_over_its_soft_memory_limit_queues_until_its_queries_free_memory() {
+    let _serial = braid_integration_tests::serial().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let groups = r#"{
+      "rootGroups": [
+        {"name": "capped", "softMemoryLimit": "1kB", "hardConcurrencyLimit": 10, "maxQueued": 10},
+        {"name": "ops", "hardConcurrencyLimit": 10, "maxQueued": 10}
+      ],
+      "selectors": [{"user": "admin|monitor", "group": "ops"}, {"group": "capped"}]
+    }"#;
+    let cluster = start_with_groups(dir.path(), groups, "", &[]).await;
+    let load_expected = plain_rows(LOAD_QUERY).await;
+    let mut monitor = login(&cluster, "monitor").await;
+
+    // Ann's query holds memory on the workers until it is killed.
+    let mut ann = login(&cluster, "ann").await;
+    let holding = tokio::spawn(async move { flight_rows(&mut ann, HOLDING_QUERY).await });
+    assert!(
+        wait_until_it_holds_memory(&mut monitor, HOLDING_QUERY, &holding).await,
+        "the holding query ended: {:?}\n{}",
+        holding.await,
+        cluster.logs()
+    );
+    let holding_id = query_id(&mut monitor, HOLDING_QUERY).await;
+
+    // Bob's query, in the same group, waits: the group holds more than its 1kB.
+    let mut bob = login(&cluster, "bob").await;
+    let waiting = tokio::spawn(async move { flight_rows(&mut bob, LOAD_QUERY).await });
+    wait_for(
+        &mut monitor,
+        &format!(
+            "SELECT state FROM system.runtime.queries WHERE query = '{}'",
+            LOAD_QUERY.replace('\'', "''")
+        ),
+        &["QUEUED"],
+    )
+    .await;
+    // It stays queued while the memory is held (3 s, three rounds of the workers' reports).
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert_eq!(
+            state_of(&mut monitor, LOAD_QUERY).await,
+            ["QUEUED"],
+            "bob's query waits while its group is over its softMemoryLimit"
+        );
+        assert_eq!(state_of(&mut monitor, HOLDING_QUERY).await, ["RUNNING"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Once ann's query ends and frees its memory, bob's runs.
+    let mut admin = login(&cluster, "admin").await;
+    must(
+        &mut admin,
+        &format!("CALL system.runtime.kill_query(query_id => '{holding_id}', message => 'room')"),
+    )
+    .await;
+    let killed = holding.await.expect("task").expect_err("killed");
+    assert!(killed.contains("ADMINISTRATIVELY_KILLED"), "{killed}");
+    let got = waiting
+        .await
+        .expect("task")
+        .unwrap_or_else(|e| panic!("bob's query: {e}\n{}", cluster.logs()));
+    assert_eq!(got, load_expected);
+    let queued = must(
+        &mut monitor,
+        &format!(
+            "SELECT queued_time_millis >= 3000, array_to_string(resource_group_id, '.') \
+             FROM system.runtime.queries WHERE query = '{}'",
+            LOAD_QUERY.replace('\'', "''")
+        ),
+    )
+    .await;
+    assert_eq!(queued, ["true|capped"]);
+}
+
+/// Under the `reserved` policy, a query that needs more than a worker's general pool (and may
+/// not spill) goes on in the reserved slice, the same query on both workers (the one the
+/// coordinator chose, the largest), and completes; a second such query started beside it
+/// does not take the slices from it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reserved_pool_lets_the_clusters_largest_query_finish() {
+    let _serial = braid_integration_tests::serial().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let cluster = start_with_workers(
+        dir.path(),
+        "query.max-memory-per-node = \"2GB\"",
+        &[
+            "--memory-limit",
+            WORKER_POOL,
+            "--memory-pool",
+            "reserved",
+            "--reserved-pool-size",
+            RESERVED_SLICE,
+        ],
+    )
+    .await;
+    let expected = plain_rows(DEEP_SORT).await;
+    let no_spill = "SET SESSION spill_enabled = false";
+    let mut monitor = login(&cluster, "monitor").await;
+
+    let mut first = login(&cluster, "admin").await;
+    must(&mut first, no_spill).await;
+    let first = tokio::spawn(async move { flight_rows(&mut first, DEEP_SORT).await });
+    wait_until_it_holds_memory(&mut monitor, DEEP_SORT, &first).await;
+    let first_id = query_id(&mut monitor, DEEP_SORT).await;
+    let second_sql = format!("/* second */ {DEEP_SORT}");
+    let mut second = login(&cluster, "admin").await;
+    must(&mut second, no_spill).await;
+    let second = tokio::spawn(async move { flight_rows(&mut second, &second_sql).await });
+
+    let got = first
+        .await
+        .expect("task")
+        .unwrap_or_else(|e| panic!("the first query: {e}\n{}", cluster.logs()));
+    assert_eq!(
+        got, expected,
+        "the first query went on in the reserved slices"
+    );
+    // The second either found room after the first or failed for memory, never wrongly.
+    match second.await.expect("task") {
+        Ok(got) => {
+            assert_eq!(got, expected);
+            eprintln!("the second query found room after the first");
+        }
+        Err(e) => {
+            assert!(e.contains("EXCEEDED_LOCAL_MEMORY_LIMIT"), "{e}");
+            eprintln!("the second query failed for memory: {e}");
+        }
+    }
+    // Both workers lent their slice to the first query first.
+    for worker in 0..2 {
+        let log = std::fs::read_to_string(cluster.dir.path().join(format!("worker-{worker}.log")))
+            .expect("worker log");
+        // (After the first query, the second may take a freed slice.)
+        let lent = log
+            .lines()
+            .find(|line| line.contains("query continues in the reserved memory pool"));
+        assert!(
+            lent.is_some_and(|line| line.contains(&first_id)),
+            "worker {worker} lent its slice to {first_id} first: {lent:?}"
+        );
+        eprintln!("worker {worker}: {}", lent.unwrap_or_default());
+    }
+    let mut cluster = cluster;
+    assert!(
+        cluster.workers_alive(),
+        "no worker died\n{}",
+        cluster.logs()
+    );
 }

@@ -42,6 +42,8 @@ pub struct NodeMemory {
 #[derive(Debug, Default)]
 pub struct ClusterMemory {
     nodes: Mutex<HashMap<String, (NodeMemory, Channel)>>,
+    /// The query the workers' reserved slices are for ([`reserved_query`]).
+    reserved_query: Mutex<Option<String>>,
 }
 
 impl ClusterMemory {
@@ -77,6 +79,7 @@ async fn poll(queries: &Queries) {
             .keys()
             .cloned()
             .collect(),
+        reserved_query: queries.memory.reserved_query.lock().clone(),
     };
     let request = bytes::Bytes::from(serde_json::to_vec(&running).unwrap_or_default());
     let memory = &queries.memory;
@@ -140,13 +143,17 @@ async fn ask(channel: Channel, request: bytes::Bytes) -> Result<WorkerStatus, St
 /// and kills a query over its cluster-wide limit.
 fn account(queries: &Queries) {
     let mut totals: HashMap<String, (usize, usize)> = HashMap::new();
+    let mut owners = Vec::new();
     for (node, _) in queries.memory.nodes.lock().values() {
         for query in &node.status.memory.queries {
             let total = totals.entry(query.query_id.clone()).or_default();
             total.0 += query.reserved;
             total.1 = total.1.max(query.peak);
         }
+        owners.extend(node.status.memory.reserved_owner.clone());
     }
+    let next = reserved_query(&totals, &owners);
+    *queries.memory.reserved_query.lock() = next;
     let cluster: usize = queries
         .memory
         .nodes
@@ -181,4 +188,50 @@ fn account(queries: &Queries) {
         }
     }
     queries.groups.memory_seen(&by_group, cluster);
+}
+
+/// The query the workers' reserved slices are for (the `reserved` memory policy), chosen for
+/// the whole cluster so that no two workers lend theirs to two different queries: one that
+/// already holds a slice (`owners`, as the workers reported them) until it ends, else the
+/// query holding the most memory across the cluster (`totals`: bytes held, by query id; ties
+/// go to the lower id, the older query).
+fn reserved_query(totals: &HashMap<String, (usize, usize)>, owners: &[String]) -> Option<String> {
+    let held = |id: &String| totals.get(id).map_or(0, |t| t.0);
+    let largest = |candidates: &mut dyn Iterator<Item = &String>| {
+        candidates
+            .max_by(|a, b| held(a).cmp(&held(b)).then_with(|| b.cmp(a)))
+            .cloned()
+    };
+    largest(&mut owners.iter()).or_else(|| {
+        largest(
+            &mut totals
+                .iter()
+                .filter(|(_, (bytes, _))| *bytes > 0)
+                .map(|(id, _)| id),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reserved_slices_go_to_their_owner_else_to_the_largest_query() {
+        let totals: HashMap<String, (usize, usize)> = [
+            ("q1".to_string(), (100, 100)),
+            ("q2".to_string(), (900, 900)),
+            ("q3".to_string(), (900, 900)),
+            ("q4".to_string(), (0, 50)),
+        ]
+        .into();
+        assert_eq!(reserved_query(&totals, &[]).as_deref(), Some("q2"));
+        assert_eq!(
+            reserved_query(&totals, &["q1".into()]).as_deref(),
+            Some("q1"),
+            "an owner keeps the slices until it ends"
+        );
+        let idle: HashMap<String, (usize, usize)> = [("q4".to_string(), (0, 50))].into();
+        assert_eq!(reserved_query(&idle, &[]), None);
+    }
 }

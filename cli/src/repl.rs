@@ -82,6 +82,8 @@ pub async fn run(runner: &mut Runner, files: ReplFiles) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
         editor = returned;
+        // Tables that fit the terminal (as it is now) skip the pager.
+        runner.screen = editor.dimensions();
         match line {
             Ok(line) => {
                 let trimmed = line.trim();

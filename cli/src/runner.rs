@@ -4,6 +4,7 @@
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
@@ -24,6 +25,9 @@ pub struct Runner {
     pub max_rows: usize,
     /// A shell command that pages tables (`less -FXRSn`), when output is a terminal.
     pub pager: Option<String>,
+    /// The terminal's columns and rows, when known (the REPL's line editor tells): a table
+    /// that fits goes straight to the terminal, without the pager.
+    pub screen: Option<(usize, usize)>,
     progress: bool,
 }
 
@@ -59,6 +63,7 @@ impl Runner {
             timing: true,
             max_rows: usize::MAX,
             pager: None,
+            screen: None,
             progress: std::io::stderr().is_terminal(),
         }
     }
@@ -103,7 +108,7 @@ impl Runner {
                 && let Err(e) = writer.write(&batch)
             {
                 // The pager was quit: the rest is not wanted.
-                if pager.is_some() {
+                if pager.as_ref().is_some_and(PagerSlot::is_started) {
                     break;
                 }
                 return Err(e.to_string());
@@ -114,10 +119,9 @@ impl Runner {
             None => self.open_output(&schema)?,
         };
         let finished = writer.finish();
-        if let Some(pager) = pager {
-            pager.wait().await;
-        } else {
-            finished.map_err(|e| e.to_string())?;
+        match pager.and_then(|slot| slot.started()) {
+            Some(pager) => pager.wait().await,
+            None => finished.map_err(|e| e.to_string())?,
         }
         let time = if self.timing {
             format!(" in {:.3}s", started.elapsed().as_secs_f64())
@@ -138,18 +142,19 @@ impl Runner {
         Ok(())
     }
 
-    /// Where a result goes: stdout, or a pager for a table on a terminal.
-    fn open_output(&self, schema: &SchemaRef) -> Result<(Output, Option<Pager>), String> {
+    /// Where a result goes: stdout, or for a table on a terminal the [`Screen`], which starts
+    /// the pager when the table does not fit.
+    fn open_output(&self, schema: &SchemaRef) -> Result<(Output, Option<PagerSlot>), String> {
         let paged = self.format == Format::Table
             && !schema.fields().is_empty()
             && std::io::stdout().is_terminal();
-        let mut pager = match &self.pager {
-            Some(command) if paged => Some(Pager::start(command)?),
-            _ => None,
-        };
-        let out: Box<dyn Write + Send> = match pager.as_mut().and_then(|p| p.0.stdin.take()) {
-            Some(stdin) => Box::new(stdin),
-            None => Box::new(std::io::stdout()),
+        let (out, slot): (Box<dyn Write + Send>, _) = match &self.pager {
+            Some(command) if paged => {
+                let slot = PagerSlot::default();
+                let screen = Screen::new(command.clone(), self.screen, slot.clone());
+                (Box::new(screen), Some(slot))
+            }
+            _ => (Box::new(std::io::stdout()), None),
         };
         let writer = ResultWriter::with_max_rows(
             self.format,
@@ -157,7 +162,7 @@ impl Runner {
             BufWriter::new(out),
             self.max_rows,
         );
-        Ok((writer, pager))
+        Ok((writer, slot))
     }
 
     /// Runs every statement of a script; stops at the first error.
@@ -176,19 +181,133 @@ type Output = ResultWriter<BufWriter<Box<dyn Write + Send>>>;
 struct Pager(Child);
 
 impl Pager {
-    fn start(command: &str) -> Result<Self, String> {
+    fn start(command: &str) -> std::io::Result<Self> {
         Command::new("sh")
             .args(["-c", command])
             .stdin(Stdio::piped())
             .spawn()
             .map(Pager)
-            .map_err(|e| format!("cannot start the pager '{command}': {e} (set BRAID_PAGER)"))
+            .map_err(|e| {
+                std::io::Error::other(format!(
+                    "cannot start the pager '{command}': {e} (set BRAID_PAGER)"
+                ))
+            })
     }
 
     /// Waits (off the async threads) for the reader to quit the pager.
     async fn wait(mut self) {
         drop(self.0.stdin.take());
         let _ = tokio::task::spawn_blocking(move || self.0.wait()).await;
+    }
+}
+
+/// Where a [`Screen`] puts its pager once it starts one.
+#[derive(Clone, Default)]
+struct PagerSlot(Arc<Mutex<Option<Pager>>>);
+
+impl PagerSlot {
+    fn is_started(&self) -> bool {
+        self.0.lock().is_ok_and(|pager| pager.is_some())
+    }
+
+    fn started(self) -> Option<Pager> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+/// A table on its way to a terminal of `size` (columns, rows): held until it is longer or
+/// wider than the terminal, then handed to the pager; printed as it is when it fits (as psql
+/// does). A pager started for a short table would read — and lose — the keys typed ahead of
+/// the next prompt, such as a second statement pasted with the first. With no size known, the
+/// pager starts with the first output.
+struct Screen {
+    command: String,
+    size: Option<(usize, usize)>,
+    held: Vec<u8>,
+    /// Lines ended so far, and the characters of the current one.
+    lines: usize,
+    column: usize,
+    slot: PagerSlot,
+    /// The pager's standard input, once it runs.
+    paged: Option<std::process::ChildStdin>,
+}
+
+impl Screen {
+    fn new(command: String, size: Option<(usize, usize)>, slot: PagerSlot) -> Self {
+        Self {
+            command,
+            size,
+            held: Vec::new(),
+            lines: 0,
+            column: 0,
+            slot,
+            paged: None,
+        }
+    }
+
+    /// Whether what is held no longer fits: wider than the terminal, or taller than it less
+    /// the row-count line and the next prompt.
+    fn overflows(&mut self, bytes: &[u8]) -> bool {
+        let Some((columns, rows)) = self.size else {
+            return true;
+        };
+        for &byte in bytes {
+            match byte {
+                b'\n' => {
+                    self.lines += 1;
+                    self.column = 0;
+                }
+                // A character starts at every byte that does not continue one (UTF-8).
+                b if b & 0xC0 != 0x80 => self.column += 1,
+                _ => {}
+            }
+            if self.column > columns {
+                return true;
+            }
+        }
+        self.lines > rows.saturating_sub(2)
+    }
+}
+
+impl Write for Screen {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(paged) = &mut self.paged {
+            return paged.write(buf);
+        }
+        self.held.extend_from_slice(buf);
+        if self.overflows(buf) {
+            let mut pager = Pager::start(&self.command)?;
+            let mut input = pager
+                .0
+                .stdin
+                .take()
+                .ok_or_else(|| std::io::Error::other("the pager has no input"))?;
+            if let Ok(mut slot) = self.slot.0.lock() {
+                *slot = Some(pager);
+            }
+            input.write_all(&std::mem::take(&mut self.held))?;
+            self.paged = Some(input);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.paged {
+            Some(paged) => paged.flush(),
+            // Held until the table ends or overflows.
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Screen {
+    /// The end of the table: what fits is printed.
+    fn drop(&mut self) {
+        if self.paged.is_none() && !self.held.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&self.held);
+            let _ = out.flush();
+        }
     }
 }
 

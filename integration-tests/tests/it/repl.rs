@@ -318,6 +318,17 @@ async fn the_embedded_repl_keeps_its_worker_after_ctrl_c_and_pages_long_tables()
     let screen = terminal.wait_for("braid> ", prompts).await;
     assert_eq!(screen.matches("| 25      |").count(), 2, "{screen}");
 
+    // A statement typed while the one before runs (pasted with it) is not lost: a table that
+    // fits the terminal does not start the pager, which would read it from the terminal.
+    terminal.line("SELECT sum(l_quantity) AS total FROM tpch.\"sf0.1\".lineitem;");
+    terminal.line("SELECT count(*) AS typed_ahead FROM tpch.tiny.nation;");
+    prompts += 2;
+    let screen = terminal.wait_for("braid> ", prompts).await;
+    assert!(
+        screen.contains("| typed_ahead |") && screen.contains("| total"),
+        "{screen}"
+    );
+
     let status = Command::new("kill")
         .args(["-TERM", &terminal.pid()])
         .status()

@@ -52,6 +52,18 @@ pub fn plain_datafusion() -> datafusion::prelude::SessionContext {
     ctx
 }
 
+/// What [`plain_datafusion`] answers to `sql`, as [`rows`].
+pub async fn plain_rows(sql: &str) -> Vec<String> {
+    let batches = plain_datafusion()
+        .sql(sql)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("plain DataFusion");
+    rows(&batches)
+}
+
 /// A free loopback port, never the same twice in this test process.
 pub fn free_port() -> u16 {
     static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());

@@ -14,7 +14,7 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::{Action, CancelFlightInfoRequest};
 use braid_cli::client::ConnectOptions;
 use braid_integration_tests::{
-    Cluster, flight_fetch, flight_rows, flight_sql_client, plain_datafusion, rows,
+    Cluster, flight_fetch, flight_rows, flight_sql_client, plain_rows, rows,
 };
 use prost::Message;
 use tonic::transport::Channel;
@@ -644,18 +644,6 @@ async fn memory_limits_spill_fail_with_trinos_names_and_report_per_worker() {
             rss >> 20
         );
     }
-}
-
-/// What plain DataFusion answers to `sql`.
-async fn plain_rows(sql: &str) -> Vec<String> {
-    let batches = plain_datafusion()
-        .sql(sql)
-        .await
-        .expect("plan")
-        .collect()
-        .await
-        .expect("plain");
-    rows(&batches)
 }
 
 /// Waits (bounded) until the running query whose text is `sql` holds memory on the workers,

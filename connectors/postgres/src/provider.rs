@@ -12,7 +12,9 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvide
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Statistics};
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
+};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::exec::PostgresScan;
@@ -157,6 +159,26 @@ impl PostgresTable {
             },
         )
     }
+}
+
+/// Whether one of `filters` pins the table's single-column primary `key` to one value
+/// (`key = 42`), so that the scan returns at most one row.
+fn pins_the_key(key: Option<&str>, filters: &[Expr]) -> bool {
+    let Some(key) = key else {
+        return false;
+    };
+    filters.iter().any(|filter| match filter {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => matches!(
+            (left.as_ref(), right.as_ref()),
+            (Expr::Column(column), Expr::Literal(..)) | (Expr::Literal(..), Expr::Column(column))
+                if column.name == key
+        ),
+        _ => false,
+    })
 }
 
 /// The result of a query PostgreSQL runs for a whole subtree of a plan (see
@@ -323,8 +345,10 @@ impl TableProvider for PostgresTable {
             }
         }
         let limit = limit.filter(|_| config.pushdown);
+        // A lookup by the key returns at most one row: one query reads it.
+        let lookup = config.pushdown && pins_the_key(self.meta.integer_key.as_deref(), filters);
         let wanted = config.splits.unwrap_or(state.config().target_partitions());
-        let splits = if limit.is_some() {
+        let splits = if limit.is_some() || lookup {
             vec![None]
         } else {
             plan_splits(
@@ -359,7 +383,14 @@ impl TableProvider for PostgresTable {
                 .iter()
                 .map(|c| (c.name.clone(), c.kind.clone(), c.nullable))
                 .collect(),
-            self.row_estimate(conditions.len(), limit),
+            self.row_estimate(
+                conditions.len(),
+                if lookup {
+                    Some(limit.map_or(1, |l| l.min(1)))
+                } else {
+                    limit
+                },
+            ),
             columns.iter().map(|c| c.estimate).collect(),
             self.pool.clone(),
         )?))
@@ -374,5 +405,29 @@ impl TableProvider for PostgresTable {
             estimate.statistics(&self.meta.arrow_schema, None, 1),
             self.meta.columns.iter().map(|c| c.estimate),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pins_the_key;
+    use datafusion::prelude::{ident, lit};
+
+    #[test]
+    fn only_an_equality_of_the_key_with_a_value_pins_it() {
+        let key = Some("Id");
+        assert!(pins_the_key(key, &[ident("Id").eq(lit(7))]));
+        assert!(pins_the_key(
+            key,
+            &[ident("v").gt(lit(1)), lit("O'Brien").eq(ident("Id"))]
+        ));
+        assert!(!pins_the_key(key, &[ident("Id").gt(lit(7))]));
+        assert!(!pins_the_key(key, &[ident("id").eq(lit(7))]));
+        assert!(!pins_the_key(key, &[ident("Id").eq(ident("v"))]));
+        assert!(!pins_the_key(
+            key,
+            &[ident("Id").eq(lit(7)).or(ident("Id").eq(lit(8)))]
+        ));
+        assert!(!pins_the_key(None, &[ident("Id").eq(lit(7))]));
     }
 }

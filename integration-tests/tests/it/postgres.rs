@@ -793,6 +793,20 @@ async fn names_literals_types_splits_and_faults() {
         assert_eq!(rows(&split), whole, "{relation}");
     }
 
+    // A lookup by the primary key is one query, not one per split.
+    let lookup = "SELECT k, v FROM pg.public.big_keyed WHERE k = 150001";
+    let (_, plan) = client
+        .query_all(&format!("EXPLAIN {lookup}"))
+        .await
+        .expect("explain");
+    let plan = rows(&plan).join("\n");
+    assert!(
+        plan.contains("splits=1") && plan.contains(r#"("k" = 150001)"#),
+        "{plan}"
+    );
+    let (_, found) = client.query_all(lookup).await.expect("lookup");
+    assert_eq!(rows(&found), vec!["150001|36"]);
+
     // Faults: each names the catalog and what to fix; the cluster keeps serving.
     let error = client
         .query_all("SELECT * FROM down.public.t")

@@ -1,10 +1,13 @@
 //! `braid bench latency`: what a statement costs apart from its work, through Flight SQL:
-//! p50/p99 of `SELECT 1`, of a metadata statement and of a `tpch.tiny` point query, and the
+//! p50/p99 of `SELECT 1`, of a metadata statement and of a `tpch.tiny` point query (as SQL, and
+//! prepared once and executed with a new key each time), and the
 //! time to the first batch of a large scan against the time of the whole stream.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use futures::{StreamExt, TryStreamExt};
 
 use crate::client::BraidClient;
 
@@ -59,6 +62,8 @@ pub async fn run(client: &mut BraidClient, args: &LatencyBenchArgs) -> Result<()
         );
     }
 
+    prepared_point_queries(client, args.iterations).await?;
+
     let sql = format!("SELECT * FROM {}", args.stream_table);
     let mut runs = Vec::new();
     for _ in 0..args.stream_iterations.max(1) {
@@ -72,6 +77,49 @@ pub async fn run(client: &mut BraidClient, args: &LatencyBenchArgs) -> Result<()
         ms(total),
         first.as_secs_f64() / total.as_secs_f64().max(1e-9),
         runs.len()
+    );
+    Ok(())
+}
+
+/// The point query prepared once, then executed with a different key each time (bind,
+/// execute, fetch), as an application's lookups are.
+async fn prepared_point_queries(client: &mut BraidClient, iterations: usize) -> Result<(), String> {
+    let sql = "SELECT o_orderkey, o_totalprice FROM tpch.tiny.orders WHERE o_orderkey = ?";
+    let failed = |e: crate::client::ClientError| format!("{sql}: {e}");
+    let mut statement = client.prepare(sql).await.map_err(failed)?;
+    let mut times = Vec::with_capacity(iterations);
+    // TPC-H's order keys are sparse: 1..=8, 33..=40, ... (15,000 orders in tpch.tiny).
+    let keys = (0..).map(|i: i64| 1 + (i % 1_000) * 32);
+    for (run, key) in keys.take(iterations.max(1) + 5).enumerate() {
+        let parameters =
+            RecordBatch::try_from_iter([("$1", Arc::new(Int64Array::from(vec![key])) as ArrayRef)])
+                .map_err(|e| format!("{sql}: {e}"))?;
+        let started = Instant::now();
+        let (_, batches) = client
+            .execute_prepared(&mut statement, Some(parameters))
+            .await
+            .map_err(failed)?;
+        let rows: usize = batches
+            .map(|b| b.map(|b| b.num_rows()))
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .sum();
+        if rows != 1 {
+            return Err(format!("{sql} with {key}: {rows} rows, expected 1"));
+        }
+        if run >= 5 {
+            times.push(started.elapsed());
+        }
+    }
+    times.sort();
+    println!(
+        "{:>14} {:>10.2} {:>10.2} {:>10.2}",
+        "prepared point",
+        ms(percentile(&times, 0.50)),
+        ms(percentile(&times, 0.99)),
+        ms(*times.last().unwrap_or(&Duration::ZERO)),
     );
     Ok(())
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use arrow_flight::Action;
-use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::client::{FlightSqlServiceClient, PreparedStatement};
+use arrow_flight::{Action, FlightInfo};
 use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
@@ -145,6 +145,45 @@ impl BraidClient {
         ClientError,
     > {
         let info = self.client.execute(sql.to_string(), None).await?;
+        self.fetch(info).await
+    }
+
+    /// Prepares `sql` (with `?` placeholders) in this client's session.
+    pub async fn prepare(&mut self, sql: &str) -> Result<PreparedStatement<Channel>, ClientError> {
+        Ok(self.client.prepare(sql.to_string(), None).await?)
+    }
+
+    /// Runs a prepared statement with `parameters` (a row of values for its placeholders, if
+    /// it has any); the stream yields its rows as they arrive.
+    pub async fn execute_prepared(
+        &mut self,
+        statement: &mut PreparedStatement<Channel>,
+        parameters: Option<RecordBatch>,
+    ) -> Result<
+        (
+            SchemaRef,
+            impl Stream<Item = Result<RecordBatch, ClientError>> + use<>,
+        ),
+        ClientError,
+    > {
+        if let Some(parameters) = parameters {
+            statement.set_parameters(parameters)?;
+        }
+        let info = statement.execute().await?;
+        self.fetch(info).await
+    }
+
+    /// The rows of a statement the coordinator described by `info`, as they arrive.
+    async fn fetch(
+        &mut self,
+        info: FlightInfo,
+    ) -> Result<
+        (
+            SchemaRef,
+            impl Stream<Item = Result<RecordBatch, ClientError>> + use<>,
+        ),
+        ClientError,
+    > {
         let schema = std::sync::Arc::new(info.clone().try_decode_schema()?);
         let mut streams = Vec::new();
         for endpoint in info.endpoint {

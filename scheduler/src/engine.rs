@@ -1,11 +1,13 @@
 //! [`Engine`]: plans each statement against the coordinator's catalogs and runs it, on the
 //! coordinator (metadata, DDL, `SET`, `EXPLAIN`) or as a Ballista job on the workers.
 //! [`Planner`] makes the planning state (catalogs and the connectors' rules); writes are in
-//! `write.rs`, `EXPLAIN [ANALYZE]` in `explain.rs`.
+//! `write.rs`, `EXPLAIN [ANALYZE]` in `explain.rs`, prepared statements' plans
+//! ([`PreparedPlan`]) in `prepared.rs`.
 
 mod explain;
 mod hidden;
 pub mod information_schema;
+mod prepared;
 mod write;
 
 use std::collections::BTreeSet;
@@ -39,6 +41,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
 use self::information_schema::{INFORMATION_SCHEMA, WithInformationSchema};
+pub use self::prepared::PreparedPlan;
 use crate::job::{ResultInbox, ResultsToCoordinator, Scheduler, live_executors, run_job};
 use crate::queries::{Queries, Query, TrackedStream, over_cluster_limit, worker_failure};
 use crate::session::Session;
@@ -112,6 +115,20 @@ impl Planned {
             | Planned::Distributed(_)
             | Planned::Explain(_)
             | Planned::ExplainAnalyze(_) => false,
+        }
+    }
+
+    /// Whether the statement changes its session: `USE`, `SET`, `RESET`.
+    pub fn changes_session(&self) -> bool {
+        match self {
+            Planned::Use { .. } => true,
+            Planned::Local(plan) => matches!(
+                plan,
+                LogicalPlan::Statement(
+                    PlanStatement::SetVariable(_) | PlanStatement::ResetVariable(_)
+                )
+            ),
+            _ => false,
         }
     }
 
@@ -311,11 +328,6 @@ impl Engine {
         (live.len(), slots)
     }
 
-    /// Plans one statement.
-    pub async fn plan(&self, session: &Session, sql: &str) -> Result<Planned> {
-        self.plan_with(session, sql, None).await
-    }
-
     /// Plans one statement whose `$n` placeholders take `params` (a prepared statement's bound
     /// row), cast to the types the planner inferred for them.
     pub async fn plan_with(
@@ -325,8 +337,40 @@ impl Engine {
         params: Option<&[ScalarValue]>,
     ) -> Result<Planned> {
         let ctx = self.context(session).await;
+        let (plan, catalogs) = self.plan_statement(&ctx, sql).await?;
+        match plan {
+            Analyzed::Planned(planned) => Ok(planned),
+            Analyzed::Query(plan) => self.bind_and_place(&ctx, plan, params, &catalogs).await,
+        }
+    }
+
+    /// Binds `params` to a query's `$n` placeholders, decides where it runs, and has the
+    /// connectors of the `catalogs` it reads complete their rules' checks.
+    async fn bind_and_place(
+        &self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        params: Option<&[ScalarValue]>,
+        catalogs: &BTreeSet<String>,
+    ) -> Result<Planned> {
+        let plan = match params {
+            Some(values) => bind_parameters(plan, values)?,
+            None => plan,
+        };
+        let planned = classify(plan)?;
+        self.complete_rule_checks(ctx, &planned, catalogs).await;
+        Ok(planned)
+    }
+
+    /// Plans one statement up to its logical plan (parameters unbound); the catalogs it reads.
+    async fn plan_statement(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+    ) -> Result<(Analyzed, BTreeSet<String>)> {
+        let planned = |planned| Ok((Analyzed::Planned(planned), BTreeSet::new()));
         if let Some(statement) = trino::parse(sql)? {
-            return self.plan_metadata(&ctx, statement).await;
+            return planned(self.plan_metadata(ctx, statement).await?);
         }
         let alias = trino::session_alias(sql);
         let sql = alias.as_deref().unwrap_or(sql);
@@ -341,7 +385,7 @@ impl Engine {
         let mut statement =
             state.sql_to_statement(sql, &state.config().options().sql_parser.dialect)?;
         if let Some((query_id, message)) = trino::kill_query_call(&statement)? {
-            return Ok(Planned::KillQuery { query_id, message });
+            return planned(Planned::KillQuery { query_id, message });
         }
         let normalize = state
             .config()
@@ -349,7 +393,7 @@ impl Engine {
             .sql_parser
             .enable_ident_normalization;
         if let Some((from, to, if_exists)) = trino::rename_of(&statement, normalize)? {
-            return Ok(Planned::Rename {
+            return planned(Planned::Rename {
                 from,
                 to,
                 view: renames_view,
@@ -361,10 +405,10 @@ impl Engine {
         for reference in state.resolve_table_references(&statement)? {
             let resolved = trino::resolve(&state, reference);
             if resolved.schema.as_ref() == INFORMATION_SCHEMA {
-                trino::check_exists(&ctx, &resolved.catalog, Some(&resolved.schema))?;
+                trino::check_exists(ctx, &resolved.catalog, Some(&resolved.schema))?;
                 listed.insert(resolved.catalog.to_string());
             } else {
-                self.check_schema(&ctx, &resolved.catalog, &resolved.schema)
+                self.check_schema(ctx, &resolved.catalog, &resolved.schema)
                     .await?;
             }
             catalogs.insert(resolved.catalog.to_string());
@@ -372,18 +416,12 @@ impl Engine {
         for catalog in &listed {
             self.refresh_all_listings(Some(catalog), Listing::All).await;
         }
-        hidden::hide_columns(&ctx, &mut statement).await?;
+        hidden::hide_columns(ctx, &mut statement).await?;
         let plan = state
             .statement_to_plan(statement)
             .await
             .map_err(trino_error)?;
-        let plan = match params {
-            Some(values) => bind_parameters(plan, values)?,
-            None => plan,
-        };
-        let planned = classify(plan)?;
-        self.complete_rule_checks(&ctx, &planned, &catalogs).await;
-        Ok(planned)
+        Ok((Analyzed::Query(plan), catalogs))
     }
 
     /// [`Engine::plan_with`] for a registered `query`: it is marked planned, or failed with
@@ -395,13 +433,7 @@ impl Engine {
         sql: &str,
         params: Option<&[ScalarValue]>,
     ) -> Result<Planned> {
-        match self.plan_with(session, sql, params).await {
-            Ok(planned) => {
-                query.planned();
-                Ok(planned)
-            }
-            Err(error) => Err(query.fail(error)),
-        }
+        planned_or_failed(query, self.plan_with(session, sql, params).await)
     }
 
     /// Brings what `catalog`'s synchronous listings return up to date for `listing`.
@@ -744,6 +776,25 @@ pub fn written_rows(batch: &RecordBatch) -> i64 {
         .first()
         .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
         .map_or(0, |counts| counts.iter().flatten().sum())
+}
+
+/// Marks `query` planned, or failed with the planning error.
+fn planned_or_failed(query: &Query, planned: Result<Planned>) -> Result<Planned> {
+    match planned {
+        Ok(planned) => {
+            query.planned();
+            Ok(planned)
+        }
+        Err(error) => Err(query.fail(error)),
+    }
+}
+
+/// A statement as [`Engine::plan_statement`] leaves it.
+enum Analyzed {
+    /// Planned to the end: metadata, `CALL`, `ALTER ... RENAME`.
+    Planned(Planned),
+    /// Its logical plan, `$n` parameters unbound.
+    Query(LogicalPlan),
 }
 
 /// Where a logical plan runs.

@@ -42,7 +42,6 @@ use arrow_flight::{
 };
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::ScalarValue;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
@@ -122,18 +121,16 @@ impl BraidFlightSql {
         query
     }
 
-    /// Plans `query` (`sql` with the bound `params`, if any) in `session`; a failure ends it.
+    /// Plans `query` (`sql`) in the caller `owner`'s `session`; a failure ends it.
     async fn plan(
         &self,
+        owner: &Owner,
         query: &Query,
         session: &Session,
         sql: &str,
-        params: Option<&[ScalarValue]>,
     ) -> Result<Planned, Status> {
-        self.engine
-            .plan_query(query, session, sql, params)
-            .await
-            .map_err(status)
+        let planned = self.engine.plan_query(query, session, sql, None).await;
+        session_kept(owner, query, planned)
     }
 
     /// Keeps a planned statement for its `DoGet` and describes it. A statement with side
@@ -192,21 +189,25 @@ impl BraidFlightSql {
         caller: &Owner,
         row: usize,
     ) -> Result<(Arc<Session>, Planned, Arc<Query>), Status> {
-        let (session, sql, params) = self.prepared.with(handle, caller, |p| {
+        let (session, plan, params) = self.prepared.with(handle, caller, |p| {
             let params = match &p.bound {
                 Some(rows) => rows.get(row).cloned(),
-                None if p.parameters.is_empty() => None,
+                None if p.plan.parameters().is_empty() => None,
                 None => {
                     return Err(Status::invalid_argument(format!(
                         "the statement has {} parameters: bind them before executing it",
-                        p.parameters.len()
+                        p.plan.parameters().len()
                     )));
                 }
             };
-            Ok((p.session.clone(), p.sql.clone(), params))
+            Ok((p.session.clone(), p.plan.clone(), params))
         })?;
-        let query = self.begin(submitter, &session, &sql);
-        let planned = self.plan(&query, &session, &sql, params.as_deref()).await?;
+        let query = self.begin(submitter, &session, plan.sql());
+        let planned = self
+            .engine
+            .plan_prepared_query(&query, &session, &plan, params.as_deref())
+            .await;
+        let planned = session_kept(caller, &query, planned)?;
         Ok((session, planned, query))
     }
 
@@ -227,6 +228,27 @@ impl BraidFlightSql {
         running.finish();
         result.map_err(status)
     }
+}
+
+/// `planned`, unless it changes the session (`SET SESSION`, `USE`) of a caller without one:
+/// each statement of such a caller runs in a new session, so the change would be lost.
+fn session_kept(
+    owner: &Owner,
+    query: &Query,
+    planned: datafusion::error::Result<Planned>,
+) -> Result<Planned, Status> {
+    let planned = planned.map_err(status)?;
+    if owner.is_none() && planned.changes_session() {
+        let error = datafusion::error::DataFusionError::Plan(
+            "this client has no session, so SET SESSION, RESET SESSION and USE would have no \
+             effect: each of its statements runs in a new session. Log in (a username and \
+             password handshake; while passwords are off any user name is accepted) or name \
+             a session with the x-braid-session header"
+                .into(),
+        );
+        return Err(status(query.fail(error)));
+    }
+    Ok(planned)
 }
 
 /// The user of a caller without a login (passwords off, no handshake).
@@ -317,7 +339,7 @@ impl FlightSqlService for BraidFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let (owner, session) = self.session(&request);
         let running = self.begin(&submitter_of(&request), &session, &query.query);
-        let planned = self.plan(&running, &session, &query.query, None).await?;
+        let planned = self.plan(&owner, &running, &session, &query.query).await?;
         self.statement_info(owner, session, planned, running, request.into_inner())
             .await
     }
@@ -385,9 +407,9 @@ impl FlightSqlService for BraidFlightSql {
         command: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let (_, session) = self.session(&request);
+        let (owner, session) = self.session(&request);
         let query = self.begin(&submitter_of(&request), &session, &command.query);
-        let planned = self.plan(&query, &session, &command.query, None).await?;
+        let planned = self.plan(&owner, &query, &session, &command.query).await?;
         self.execute_update(&session, planned, &query).await
     }
 
@@ -398,11 +420,10 @@ impl FlightSqlService for BraidFlightSql {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let (owner, session) = self.session(&request);
         let sql = number_placeholders(&query.query);
-        let planned = self.engine.plan(&session, &sql).await.map_err(status)?;
-        let parameters = planned.parameters().map_err(status)?;
-        let dataset_schema = ipc_schema(&planned.schema())?;
-        let parameter_schema = ipc_schema(&Schema::new(parameters.clone()))?;
-        let handle = self.prepared.insert(owner, session, sql, parameters)?;
+        let plan = self.engine.prepare(&session, &sql).await.map_err(status)?;
+        let dataset_schema = ipc_schema(&plan.schema())?;
+        let parameter_schema = ipc_schema(&Schema::new(plan.parameters().to_vec()))?;
+        let handle = self.prepared.insert(owner, session, plan)?;
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.into_bytes().into(),
             dataset_schema,

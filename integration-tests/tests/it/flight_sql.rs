@@ -410,3 +410,158 @@ async fn each_login_is_its_own_session() {
     // The session outlives one statement: still in memory.default.
     assert!(query(&mut ann, "SHOW TABLES").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prepared_queries_reuse_their_plan_and_still_see_what_changed() {
+    let _serial = braid_integration_tests::serial().await;
+    let cluster = Cluster::start(2, 1, None).await;
+    let mut client = connect(&cluster).await;
+    client.handshake("ann", "").await.expect("handshake");
+    let key = |id: i64| {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("$1", DataType::Int64, true)])),
+            vec![Arc::new(Int64Array::from(vec![id]))],
+        )
+        .expect("parameter batch")
+    };
+
+    // A point query on the workers, executed with several keys: what the SQL returns.
+    let mut point = client
+        .prepare(
+            "SELECT o_orderkey, o_totalprice FROM tpch.tiny.orders WHERE o_orderkey = ?".into(),
+            None,
+        )
+        .await
+        .expect("prepare");
+    for id in [1, 33, 59_975, 2] {
+        point.set_parameters(key(id)).expect("bind");
+        let info = point.execute().await.expect("execute prepared");
+        let sql = format!(
+            "SELECT o_orderkey, o_totalprice FROM tpch.tiny.orders WHERE o_orderkey = {id}"
+        );
+        let expected = query(&mut client, &sql).await;
+        assert_eq!(rows(&fetch(&mut client, info).await), expected, "key {id}");
+    }
+
+    // New rows, and a table dropped and made again with the same columns: each execution
+    // reads the table as it is then.
+    let table = r#"memory.default."O'Brien people""#;
+    let updater = client.clone();
+    let update = |sql: String| {
+        let mut client = updater.clone();
+        async move {
+            client
+                .execute_update(sql.clone(), None)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        }
+    };
+    update(format!(
+        "CREATE TABLE {table} (id BIGINT, \"Full Name\" VARCHAR)"
+    ))
+    .await;
+    update(format!("INSERT INTO {table} VALUES (1, 'O''Brien')")).await;
+    let mut by_id = client
+        .prepare(
+            format!("SELECT \"Full Name\" FROM {table} WHERE id = ?"),
+            None,
+        )
+        .await
+        .expect("prepare");
+    let mut names = async |id: i64| {
+        by_id.set_parameters(key(id)).expect("bind");
+        let info = by_id.execute().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(rows(&fetch(&mut client.clone(), info).await))
+    };
+    assert_eq!(names(1).await, Ok(vec!["O'Brien".to_string()]));
+    assert_eq!(names(2).await, Ok(vec![]));
+    update(format!("INSERT INTO {table} VALUES (2, 'Zoë')")).await;
+    assert_eq!(names(2).await, Ok(vec!["Zoë".to_string()]));
+    update(format!("DROP TABLE {table}")).await;
+    update(format!(
+        "CREATE TABLE {table} (id BIGINT, \"Full Name\" VARCHAR)"
+    ))
+    .await;
+    update(format!("INSERT INTO {table} VALUES (2, 'Dee')")).await;
+    assert_eq!(names(2).await, Ok(vec!["Dee".to_string()]));
+    // Other columns: the statement is planned again.
+    update(format!("DROP TABLE {table}")).await;
+    update(format!(
+        "CREATE TABLE {table} (\"Full Name\" VARCHAR, id BIGINT, since DATE)"
+    ))
+    .await;
+    update(format!(
+        "INSERT INTO {table} VALUES ('Eve', 2, DATE '2026-11-24')"
+    ))
+    .await;
+    assert_eq!(names(2).await, Ok(vec!["Eve".to_string()]));
+    // No table: the planning error names it.
+    update(format!("DROP TABLE {table}")).await;
+    let error = names(2).await.expect_err("the table is gone");
+    assert!(error.contains("O'Brien people"), "{error}");
+
+    // An unqualified name means what the session's USE says at each execution.
+    query(&mut client, "USE tpch.tiny").await;
+    let mut count = client
+        .prepare(
+            "SELECT count(*) FROM nation WHERE n_regionkey = ?".into(),
+            None,
+        )
+        .await
+        .expect("prepare");
+    count.set_parameters(key(1)).expect("bind");
+    let info = count.execute().await.expect("execute prepared");
+    assert_eq!(rows(&fetch(&mut client, info).await), vec!["5"]);
+    update("CREATE TABLE memory.default.nation AS SELECT * FROM tpch.tiny.nation WHERE n_nationkey < 3".into()).await;
+    query(&mut client, "USE memory.default").await;
+    // ALGERIA, ARGENTINA and BRAZIL: two in region 1.
+    let info = count.execute().await.expect("execute prepared");
+    assert_eq!(rows(&fetch(&mut client, info).await), vec!["2"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_without_a_session_is_told_its_session_changes_would_be_lost() {
+    let _serial = braid_integration_tests::serial().await;
+    let cluster = Cluster::start(1, 1, None).await;
+    // No login and no x-braid-session header: each statement runs in a new session.
+    let mut anonymous = connect(&cluster).await;
+    for sql in [
+        "SET SESSION spill_enabled = false",
+        "RESET SESSION spill_enabled",
+        "SET datafusion.execution.batch_size = 1234",
+        "USE memory.default",
+    ] {
+        let error = anonymous
+            .execute(sql.into(), None)
+            .await
+            .expect_err("refused");
+        assert!(
+            error.to_string().contains("this client has no session"),
+            "{sql}: {error}"
+        );
+        let error = anonymous
+            .execute_update(sql.into(), None)
+            .await
+            .expect_err("refused");
+        assert!(error.to_string().contains("Log in"), "{sql}: {error}");
+    }
+    let failed = query(
+        &mut anonymous,
+        "SELECT count(*) FROM system.runtime.queries \
+         WHERE query = 'USE memory.default' AND state = 'FAILED'",
+    )
+    .await;
+    assert_eq!(failed, vec!["2"]);
+    // Queries still run; a named session keeps its settings.
+    assert_eq!(
+        query(&mut anonymous, "SELECT 'O''Brien'").await,
+        vec!["O'Brien"]
+    );
+    anonymous.set_header("x-braid-session", "mine");
+    query(&mut anonymous, "SET SESSION spill_enabled = false").await;
+    let shown = query(&mut anonymous, "SHOW SESSION LIKE '%spill_enabled'").await;
+    assert!(
+        shown.len() == 1 && shown[0].starts_with("braid.spill_enabled|false|"),
+        "{shown:?}"
+    );
+}

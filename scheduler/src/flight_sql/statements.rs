@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::datatypes::{Field, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use parking_lot::Mutex;
 use tonic::Status;
 
-use crate::engine::Planned;
+use crate::engine::{Planned, PreparedPlan};
 use crate::queries::{ErrorCode, Query, QueryFailure};
 use crate::session::Session;
 
@@ -154,12 +154,11 @@ impl Statements {
     }
 }
 
-/// A prepared statement: its SQL (placeholders numbered) and the last bound parameter rows.
+/// A prepared statement: its plan and the last bound parameter rows.
 pub struct Prepared {
     pub owner: Owner,
     pub session: Arc<Session>,
-    pub sql: String,
-    pub parameters: Vec<Field>,
+    pub plan: Arc<PreparedPlan>,
     pub bound: Option<Vec<Vec<ScalarValue>>>,
     last_used: Instant,
 }
@@ -176,8 +175,7 @@ impl PreparedStatements {
         &self,
         owner: Owner,
         session: Arc<Session>,
-        sql: String,
-        parameters: Vec<Field>,
+        plan: PreparedPlan,
     ) -> Result<String, Status> {
         let mut map = self.map.lock();
         map.retain(|_, p| p.last_used.elapsed() < PREPARED_TTL);
@@ -192,8 +190,7 @@ impl PreparedStatements {
             Prepared {
                 owner,
                 session,
-                sql,
-                parameters,
+                plan: Arc::new(plan),
                 bound: None,
                 last_used: Instant::now(),
             },
@@ -255,10 +252,10 @@ fn check_bounds<'a>(
 
 /// Binds parameter rows to a prepared statement, each with one value per parameter.
 pub(super) fn bind(statement: &mut Prepared, rows: Vec<Vec<ScalarValue>>) -> Result<(), Status> {
-    if let Some(row) = rows.iter().find(|r| r.len() != statement.parameters.len()) {
+    let parameters = statement.plan.parameters().len();
+    if let Some(row) = rows.iter().find(|r| r.len() != parameters) {
         return Err(Status::invalid_argument(format!(
-            "the statement has {} parameters but {} values were bound",
-            statement.parameters.len(),
+            "the statement has {parameters} parameters but {} values were bound",
             row.len()
         )));
     }
@@ -306,10 +303,12 @@ mod tests {
         let prepared = PreparedStatements::default();
         let ann = Some("ann/1".to_string());
         let bob = Some("bob/2".to_string());
+        let plan = || PreparedPlan::unplanned("SELECT 1");
         let handle = prepared
-            .insert(ann.clone(), session(), "SELECT 1".into(), vec![])
+            .insert(ann.clone(), session(), plan())
             .expect("insert");
-        let sql = |who: &Owner| prepared.with(handle.as_bytes(), who, |p| Ok(p.sql.clone()));
+        let sql =
+            |who: &Owner| prepared.with(handle.as_bytes(), who, |p| Ok(p.plan.sql().to_string()));
         assert!(sql(&bob).is_err());
         prepared.close(handle.as_bytes(), &bob);
         assert_eq!(sql(&ann).expect("still open"), "SELECT 1");
@@ -318,17 +317,15 @@ mod tests {
 
         for _ in 0..PER_OWNER {
             prepared
-                .insert(bob.clone(), session(), "SELECT 1".into(), vec![])
+                .insert(bob.clone(), session(), plan())
                 .expect("within the bound");
         }
         let err = prepared
-            .insert(bob.clone(), session(), "SELECT 1".into(), vec![])
+            .insert(bob.clone(), session(), plan())
             .expect_err("over the bound");
         assert_eq!(err.code(), tonic::Code::ResourceExhausted);
         assert!(
-            prepared
-                .insert(ann, session(), "SELECT 1".into(), vec![])
-                .is_ok(),
+            prepared.insert(ann, session(), plan()).is_ok(),
             "another session is not affected"
         );
     }

@@ -77,6 +77,13 @@ impl Terminal {
         self.keys(&["Enter"]);
     }
 
+    /// Types several lines at once, each ended by Enter, as a paste does: they reach the
+    /// program in one read, while it edits the first.
+    fn paste(&self, lines: &[&str]) {
+        let text: String = lines.iter().map(|line| format!("{line}\r")).collect();
+        self.keys(&["-l", &text]);
+    }
+
     /// The screen and its scrollback.
     fn screen(&self) -> String {
         let out = self
@@ -318,10 +325,13 @@ async fn the_embedded_repl_keeps_its_worker_after_ctrl_c_and_pages_long_tables()
     let screen = terminal.wait_for("braid> ", prompts).await;
     assert_eq!(screen.matches("| 25      |").count(), 2, "{screen}");
 
-    // A statement typed while the one before runs (pasted with it) is not lost: a table that
-    // fits the terminal does not start the pager, which would read it from the terminal.
-    terminal.line("SELECT sum(l_quantity) AS total FROM tpch.\"sf0.1\".lineitem;");
-    terminal.line("SELECT count(*) AS typed_ahead FROM tpch.tiny.nation;");
+    // A statement pasted with the one before is not lost: the line editor keeps what it read
+    // past the first line for the next (rustyline's `buffer-redux`), and a table that fits
+    // the terminal does not start the pager, which would read it from the terminal.
+    terminal.paste(&[
+        "SELECT sum(l_quantity) AS total FROM tpch.\"sf0.1\".lineitem;",
+        "SELECT count(*) AS typed_ahead FROM tpch.tiny.nation;",
+    ]);
     prompts += 2;
     let screen = terminal.wait_for("braid> ", prompts).await;
     assert!(

@@ -242,9 +242,11 @@ pub fn kill_query_call(statement: &DFStatement) -> Result<Option<(String, Option
 }
 
 /// `SHOW SESSION`'s rows: Trino's columns `Name`, `Value`, `Default`, `Type`, `Description`.
+/// The default is what a new session starts with (Braid's own properties included).
 pub fn show_session(ctx: &SessionContext, like: Option<&str>) -> Result<RecordBatch> {
     let defaults: std::collections::HashMap<String, Option<String>> =
-        datafusion::config::ConfigOptions::default()
+        braid_catalogs::bootstrap::session_config()
+            .options()
             .entries()
             .into_iter()
             .map(|e| (e.key, e.value))

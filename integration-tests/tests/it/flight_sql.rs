@@ -561,7 +561,7 @@ async fn a_client_without_a_session_is_told_its_session_changes_would_be_lost() 
     query(&mut anonymous, "SET SESSION spill_enabled = false").await;
     let shown = query(&mut anonymous, "SHOW SESSION LIKE '%spill_enabled'").await;
     assert!(
-        shown.len() == 1 && shown[0].starts_with("braid.spill_enabled|false|"),
+        shown.len() == 1 && shown[0].starts_with("braid.spill_enabled|false|true|boolean|"),
         "{shown:?}"
     );
 }

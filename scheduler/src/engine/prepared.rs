@@ -18,7 +18,7 @@ use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::provider_as_source;
 use datafusion::error::Result;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, TableSource};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use super::{Analyzed, Engine, Planned, classify, planned_or_failed};
@@ -100,7 +100,10 @@ impl Engine {
         let parameters = planned.parameters()?;
         let is_query = matches!(planned, Planned::Distributed(_) | Planned::Local(_))
             && !planned.has_side_effects();
-        let query = is_query.then(|| planned.query().cloned()).flatten();
+        let query = match planned.query() {
+            Some(plan) if is_query => Some(without_tables(plan.clone())?),
+            _ => None,
+        };
         Ok(PreparedPlan {
             sql: sql.to_string(),
             query,
@@ -142,6 +145,32 @@ impl Engine {
         params: Option<&[ScalarValue]>,
     ) -> Result<Planned> {
         planned_or_failed(query, self.plan_prepared(session, prepared, params).await)
+    }
+}
+
+/// `plan` with each table scan's source reduced to the table's columns: an execution scans
+/// the table its catalog holds then, so the prepared plan keeps no table (nor its rows) alive.
+fn without_tables(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| match node {
+        LogicalPlan::TableScan(mut scan) => {
+            scan.source = Arc::new(Columns(scan.source.schema()));
+            Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|transformed| transformed.data)
+}
+
+/// A scanned table's columns, all a prepared plan keeps of it.
+struct Columns(SchemaRef);
+
+impl TableSource for Columns {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.0.clone()
     }
 }
 
@@ -231,6 +260,7 @@ mod tests {
             )
             .await
             .expect("plan");
+        let prepared = without_tables(prepared).expect("strip the tables");
 
         // The same table: the plan is used as it is.
         let same = with_current_tables(&ctx, &prepared)
